@@ -1,0 +1,464 @@
+#include "sched/elastic_policy.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <queue>
+#include <tuple>
+
+#include "sched/fair_share.h"
+#include "sched/host_pool.h"
+
+namespace drover::sched {
+namespace {
+
+constexpr int64_t kNoLimit = std::numeric_limits<int64_t>::max();
+
+// Per-job scratch for one cycle.
+struct Work {
+  Placement live;   // current workers on hosts that are up
+  int cur = 0;      // live worker count
+  int target = 0;   // workers after this cycle
+  bool requeued = false;  // lost its hosts this cycle: waits for the next one
+  std::string reason;     // why it is pending, when it is
+};
+
+std::string Gpus(int64_t n) { return std::to_string(n) + (n == 1 ? " GPU" : " GPUs"); }
+
+std::string Secs(double s) { return std::to_string(static_cast<int64_t>(std::ceil(s))) + "s"; }
+
+class Cycle {
+ public:
+  Cycle(const ClusterState& s, TimePoint now, const ElasticOptions& opt,
+        std::unordered_map<std::string, TimePoint>& owed_since)
+      : s_(s), tree_(s.consumers), now_(now), opt_(opt), owed_since_(owed_since), pool_(s.hosts),
+        w_(s.jobs.size()) {}
+
+  Decisions Run() {
+    TakeLiveWorkers();
+    ComputeEntitlements();
+    OrderJobs();
+    UpdateOwed();
+    Protect();
+    AdmitWithinEntitlement();
+    for (int c : consumer_order_) Grow(by_consumer_[c], /*within_entitlement=*/true);
+    Borrow();
+    Grow(order_, /*within_entitlement=*/false);
+    Place();
+    Backfill();
+    Report();
+    return std::move(out_);
+  }
+
+ private:
+  const JobState& job(int j) const { return s_.jobs[j]; }
+  int64_t Gpw(int j) const { return job(j).per_worker.gpus; }
+  int64_t MinGpus(int j) const { return job(j).workers.min * Gpw(j); }
+
+  void TakeLiveWorkers() {
+    for (size_t j = 0; j < w_.size(); ++j) {
+      const JobState& jb = s_.jobs[j];
+      Work& w = w_[j];
+      int lost = 0;
+      std::string lost_host;
+      for (const HostSlot& slot : jb.placement) {
+        if (s_.hosts[slot.host].up) {
+          w.live.push_back(slot);
+        } else {
+          lost += slot.workers;
+          lost_host = s_.hosts[slot.host].name;
+        }
+      }
+      w.cur = WorkerCount(w.live);
+      if (lost > 0) {
+        std::string why = "lost " + std::to_string(lost) + " worker(s): host " + lost_host + " is down";
+        if (!jb.workers.rigid() && w.cur >= jb.workers.min) {
+          out_.changes.push_back({jb.id, Action::kShrink, w.live, why});
+        } else {
+          out_.changes.push_back({jb.id, Action::kPreempt, {}, why + "; requeued"});
+          w.live.clear();
+          w.cur = 0;
+          w.requeued = true;
+          w.reason = why + "; requeued, starts again next cycle";
+        }
+      }
+      pool_.TakePlacement(w.live, jb.per_worker);
+    }
+  }
+
+  void ComputeEntitlements() {
+    int nc = tree_.size();
+    own_demand_.assign(nc, 0);
+    holding_.assign(nc, 0);
+    for (size_t j = 0; j < w_.size(); ++j) {
+      int c = job(j).consumer;
+      own_demand_[c] += job(j).workers.max * Gpw(j);
+      holding_[c] += w_[j].cur * Gpw(j);
+    }
+    capacity_ = pool_.total_gpus();
+    ent_ = drover::sched::ComputeEntitlements(tree_, own_demand_, capacity_);
+    own_ent_ = ent_;
+    hold_sub_ = holding_;
+    for (int c = nc - 1; c > 0; --c) {
+      int p = tree_.node(c).parent;
+      own_ent_[p] -= ent_[c];
+      hold_sub_[p] += hold_sub_[c];
+    }
+    got_.assign(nc, 0);
+    got_sub_.assign(nc, 0);
+  }
+
+  void OrderJobs() {
+    by_consumer_.assign(tree_.size(), {});
+    for (size_t j = 0; j < w_.size(); ++j) by_consumer_[job(j).consumer].push_back(static_cast<int>(j));
+    auto before = [&](int a, int b) {
+      const JobState& x = job(a);
+      const JobState& y = job(b);
+      if (x.priority != y.priority) return x.priority > y.priority;
+      if (opt_.order == JobOrder::kLeastAttained && x.attained_service != y.attained_service) {
+        return x.attained_service < y.attained_service;
+      }
+      return std::tie(x.submit_time, x.id) < std::tie(y.submit_time, y.id);
+    };
+    for (auto& list : by_consumer_) std::sort(list.begin(), list.end(), before);
+  }
+
+  void UpdateOwed() {
+    int nc = tree_.size();
+    owed_.assign(nc, false);
+    top_pending_priority_.assign(nc, std::numeric_limits<int>::min());
+    // A consumer is owed GPUs only when someone else holds them above a fair share.
+    int borrowers = 0, a_borrower = -1;
+    for (int c = 0; c < nc; ++c) {
+      if (Borrowing(c)) ++borrowers, a_borrower = c;
+    }
+    for (size_t j = 0; j < w_.size(); ++j) {
+      if (w_[j].cur > 0 || w_[j].requeued) continue;
+      int c = job(j).consumer;
+      top_pending_priority_[c] = std::max(top_pending_priority_[c], job(j).priority);
+      bool others_borrow = borrowers > 1 || (borrowers == 1 && a_borrower != c);
+      if (others_borrow && holding_[c] + MinGpus(j) <= own_ent_[c]) owed_[c] = true;
+    }
+    overdue_ = false;
+    for (int c = 0; c < nc; ++c) {
+      const std::string& path = tree_.node(c).path;
+      if (!owed_[c]) {
+        owed_since_.erase(path);
+        continue;
+      }
+      TimePoint since = owed_since_.emplace(path, now_).first->second;
+      if (now_ - since >= tree_.node(c).plan.reclaim_grace) overdue_ = true;
+    }
+    // Forget consumers that no longer exist.
+    for (auto it = owed_since_.begin(); it != owed_since_.end();) {
+      it = tree_.Find(it->first) < 0 ? owed_since_.erase(it) : std::next(it);
+    }
+  }
+
+  bool Borrowing(int c) const {
+    return holding_[c] > own_ent_[c] && hold_sub_[c] > tree_.node(c).plan.owned;
+  }
+
+  void Protect() {
+    avail_ = capacity_;
+    for (size_t j = 0; j < w_.size(); ++j) {
+      if (w_[j].cur == 0) continue;
+      int c = job(j).consumer;
+      bool reclaimable = overdue_ && Borrowing(c);
+      bool outranked = top_pending_priority_[c] > job(j).priority;
+      if (reclaimable || outranked) continue;
+      Commit(static_cast<int>(j), job(j).workers.min);
+    }
+  }
+
+  void Commit(int j, int workers) {
+    int64_t gpus = (workers - w_[j].target) * Gpw(j);
+    w_[j].target = workers;
+    avail_ -= gpus;
+    int c = job(j).consumer;
+    got_[c] += gpus;
+    for (int a = c; a >= 0; a = tree_.node(a).parent) got_sub_[a] += gpus;
+  }
+
+  // GPUs consumer c may still take above its entitlement: bounded by every
+  // `limit` on its path, and by `owned` wherever borrowing is off.
+  int64_t Headroom(int c) const {
+    int64_t room = kNoLimit;
+    for (int a = c; a > 0; a = tree_.node(a).parent) {
+      const ConsumerPlan& p = tree_.node(a).plan;
+      if (p.limit) room = std::min(room, *p.limit - got_sub_[a]);
+      if (!p.borrow) room = std::min(room, p.owned - got_sub_[a]);
+    }
+    return room;
+  }
+
+  std::string LimitReason(int c) const {
+    for (int a = c; a > 0; a = tree_.node(a).parent) {
+      const ConsumerNode& n = tree_.node(a);
+      if (n.plan.limit && got_sub_[a] >= *n.plan.limit) {
+        return "consumer " + n.path + " is at its limit of " + Gpus(*n.plan.limit);
+      }
+      if (!n.plan.borrow && got_sub_[a] >= n.plan.owned) {
+        return "consumer " + n.path + " uses all " + Gpus(n.plan.owned) +
+               " it owns and may not borrow";
+      }
+    }
+    return "";
+  }
+
+  void AdmitWithinEntitlement() {
+    int nc = tree_.size();
+    for (int c = 0; c < nc; ++c) {
+      if (!by_consumer_[c].empty()) consumer_order_.push_back(c);
+    }
+    // Furthest below entitlement first.
+    auto deficit = [&](int c) {
+      return static_cast<double>(got_[c]) / static_cast<double>(std::max<int64_t>(own_ent_[c], 1));
+    };
+    std::stable_sort(consumer_order_.begin(), consumer_order_.end(),
+                     [&](int a, int b) { return deficit(a) < deficit(b); });
+    for (int c : consumer_order_) {
+      for (int j : by_consumer_[c]) {
+        order_.push_back(j);
+        if (w_[j].target > 0 || w_[j].requeued) continue;
+        int64_t need = MinGpus(j);
+        if (need > capacity_) {
+          w_[j].reason = "needs " + Gpus(need) + " but the cluster has only " + Gpus(capacity_) + " up";
+        } else if (got_[c] + need > own_ent_[c] && own_ent_[c] < std::min(own_demand_[c], ent_[0])) {
+          w_[j].reason = FairShareReason(c, need);
+        } else if (got_[c] + need > own_ent_[c] || need > avail_) {
+          w_[j].reason = owed_[c] ? ReclaimReason(c, need)
+                                  : "waiting for " + Gpus(need) + " to free up: all " +
+                                        Gpus(capacity_) + " are in use";
+        } else {
+          Commit(j, job(j).workers.min);
+        }
+      }
+    }
+  }
+
+  std::string FairShareReason(int c, int64_t need) const {
+    const ConsumerNode& n = tree_.node(c);
+    return "consumer " + n.path + " holds " + Gpus(got_[c]) + " and its fair share is " +
+           Gpus(own_ent_[c]) + " (owns " + std::to_string(n.plan.owned) + "); this job needs " +
+           Gpus(need);
+  }
+
+  std::string ReclaimReason(int c, int64_t need) const {
+    const ConsumerNode& n = tree_.node(c);
+    std::string r = "consumer " + n.path + " is owed GPUs lent to others (holds " + Gpus(got_[c]) +
+                    ", fair share " + Gpus(own_ent_[c]) + "); ";
+    auto it = owed_since_.find(n.path);
+    double left = it == owed_since_.end() ? 0 : it->second + n.plan.reclaim_grace - now_;
+    return r + (left > 0 ? "reclaiming them, grace ends in " + Secs(left) : "reclaiming them now");
+  }
+
+  double Gain(int j, int t) const {
+    const JobState& jb = job(j);
+    if (t >= jb.workers.max) return -1;
+    double g = 1.0;
+    if (!jb.speedup.empty()) {
+      g = t + 1 < static_cast<int>(jb.speedup.size()) ? jb.speedup[t + 1] - jb.speedup[t] : 0.0;
+    }
+    if (t + 1 <= w_[j].cur) g *= 1.0 + opt_.stickiness;
+    return g / static_cast<double>(std::max<int64_t>(Gpw(j), 1));
+  }
+
+  // Adds workers one at a time to the job that gains most, while the consumer
+  // budget (entitlement, or headroom when borrowing) and the cluster allow.
+  void Grow(const std::vector<int>& jobs, bool within_entitlement) {
+    using Entry = std::tuple<double, int, int>;  // gain, -rank, job
+    std::priority_queue<Entry> heap;
+    for (size_t r = 0; r < jobs.size(); ++r) {
+      int j = jobs[r];
+      if (w_[j].target == 0 || job(j).workers.rigid()) continue;
+      double g = Gain(j, w_[j].target);
+      if (g > 0) heap.emplace(g, -static_cast<int>(r), j);
+    }
+    while (!heap.empty() && avail_ > 0) {
+      auto [g, neg_rank, j] = heap.top();
+      heap.pop();
+      int c = job(j).consumer;
+      int64_t budget = within_entitlement ? own_ent_[c] - got_[c] : Headroom(c);
+      if (Gpw(j) > std::min(budget, avail_)) continue;
+      Commit(j, w_[j].target + 1);
+      double next = Gain(j, w_[j].target);
+      if (next > 0) heap.emplace(next, neg_rank, j);
+    }
+  }
+
+  void Borrow() {
+    using Entry = std::tuple<double, int>;  // -(usage per share), -consumer
+    std::priority_queue<Entry> heap;
+    std::vector<size_t> next(tree_.size(), 0);
+    auto key = [&](int c) { return -static_cast<double>(got_sub_[c]) / tree_.node(c).plan.share; };
+    for (int c : consumer_order_) heap.emplace(key(c), -c);
+    while (!heap.empty() && avail_ > 0) {
+      int c = -std::get<1>(heap.top());
+      heap.pop();
+      const std::vector<int>& list = by_consumer_[c];
+      int64_t room = std::min(avail_, Headroom(c));
+      for (size_t& k = next[c]; k < list.size(); ++k) {
+        int j = list[k];
+        if (w_[j].target > 0 || w_[j].requeued || MinGpus(j) > room) continue;
+        Commit(j, job(j).workers.min);
+        w_[j].reason.clear();
+        ++k;
+        heap.emplace(key(c), -c);
+        break;
+      }
+    }
+    for (int j : order_) {
+      if (w_[j].target > 0 || w_[j].requeued) continue;
+      std::string limit = LimitReason(job(j).consumer);
+      if (!limit.empty()) w_[j].reason = limit;
+    }
+  }
+
+  void Place() {
+    // Free first: shrinks and preemptions give back their least-used hosts.
+    for (size_t j = 0; j < w_.size(); ++j) {
+      Work& w = w_[j];
+      if (w.cur <= w.target) continue;
+      const JobState& jb = job(j);
+      Placement keep = w.live;
+      std::stable_sort(keep.begin(), keep.end(), [](const HostSlot& a, const HostSlot& b) {
+        return a.workers != b.workers ? a.workers < b.workers : a.host > b.host;
+      });
+      int drop = w.cur - w.target;
+      for (HostSlot& slot : keep) {
+        int n = std::min(drop, slot.workers);
+        pool_.Give(slot.host, jb.per_worker * n);
+        slot.workers -= n;
+        drop -= n;
+      }
+      std::erase_if(keep, [](const HostSlot& s) { return s.workers == 0; });
+      std::sort(keep.begin(), keep.end(), [](const HostSlot& a, const HostSlot& b) { return a.host < b.host; });
+      std::string why = ShrinkReason(jb.consumer);
+      if (w.target == 0) {
+        out_.changes.push_back({jb.id, Action::kPreempt, {}, why});
+        w.reason = "preempted: " + why;
+      } else {
+        out_.changes.push_back({jb.id, Action::kShrink, keep,
+                                "from " + std::to_string(w.cur) + " to " + std::to_string(w.target) +
+                                    " workers: " + why});
+      }
+      w.live = keep;
+      w.cur = w.target;
+    }
+    for (int j : order_) {
+      Work& w = w_[j];
+      if (w.target <= w.cur) continue;
+      const JobState& jb = job(j);
+      if (w.cur > 0) {
+        Placement added = pool_.Fit(jb.per_worker, w.target - w.cur, 0, w.live);
+        int got = WorkerCount(added);
+        if (got == 0) continue;
+        w.live = MergePlacement(w.live, added);
+        out_.changes.push_back({jb.id, Action::kGrow, w.live,
+                                "from " + std::to_string(w.cur) + " to " + std::to_string(w.cur + got) +
+                                    " workers: idle GPUs"});
+        w.cur += got;
+      } else {
+        Start(j, w.target);
+      }
+    }
+  }
+
+  bool Start(int j, int workers) {
+    Work& w = w_[j];
+    const JobState& jb = job(j);
+    Placement p = pool_.Fit(jb.per_worker, workers, jb.workers.min, {});
+    if (p.empty()) {
+      w.reason = "waiting for " + std::to_string(jb.workers.min) + " worker(s) of " +
+                 jb.per_worker.ToString() + ": free GPUs are spread over hosts that cannot hold them";
+      return false;
+    }
+    w.live = p;
+    w.cur = WorkerCount(p);
+    w.reason.clear();
+    out_.changes.push_back({jb.id, Action::kStart, p, "started on " + std::to_string(w.cur) + " worker(s)"});
+    return true;
+  }
+
+  std::string ShrinkReason(int c) const {
+    const ConsumerNode& n = tree_.node(c);
+    if (Borrowing(c)) {
+      return "consumer " + n.path + " returns borrowed GPUs (holds " + Gpus(holding_[c]) +
+             ", fair share " + Gpus(own_ent_[c]) + ")";
+    }
+    if (top_pending_priority_[c] != std::numeric_limits<int>::min()) {
+      return "GPUs go to a job of " + n.path + " that ranks higher";
+    }
+    return "GPUs move to jobs that gain more from them";
+  }
+
+  // Free GPUs that fragmentation left idle go to pending jobs that fit.
+  void Backfill() {
+    for (int j : order_) {
+      if (pool_.free_gpus() <= 0) break;
+      Work& w = w_[j];
+      if (w.cur > 0 || w.requeued) continue;
+      if (MinGpus(j) > pool_.free_gpus() || MinGpus(j) > Headroom(job(j).consumer)) continue;
+      if (Start(j, job(j).workers.min)) Commit(j, w.cur);
+    }
+  }
+
+  void Report() {
+    int nc = tree_.size();
+    std::vector<int64_t> alloc(nc, 0), demand = own_demand_;
+    std::vector<int64_t> pending(nc, 0);
+    for (size_t j = 0; j < w_.size(); ++j) {
+      int c = job(j).consumer;
+      alloc[c] += w_[j].cur * Gpw(j);
+      if (w_[j].cur == 0) {
+        ++pending[c];
+        out_.pending.push_back({job(j).id, w_[j].reason.empty() ? "waiting for the next cycle" : w_[j].reason});
+      }
+    }
+    for (int c = nc - 1; c > 0; --c) {
+      int p = tree_.node(c).parent;
+      alloc[p] += alloc[c];
+      demand[p] += demand[c];
+      pending[p] += pending[c];
+    }
+    out_.consumers.resize(nc);
+    for (int c = 0; c < nc; ++c) {
+      ConsumerUsage& u = out_.consumers[c];
+      int64_t owned = c == 0 ? capacity_ : tree_.node(c).plan.owned;
+      u.demand = demand[c];
+      u.entitlement = ent_[c];
+      u.allocated = alloc[c];
+      u.borrowed = std::max<int64_t>(0, alloc[c] - owned);
+      u.lent = tree_.node(c).plan.lend || c == 0 ? std::max<int64_t>(0, owned - alloc[c]) : 0;
+      u.pending = pending[c];
+    }
+  }
+
+  const ClusterState& s_;
+  const ConsumerTree& tree_;
+  TimePoint now_;
+  const ElasticOptions& opt_;
+  std::unordered_map<std::string, TimePoint>& owed_since_;
+  HostPool pool_;
+  std::vector<Work> w_;
+  Decisions out_;
+
+  int64_t capacity_ = 0;
+  int64_t avail_ = 0;
+  bool overdue_ = false;
+  std::vector<int64_t> own_demand_, holding_, hold_sub_, ent_, own_ent_, got_, got_sub_;
+  std::vector<bool> owed_;
+  std::vector<int> top_pending_priority_;
+  std::vector<std::vector<int>> by_consumer_;
+  std::vector<int> consumer_order_;
+  std::vector<int> order_;  // every job: consumers by deficit, then job order
+};
+
+}  // namespace
+
+Decisions ElasticPolicy::Decide(const ClusterState& state, TimePoint now) {
+  return Cycle(state, now, options_, owed_since_).Run();
+}
+
+}  // namespace drover::sched

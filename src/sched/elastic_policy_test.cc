@@ -1,0 +1,212 @@
+#include "sched/elastic_policy.h"
+
+#include <gtest/gtest.h>
+
+#include "sched/test_util.h"
+
+namespace drover::sched {
+namespace {
+
+using namespace testing;  // NOLINT: test builders
+
+ElasticPolicy Drover() { return ElasticPolicy("drover", {}); }
+
+TEST(ElasticPolicyTest, IbmDemoTwoElasticJobsSettleAtTwoEach) {
+  ClusterState s = Cluster(1, 4);
+  AddConsumer(s, "/", "a", {});
+  AddConsumer(s, "/", "b", {});
+  ElasticPolicy p = Drover();
+  AddJob(s, 1, "/a", 1, 4);
+  Apply(s, p.Decide(s, 0));
+  ASSERT_EQ(Workers(s, 1), 4);  // alone, job 1 takes all 4 GPUs
+
+  AddJob(s, 2, "/b", 1, 4, 60);
+  Decisions d = p.Decide(s, 60);
+  ASSERT_NE(Change(d, 1), nullptr);
+  EXPECT_EQ(Change(d, 1)->action, Action::kShrink);  // shrunk, not killed
+  Apply(s, d);
+  EXPECT_EQ(Workers(s, 1), 2);
+  EXPECT_EQ(Workers(s, 2), 2);
+  // A second cycle changes nothing: the split is stable.
+  EXPECT_TRUE(p.Decide(s, 120).changes.empty());
+
+  s.jobs.erase(s.jobs.begin() + 1);  // job 2 ends
+  d = p.Decide(s, 180);
+  ASSERT_NE(Change(d, 1), nullptr);
+  EXPECT_EQ(Change(d, 1)->action, Action::kGrow);
+  Apply(s, d);
+  EXPECT_EQ(Workers(s, 1), 4);
+}
+
+TEST(ElasticPolicyTest, RigidJobStartsWhollyOrNotAtAll) {
+  ClusterState s = Cluster(1, 4);
+  AddConsumer(s, "/", "a", {});
+  AddJob(s, 1, "/a", 2, 2);
+  AddJob(s, 2, "/a", 3, 3, 1);
+  ElasticPolicy p = Drover();
+  Decisions d = p.Decide(s, 0);
+  Apply(s, d);
+  EXPECT_EQ(Workers(s, 1), 2);
+  EXPECT_EQ(Workers(s, 2), 0);  // 3 workers do not fit in the 2 left
+  EXPECT_NE(Reason(d, 2).find("waiting for 3 GPUs to free up"), std::string::npos) << Reason(d, 2);
+}
+
+TEST(ElasticPolicyTest, ElasticJobStartsWithWhatFitsAboveMin) {
+  ClusterState s = Cluster(1, 4);
+  AddConsumer(s, "/", "a", {});
+  AddJob(s, 1, "/a", 1, 1).placement = {{0, 1}};
+  AddJob(s, 2, "/a", 2, 8, 1);
+  ElasticPolicy p = Drover();
+  Apply(s, p.Decide(s, 0));
+  EXPECT_EQ(Workers(s, 2), 3);
+}
+
+TEST(ElasticPolicyTest, HigherPriorityPreemptsInsideItsConsumer) {
+  ClusterState s = Cluster(1, 4);
+  AddConsumer(s, "/", "a", {});
+  AddJob(s, 1, "/a", 4, 4).placement = {{0, 4}};
+  AddJob(s, 2, "/a", 4, 4, 10).priority = 5;
+  ElasticPolicy p = Drover();
+  Decisions d = p.Decide(s, 10);
+  ASSERT_NE(Change(d, 1), nullptr);
+  EXPECT_EQ(Change(d, 1)->action, Action::kPreempt);
+  ASSERT_NE(Change(d, 2), nullptr);
+  EXPECT_EQ(Change(d, 2)->action, Action::kStart);
+}
+
+// Consumer a borrowed the whole cluster with rigid jobs; b (owning half) arrives.
+ClusterState Borrowed() {
+  ClusterState s = Cluster(2, 4);
+  AddConsumer(s, "/", "a", {.owned = 4, .reclaim_grace = 30});
+  AddConsumer(s, "/", "b", {.owned = 4, .reclaim_grace = 30});
+  AddJob(s, 1, "/a", 4, 4).placement = {{0, 4}};
+  AddJob(s, 2, "/a", 4, 4, 1).placement = {{1, 4}};
+  AddJob(s, 3, "/b", 4, 4, 100);
+  return s;
+}
+
+TEST(ElasticPolicyTest, ReclaimWaitsForTheGracePeriod) {
+  ClusterState s = Borrowed();
+  ElasticPolicy p = Drover();
+  Decisions d = p.Decide(s, 100);
+  EXPECT_TRUE(d.changes.empty());
+  EXPECT_NE(Reason(d, 3).find("grace ends in 30s"), std::string::npos) << Reason(d, 3);
+  d = p.Decide(s, 120);
+  EXPECT_TRUE(d.changes.empty());
+  EXPECT_NE(Reason(d, 3).find("grace ends in 10s"), std::string::npos) << Reason(d, 3);
+
+  d = p.Decide(s, 130);  // grace over: a's most recent job goes back to the queue
+  ASSERT_NE(Change(d, 2), nullptr);
+  EXPECT_EQ(Change(d, 2)->action, Action::kPreempt);
+  EXPECT_EQ(Change(d, 1), nullptr);
+  ASSERT_NE(Change(d, 3), nullptr);
+  EXPECT_EQ(Change(d, 3)->placement, (Placement{{1, 4}}));
+}
+
+TEST(ElasticPolicyTest, ReclaimShrinksElasticWorkAtOnce) {
+  ClusterState s = Cluster(2, 4);
+  AddConsumer(s, "/", "a", {.owned = 4});
+  AddConsumer(s, "/", "b", {.owned = 4});
+  AddJob(s, 1, "/a", 1, 8).placement = {{0, 4}, {1, 4}};
+  AddJob(s, 2, "/b", 2, 2, 100);
+  ElasticPolicy p = Drover();
+  Decisions d = p.Decide(s, 100);  // no grace needed: shrinking loses nothing
+  ASSERT_NE(Change(d, 1), nullptr);
+  EXPECT_EQ(Change(d, 1)->action, Action::kShrink);
+  Apply(s, d);
+  EXPECT_EQ(Workers(s, 1), 6);
+  EXPECT_EQ(Workers(s, 2), 2);
+}
+
+TEST(ElasticPolicyTest, ConsumerWithinItsOwnedIsNeverPreemptedForAnother) {
+  ClusterState s = Cluster(2, 4);
+  AddConsumer(s, "/", "a", {.owned = 4, .reclaim_grace = 0});
+  AddConsumer(s, "/", "b", {.owned = 4, .reclaim_grace = 0});
+  AddJob(s, 1, "/a", 4, 4).placement = {{0, 4}};
+  AddJob(s, 2, "/b", 4, 4).placement = {{1, 4}};
+  AddJob(s, 3, "/b", 4, 4, 10).priority = 100;
+  ElasticPolicy p = Drover();
+  for (TimePoint t : {10.0, 100.0, 1000.0}) {
+    Decisions d = p.Decide(s, t);
+    EXPECT_EQ(Change(d, 1), nullptr) << "at " << t;
+  }
+}
+
+TEST(ElasticPolicyTest, SpareGpusGoWhereTheyAddMost) {
+  ClusterState s = Cluster(1, 8);
+  AddConsumer(s, "/", "a", {});
+  JobState& flat = AddJob(s, 1, "/a", 1, 8);
+  flat.placement = {{0, 1}};
+  flat.speedup = {0, 1, 1.05, 1.08, 1.1, 1.1, 1.1, 1.1, 1.1};
+  JobState& linear = AddJob(s, 2, "/a", 1, 8, 1);
+  linear.placement = {{0, 1}};
+  linear.speedup = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+  ElasticPolicy p = Drover();
+  Apply(s, p.Decide(s, 0));
+  EXPECT_EQ(Workers(s, 1), 1);
+  EXPECT_EQ(Workers(s, 2), 7);
+}
+
+TEST(ElasticPolicyTest, LimitCapsAConsumer) {
+  ClusterState s = Cluster(1, 8);
+  AddConsumer(s, "/", "a", {.limit = 3});
+  AddJob(s, 1, "/a", 1, 8);
+  AddJob(s, 2, "/a", 1, 1, 1);
+  AddJob(s, 3, "/a", 1, 1, 2);
+  AddJob(s, 4, "/a", 1, 1, 3);
+  ElasticPolicy p = Drover();
+  Decisions d = p.Decide(s, 0);
+  Apply(s, d);
+  EXPECT_EQ(Workers(s, 1) + Workers(s, 2) + Workers(s, 3) + Workers(s, 4), 3);
+  EXPECT_NE(Reason(d, 4).find("at its limit of 3 GPUs"), std::string::npos) << Reason(d, 4);
+}
+
+TEST(ElasticPolicyTest, HostDownShrinksElasticAndRequeuesRigid) {
+  ClusterState s = Cluster(2, 4);
+  AddConsumer(s, "/", "a", {});
+  AddJob(s, 1, "/a", 1, 8).placement = {{0, 2}, {1, 2}};
+  AddJob(s, 2, "/a", 2, 2).placement = {{1, 2}};
+  s.hosts[1].up = false;
+  ElasticPolicy p = Drover();
+  Decisions d = p.Decide(s, 0);
+  ASSERT_NE(Change(d, 1), nullptr);
+  EXPECT_EQ(Change(d, 1)->action, Action::kShrink);
+  EXPECT_EQ(Change(d, 1)->placement, (Placement{{0, 2}}));
+  ASSERT_NE(Change(d, 2), nullptr);
+  EXPECT_EQ(Change(d, 2)->action, Action::kPreempt);
+  EXPECT_NE(Reason(d, 2).find("host h1 is down"), std::string::npos) << Reason(d, 2);
+}
+
+TEST(ElasticPolicyTest, EveryPendingJobHasAReasonAndDecisionsAreDeterministic) {
+  ClusterState s = Cluster(3, 4);
+  AddConsumer(s, "/", "a", {.owned = 8});
+  AddConsumer(s, "/", "b", {.owned = 4});
+  for (int i = 0; i < 20; ++i) AddJob(s, 100 + i, i % 3 ? "/a" : "/b", 1 + i % 3, 1 + i % 5, i);
+  ElasticPolicy p1 = Drover(), p2 = Drover();
+  Decisions d1 = p1.Decide(s, 0), d2 = p2.Decide(s, 0);
+  ASSERT_EQ(d1.changes.size(), d2.changes.size());
+  for (size_t i = 0; i < d1.changes.size(); ++i) {
+    EXPECT_EQ(d1.changes[i].job, d2.changes[i].job);
+    EXPECT_EQ(d1.changes[i].placement, d2.changes[i].placement);
+  }
+  int running = 0;
+  for (const Decision& c : d1.changes) running += c.action == Action::kStart;
+  EXPECT_EQ(running + d1.pending.size(), 20u);
+  for (const PendingReason& r : d1.pending) EXPECT_FALSE(r.reason.empty()) << r.job;
+}
+
+TEST(ElasticPolicyTest, ConsumerUsageReportsBorrowedAndLent) {
+  ClusterState s = Cluster(1, 8);
+  AddConsumer(s, "/", "a", {.owned = 2});
+  AddConsumer(s, "/", "b", {.owned = 6});
+  AddJob(s, 1, "/a", 1, 8);
+  ElasticPolicy p = Drover();
+  Decisions d = p.Decide(s, 0);
+  int a = s.consumers.Find("/a"), b = s.consumers.Find("/b");
+  EXPECT_EQ(d.consumers[a].allocated, 8);
+  EXPECT_EQ(d.consumers[a].borrowed, 6);
+  EXPECT_EQ(d.consumers[b].lent, 6);
+}
+
+}  // namespace
+}  // namespace drover::sched
