@@ -258,7 +258,9 @@ class Cycle {
     if (t >= jb.workers.max) return -1;
     double g = 1.0;
     if (!jb.speedup.empty()) {
-      g = t + 1 < static_cast<int>(jb.speedup.size()) ? jb.speedup[t + 1] - jb.speedup[t] : 0.0;
+      if (t + 1 >= static_cast<int>(jb.speedup.size())) return -1;
+      double a = jb.speedup[t], b = jb.speedup[t + 1];
+      g = opt_.power == 1.0 ? b - a : (a > 0 && b > a ? (std::pow(b, opt_.power) - std::pow(a, opt_.power)) / opt_.power : b - a);
     }
     if (t + 1 <= w_[j].cur) g *= 1.0 + opt_.stickiness;
     return g / static_cast<double>(std::max<int64_t>(Gpw(j), 1));

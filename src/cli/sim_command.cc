@@ -1,0 +1,241 @@
+#include "cli/sim_command.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "sched/policy.h"
+#include "sim/application.h"
+#include "sim/philly.h"
+#include "sim/pollux_workload.h"
+#include "sim/report.h"
+#include "sim/simulator.h"
+
+namespace drover::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct SimArgs {
+  std::vector<std::string> workloads;
+  std::vector<std::string> policies{"drover"};
+  std::string traces;
+  bool json = false;
+  std::string report;
+  bool philly = false;
+  sim::PhillyOptions philly_opt;
+  bool quiet = false;
+};
+
+// Bundled data: next to the binary once installed, else the source tree.
+std::string DefaultTraces() {
+  if (const char* env = std::getenv("DROVER_TRACES")) return env;
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (fs::path p : {exe.parent_path() / "../share/drover/pollux/traces"}) {
+      if (fs::exists(p / "cifar10")) return p.lexically_normal();
+    }
+  }
+  return std::string(DROVER_BUNDLED_DATA) + "/pollux/traces";
+}
+
+class Progress {
+ public:
+  explicit Progress(bool enabled) : enabled_(enabled), tty_(isatty(STDERR_FILENO)) {}
+  void Update(const std::string& run, double now, int finished, int total) {
+    if (!enabled_) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    std::fprintf(stderr, "%s%-28s simulated %6.1f h, %d/%d jobs done%s", tty_ ? "\r" : "", run.c_str(),
+                 now / 3600, finished, total, tty_ ? "   " : "\n");
+    std::fflush(stderr);
+  }
+  void Done() {
+    if (enabled_ && tty_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  bool enabled_, tty_;
+  std::mutex mu_;
+};
+
+struct Run {
+  std::string workload, policy;
+};
+
+int RunSim(const SimArgs& a) {
+  if (a.workloads.empty() && !a.philly) {
+    std::cerr << "drover sim: give --workload FILE (a Pollux workload CSV) or --philly\n";
+    return 2;
+  }
+  for (const std::string& p : a.policies) {
+    auto made = sched::MakePolicy(p);
+    if (!made.ok()) {
+      std::cerr << "drover sim: " << made.status().message() << "\n";
+      return 2;
+    }
+  }
+  std::string traces = a.traces.empty() ? DefaultTraces() : a.traces;
+  Progress progress(!a.quiet && !a.json);
+  std::vector<sim::SimResult> results;
+
+  if (a.philly) {
+    std::string path = traces + "/philly.csv";
+    auto rows = sim::LoadPhillyTrace(path);
+    if (!rows.ok()) {
+      std::cerr << "drover sim: " << rows.status().message() << "\n";
+      return 1;
+    }
+    if (auto probe = sim::BuildPhillyWorkload(*rows, a.philly_opt); !probe.ok()) {
+      std::cerr << "drover sim: " << probe.status().message() << "\n";
+      return 2;
+    } else if (!a.json && !a.quiet) {
+      std::fprintf(stderr, "philly: %zu jobs from %s over %g days on %d GPUs (%d larger jobs dropped)\n",
+                   probe->jobs.size(), a.philly_opt.start.c_str(), a.philly_opt.days, a.philly_opt.gpus,
+                   probe->dropped);
+    }
+    std::vector<std::future<sim::SimResult>> futures;
+    for (const std::string& p : a.policies) {
+      futures.push_back(std::async(std::launch::async, [&, p]() {
+        auto w = sim::BuildPhillyWorkload(*rows, a.philly_opt);
+        auto policy = std::move(sched::MakePolicy(p).value());
+        sim::SimOptions opt;
+        opt.nodes = a.philly_opt.gpus / 8;
+        opt.gpus_per_node = 8;
+        opt.start_time = std::floor(w->start / 60) * 60;
+        opt.max_time = (a.philly_opt.days + 30) * 86400;
+        opt.fairness = true;
+        opt.progress_every = 86400;
+        opt.progress = [&, p](double now, int f, int t) {
+          progress.Update("philly/" + p, now - w->start, f, t);
+        };
+        sim::SimResult r = sim::Simulate(std::move(w->jobs), w->plan, *policy, opt);
+        r.workload = "philly " + a.philly_opt.start + " +" + std::to_string(static_cast<int>(a.philly_opt.days)) + "d";
+        return r;
+      }));
+    }
+    for (auto& f : futures) results.push_back(f.get());
+  } else {
+    auto apps = sim::Application::LoadBundled(traces);
+    if (!apps.ok()) {
+      std::cerr << "drover sim: " << apps.status().message() << "\n";
+      return 1;
+    }
+    std::vector<std::vector<sim::WorkloadRow>> loaded;
+    for (const std::string& w : a.workloads) {
+      auto rows = sim::LoadWorkload(w);
+      if (!rows.ok()) {
+        std::cerr << "drover sim: " << rows.status().message() << "\n";
+        return 2;
+      }
+      loaded.push_back(std::move(rows).value());
+    }
+    // Runs are independent: spread them over the cores.
+    std::vector<Run> runs;
+    for (const std::string& w : a.workloads) {
+      for (const std::string& p : a.policies) runs.push_back({w, p});
+    }
+    results.resize(runs.size());
+    std::atomic<size_t> next{0};
+    std::atomic<bool> failed{false};
+    std::string error;
+    std::mutex error_mu;
+    auto worker = [&]() {
+      for (size_t i; (i = next++) < runs.size();) {
+        size_t wi = static_cast<size_t>(std::find(a.workloads.begin(), a.workloads.end(), runs[i].workload) -
+                                        a.workloads.begin());
+        bool elastic = runs[i].policy == "drover";
+        auto jobs = sim::BuildPolluxJobs(loaded[wi], *apps, elastic, 0);
+        if (!jobs.ok()) {
+          std::lock_guard<std::mutex> lock(error_mu);
+          error = jobs.status().message();
+          failed = true;
+          return;
+        }
+        auto policy = std::move(sched::MakePolicy(runs[i].policy).value());
+        sim::SimOptions opt;
+        std::string label = fs::path(runs[i].workload).stem().string() + "/" + runs[i].policy;
+        opt.progress = [&, label](double now, int f, int t) { progress.Update(label, now, f, t); };
+        ConsumerTree tree;
+        results[i] = sim::Simulate(std::move(jobs).value(), tree, *policy, opt);
+        results[i].workload = fs::path(runs[i].workload).filename().string();
+      }
+    };
+    unsigned n = std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(), runs.size()));
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < n; ++t) threads.emplace_back(worker);
+    for (auto& t : threads) t.join();
+    if (failed) {
+      std::cerr << "drover sim: " << error << "\n";
+      return 2;
+    }
+  }
+  progress.Done();
+
+  if (a.json) {
+    if (results.size() == 1) {
+      std::cout << nlohmann::json(results[0]).dump() << "\n";
+    } else {
+      nlohmann::json runs = nlohmann::json::array();
+      for (const auto& r : results) runs.push_back(r);
+      std::cout << nlohmann::json{{"runs", runs}}.dump() << "\n";
+    }
+  } else {
+    std::cout << sim::RenderTextTable(results);
+    for (const sim::SimResult& r : results) {
+      if (r.fairness.empty()) continue;
+      std::printf("\nfairness under %s (GPU-hours owed after the grace period while others borrowed):\n",
+                  r.policy.c_str());
+      std::printf("  %-16s %6s %6s %10s %12s %10s\n", "CONSUMER", "OWNED", "JOBS", "MEAN_JCT", "GPU_HOURS", "OWED_GPU_H");
+      for (const auto& c : r.fairness) {
+        std::printf("  %-16s %6lld %6d %9.0fs %12.1f %10.2f\n", c.consumer.c_str(), static_cast<long long>(c.owned),
+                    c.jobs, c.mean_jct, c.gpu_seconds / 3600, c.owed_gpu_seconds / 3600);
+      }
+    }
+  }
+  if (!a.report.empty()) {
+    std::ofstream out(a.report);
+    out << sim::RenderHtmlReport(results, a.philly ? "drover sim — Philly replay" : "drover sim — Pollux workloads");
+    if (!out) {
+      std::cerr << "drover sim: cannot write " << a.report << "\n";
+      return 1;
+    }
+    if (!a.json) std::cout << "\nreport: " << a.report << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddSimCommand(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<SimArgs>();
+  CLI::App* sim = app.add_subcommand("sim", "Run the trace-driven simulator and compare scheduling policies");
+  sim->add_option("--workload", args->workloads, "Pollux workload CSV (repeatable, or comma-separated)")
+      ->delimiter(',')
+      ->check(CLI::ExistingFile);
+  sim->add_option("--policy", args->policies, "drover, fifo, tiresias (repeatable, or comma-separated)")
+      ->delimiter(',');
+  sim->add_option("--traces", args->traces, "directory of per-application traces (default: bundled)");
+  sim->add_flag("--json", args->json, "print one JSON object (per run) instead of a table");
+  sim->add_option("--report", args->report, "write an HTML report with charts to this file");
+  sim->add_flag("--philly", args->philly, "replay the Philly trace with one consumer per virtual cluster");
+  sim->add_option("--philly-start", args->philly_opt.start, "first day of the Philly window (YYYY-MM-DD)");
+  sim->add_option("--philly-days", args->philly_opt.days, "days of submissions replayed");
+  sim->add_option("--gpus", args->philly_opt.gpus, "cluster GPUs in Philly mode (hosts of 8)");
+  sim->add_option("--grace", args->philly_opt.reclaim_grace, "reclaim grace (seconds) in the Philly plan");
+  sim->add_flag("-q,--quiet", args->quiet, "no progress on stderr");
+  sim->callback([args, &exit_code]() { exit_code = RunSim(*args); });
+}
+
+}  // namespace drover::cli

@@ -1,0 +1,110 @@
+#include "sim/pollux_workload.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "sim/sim_job.h"
+
+namespace drover::sim {
+namespace {
+
+// Adapts the reference-faithful SimJob, which keeps its own clock from 0, to
+// the engine, which steps only jobs that have been submitted.
+class PolluxJob final : public ModelJob {
+ public:
+  explicit PolluxJob(SimJob job) : job_(std::move(job)) {}
+
+  void Reallocate(double now, const std::vector<int>& per_node) override {
+    CatchUp(now);
+    job_.Reallocate(per_node);
+  }
+  void Step(double now, double seconds) override {
+    CatchUp(now);
+    job_.Step(seconds);
+  }
+  bool finished() const override { return job_.completed(); }
+  double completion_time() const override { return job_.completion_time().value_or(-1); }
+  double attained_service() const override { return job_.attained_service(); }
+  int restarts() const override { return job_.num_restarts().value_or(0); }
+  std::vector<double> Speedup(int max_workers) const override { return job_.SpeedupProfile(max_workers); }
+
+ private:
+  // Lets the time pass that the job spent unsubmitted or without GPUs.
+  void CatchUp(double now) {
+    if (job_.current_time() < now) job_.Step(now - job_.current_time());
+  }
+
+  SimJob job_;
+};
+
+}  // namespace
+
+Result<std::vector<WorkloadRow>> LoadWorkload(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFound(path + ": cannot open the workload file");
+  std::string line;
+  std::getline(in, line);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line != "name,time,application,num_replicas,batch_size") {
+    return InvalidArgument(path + ":1: expected header 'name,time,application,num_replicas,batch_size', got '" +
+                           line + "'");
+  }
+  std::vector<WorkloadRow> rows;
+  int lineno = 1;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string cell; std::getline(ss, cell, ',');) f.push_back(cell);
+    std::string where = path + ":" + std::to_string(lineno) + ": ";
+    if (f.size() != 5) return InvalidArgument(where + "expected 5 fields, got " + std::to_string(f.size()));
+    WorkloadRow r;
+    r.name = f[0];
+    r.application = f[2];
+    char* end = nullptr;
+    r.time = std::strtod(f[1].c_str(), &end);
+    if (f[1].empty() || *end || r.time < 0) return InvalidArgument(where + "time '" + f[1] + "' is not a non-negative number");
+    r.num_replicas = std::atoi(f[3].c_str());
+    if (r.num_replicas <= 0) return InvalidArgument(where + "num_replicas '" + f[3] + "' must be a positive integer");
+    r.batch_size = std::atoi(f[4].c_str());
+    if (r.batch_size <= 0) return InvalidArgument(where + "batch_size '" + f[4] + "' must be a positive integer");
+    rows.push_back(std::move(r));
+  }
+  if (rows.empty()) return InvalidArgument(path + ": the workload has no jobs");
+  return rows;
+}
+
+Result<std::vector<SimJobSpec>> BuildPolluxJobs(const std::vector<WorkloadRow>& rows,
+                                                const std::map<std::string, Application>& apps,
+                                                bool elastic, int consumer) {
+  std::vector<SimJobSpec> jobs;
+  for (const WorkloadRow& r : rows) {
+    auto it = apps.find(r.application);
+    if (it == apps.end()) return NotFound("job " + r.name + ": no traces for application '" + r.application + "'");
+    const Application* app = &it->second;
+    SimJobSpec s;
+    s.name = r.name;
+    s.kind = r.application;
+    s.consumer = consumer;
+    s.submit = r.time;
+    if (!elastic) {
+      s.workers = {r.num_replicas, r.num_replicas};
+      s.model = std::make_unique<PolluxJob>(SimJob::Rigid(r.name, app, r.time, r.num_replicas, r.batch_size));
+    } else if (r.application == "ncf") {
+      s.workers = {1, 1};
+      s.model = std::make_unique<PolluxJob>(SimJob::Rigid(r.name, app, r.time, 1, 32768));
+    } else {
+      int max = std::clamp(app->max_batch_size() / std::max(app->min_local_bsz(), 1), 1, 64);
+      s.workers = {1, max};
+      s.use_profile = true;
+      s.model = std::make_unique<PolluxJob>(SimJob::Elastic(r.name, app, r.time));
+    }
+    jobs.push_back(std::move(s));
+  }
+  return jobs;
+}
+
+}  // namespace drover::sim

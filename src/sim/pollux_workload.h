@@ -1,0 +1,40 @@
+// Pollux workloads (`name,time,application,num_replicas,batch_size`) turned
+// into simulated jobs for a given policy.
+//
+// Rigid policies (fifo, tiresias) get each job as the workload gives it: its
+// hand-tuned GPU count and batch size. The elastic policy (drover) gets, as
+// Pollux does, jobs it may run on 1..N GPUs where N = min(64, max_batch_size /
+// min_local_bsz), each choosing the best batch size for the GPUs it holds,
+// and passes their throughput profile to the scheduler. ncf is held to one
+// GPU at batch 32768, as Pollux's own runs hold it.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "sim/application.h"
+#include "sim/simulator.h"
+
+namespace drover::sim {
+
+struct WorkloadRow {
+  std::string name;
+  double time = 0;
+  std::string application;
+  int num_replicas = 1;
+  int batch_size = 1;
+};
+
+//! Errors name the file, line and column at fault.
+Result<std::vector<WorkloadRow>> LoadWorkload(const std::string& path);
+
+//! `elastic`: build jobs for an elastic policy (see above). Fails with
+//! kNotFound for an application the traces do not have. `apps` must outlive
+//! the returned jobs.
+Result<std::vector<SimJobSpec>> BuildPolluxJobs(const std::vector<WorkloadRow>& rows,
+                                                const std::map<std::string, Application>& apps,
+                                                bool elastic, int consumer);
+
+}  // namespace drover::sim
