@@ -115,6 +115,9 @@ class Cycle {
       const JobState& x = job(a);
       const JobState& y = job(b);
       if (x.priority != y.priority) return x.priority > y.priority;
+      // Jobs already running keep their place, so a reclaim takes back GPUs
+      // without swapping one running job for a waiting one of the same rank.
+      if (x.running() != y.running()) return x.running();
       if (opt_.order == JobOrder::kLeastAttained && x.attained_service != y.attained_service) {
         return x.attained_service < y.attained_service;
       }

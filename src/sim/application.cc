@@ -1,10 +1,9 @@
 #include "sim/application.h"
 
 #include <algorithm>
-#include <atomic>
 #include <charconv>
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -22,6 +21,8 @@ namespace fs = std::filesystem;
 
 // The reference caps the node count fed to the 3-D interpolation at the cluster's 16 nodes.
 constexpr int kMaxInterpolatedNodes = 16;
+// Compact placements fill nodes of this many GPUs, as the reference's cluster has.
+constexpr int kGpusPerNode = 4;
 // Placement ids are digit strings; more digits than this do not fit an int64.
 constexpr int kMaxIdDigits = 18;
 
@@ -86,8 +87,8 @@ Result<Csv> ReadCsv(const std::string& path, const std::vector<std::string>& req
       const char* end = f.data() + f.size();
       auto [ptr, ec] = std::from_chars(f.data(), end, row[i]);
       if (f.empty() || ec != std::errc() || ptr != end || !std::isfinite(row[i])) {
-        return InvalidArgument(path + ":" + std::to_string(line_no) + ": column '" +
-                               csv.header[i] + "': '" + f + "' is not a finite number");
+        return InvalidArgument(path + ":" + std::to_string(line_no) + ": column '" + csv.header[i] +
+                               "': '" + f + "' is not a finite number");
       }
     }
     csv.rows.push_back(std::move(row));
@@ -125,9 +126,7 @@ struct PairKey {
   bool operator==(const PairKey&) const = default;
 };
 struct PairKeyHash {
-  size_t operator()(const PairKey& k) const {
-    return Mix(static_cast<uint64_t>(k.a) ^ Mix(k.b));
-  }
+  size_t operator()(const PairKey& k) const { return Mix(static_cast<uint64_t>(k.a) ^ Mix(k.b)); }
 };
 
 uint64_t DoubleBits(double v) {
@@ -156,12 +155,12 @@ struct Application::Caches {
   std::once_flag interp_once;
   std::unique_ptr<LinearInterpolator3> interp;
   Status interp_status;
-  std::atomic<int> hint{0};
 
   std::mutex mu;
-  std::unordered_map<PairKey, std::pair<StepTimes, bool>, PairKeyHash> throughput;
+  std::unordered_map<PairKey, StepTimes, PairKeyHash> throughput;
   std::unordered_map<int64_t, std::shared_ptr<const BszTable>> tables;
   std::unordered_map<PairKey, OptimalChoice, PairKeyHash> optimal;
+  std::unordered_map<int, std::vector<double>> speedups;  // by epoch, k = 0..size-1
 };
 
 Application::Application() : caches_(std::make_unique<Caches>()) {}
@@ -169,8 +168,7 @@ Application::Application(Application&&) noexcept = default;
 Application& Application::operator=(Application&&) noexcept = default;
 Application::~Application() = default;
 
-Result<Application> Application::Load(const std::string& trace_dir,
-                                      const AppOverrides& overrides) {
+Result<Application> Application::Load(const std::string& trace_dir, const AppOverrides& overrides) {
   std::error_code ec;
   if (!fs::is_directory(trace_dir, ec)) {
     return NotFound("trace directory '" + trace_dir + "' does not exist");
@@ -194,8 +192,7 @@ Result<Application> Application::Load(const std::string& trace_dir,
     if (!csv.ok()) return csv.status();
     Validation v;
     v.batch_size = bsz;
-    const int p = csv->Column("progress"), s = csv->Column("grad_sqr"),
-              g = csv->Column("grad_var");
+    const int p = csv->Column("progress"), s = csv->Column("grad_sqr"), g = csv->Column("grad_var");
     for (const std::vector<double>& row : csv->rows) {
       v.progress.push_back(row[p]);
       v.grad_sqr.push_back(row[s]);
@@ -263,8 +260,8 @@ Result<Application> Application::Load(const std::string& trace_dir,
     rows = std::move(sorted);
   }
   for (const auto& [key, sum] : grouped) {
-    app.nd_points_.push_back({static_cast<double>(key[0]), static_cast<double>(key[1]),
-                              static_cast<double>(key[2])});
+    app.nd_points_.push_back(
+        {static_cast<double>(key[0]), static_cast<double>(key[1]), static_cast<double>(key[2])});
     app.nd_values_.push_back(sum.step / sum.count);
     app.nd_values_.push_back(sum.sync / sum.count);
   }
@@ -309,8 +306,7 @@ Result<Application> Application::Load(const std::string& trace_dir,
   return app;
 }
 
-Result<std::map<std::string, Application>> Application::LoadBundled(
-    const std::string& traces_dir) {
+Result<std::map<std::string, Application>> Application::LoadBundled(const std::string& traces_dir) {
   auto with_epochs = [](int epochs) {
     AppOverrides o;
     o.max_epochs = epochs;
@@ -319,9 +315,8 @@ Result<std::map<std::string, Application>> Application::LoadBundled(
   AppOverrides yolov3 = with_epochs(50);
   yolov3.max_local_bsz = 8;
   const std::pair<const char*, AppOverrides> kApps[] = {
-      {"bert", with_epochs(2)},      {"cifar10", with_epochs(100)},
-      {"ncf", with_epochs(10)},      {"imagenet", with_epochs(90)},
-      {"deepspeech2", with_epochs(80)}, {"yolov3", yolov3},
+      {"bert", with_epochs(2)},      {"cifar10", with_epochs(100)},    {"ncf", with_epochs(10)},
+      {"imagenet", with_epochs(90)}, {"deepspeech2", with_epochs(80)}, {"yolov3", yolov3},
   };
   std::map<std::string, Application> apps;
   for (const auto& [name, overrides] : kApps) {
@@ -370,10 +365,10 @@ PlacementKey Application::Normalize(const std::vector<int>& placement) const {
   } else {
     key.id = -1;
   }
-  key.memo_id = key.in_trace ? key.id
-                             : -(static_cast<int64_t>(std::min(n, kMaxInterpolatedNodes)) *
-                                     1'000'000 +
-                                 key.num_replicas);
+  key.memo_id = key.in_trace
+                    ? key.id
+                    : -(static_cast<int64_t>(std::min(n, kMaxInterpolatedNodes)) * 1'000'000 +
+                        key.num_replicas);
   return key;
 }
 
@@ -384,16 +379,15 @@ Status Application::EnsureInterpolator() const {
     if (interp.ok()) {
       c.interp = std::make_unique<LinearInterpolator3>(std::move(interp).value());
     } else {
-      c.interp_status = InvalidArgument("application '" + name_ +
-                                        "': throughput interpolation: " +
-                                        interp.status().message());
+      c.interp_status = InvalidArgument(
+          "application '" + name_ + "': throughput interpolation: " + interp.status().message());
     }
   });
   return c.interp_status;
 }
 
-StepTimes Application::ComputeThroughput(const PlacementKey& key, double atomic_bsz,
-                                         bool* measured, int* hint) const {
+StepTimes Application::ComputeThroughput(const PlacementKey& key, double atomic_bsz, bool* measured,
+                                         bool fallback) const {
   *measured = false;
   if (key.num_replicas <= 0) return {std::numeric_limits<double>::infinity(), 0};
   if (key.in_trace) {
@@ -421,8 +415,10 @@ StepTimes Application::ComputeThroughput(const PlacementKey& key, double atomic_
   }
   const Vec3 x = {static_cast<double>(std::min(key.num_nodes, kMaxInterpolatedNodes)),
                   static_cast<double>(key.num_replicas), atomic_bsz};
-  double out[2];
-  *measured = caches_->interp->InterpolateOrNearest(x, out, hint);
+  double out[2] = {std::numeric_limits<double>::quiet_NaN(),
+                   std::numeric_limits<double>::quiet_NaN()};
+  *measured = fallback ? caches_->interp->InterpolateOrNearest(x, out)
+                       : caches_->interp->Interpolate(x, out);
   return {out[0], out[1]};
 }
 
@@ -437,14 +433,12 @@ StepTimes Application::Throughput(const PlacementKey& key, double atomic_bsz) co
   {
     std::lock_guard<std::mutex> lock(c.mu);
     auto it = c.throughput.find(memo_key);
-    if (it != c.throughput.end()) return it->second.first;
+    if (it != c.throughput.end()) return it->second;
   }
   bool measured = false;
-  int hint = c.hint.load(std::memory_order_relaxed);
-  const StepTimes times = ComputeThroughput(key, atomic_bsz, &measured, &hint);
-  c.hint.store(hint, std::memory_order_relaxed);
+  const StepTimes times = ComputeThroughput(key, atomic_bsz, &measured);
   std::lock_guard<std::mutex> lock(c.mu);
-  c.throughput.emplace(memo_key, std::make_pair(times, measured));
+  c.throughput.emplace(memo_key, times);
   return times;
 }
 
@@ -454,8 +448,7 @@ Result<StepTimes> Application::MeasuredThroughput(const std::vector<int>& placem
   if (key.num_replicas <= 0) return InvalidArgument(name_ + ": empty placement");
   if (!key.in_trace) DROVER_RETURN_IF_ERROR(EnsureInterpolator());
   bool measured = false;
-  int hint = caches_->hint.load(std::memory_order_relaxed);
-  const StepTimes times = ComputeThroughput(key, atomic_bsz, &measured, &hint);
+  const StepTimes times = ComputeThroughput(key, atomic_bsz, &measured, /*fallback=*/false);
   if (measured) return times;
   if (key.in_trace) {
     const PlacementRows& rows = placements_.at(key.id);
@@ -537,8 +530,7 @@ double Application::Goodput(const std::vector<int>& placement, const Geometry& g
   return Goodput(Normalize(placement), geometry, epoch);
 }
 
-double Application::Goodput(const PlacementKey& key, const Geometry& geometry,
-                            int epoch) const {
+double Application::Goodput(const PlacementKey& key, const Geometry& geometry, int epoch) const {
   if (key.num_replicas <= 0 || geometry.atomic_bsz <= 0) return 0.0;
   const int batch = key.num_replicas * geometry.atomic_bsz * (geometry.accum_steps + 1);
   const double scale = static_cast<double>(batch) / init_batch_size_;
@@ -550,8 +542,7 @@ double Application::Goodput(const PlacementKey& key, const Geometry& geometry,
   return gain / total_time;
 }
 
-Application::OptimalChoice Application::ComputeOptimal(const PlacementKey& key,
-                                                       int epoch) const {
+Application::OptimalChoice Application::ComputeOptimal(const PlacementKey& key, int epoch) const {
   OptimalChoice best;
   const int64_t replicas = key.num_replicas;
   best.geometry.num_replicas = key.num_replicas;
@@ -576,10 +567,10 @@ Application::OptimalChoice Application::ComputeOptimal(const PlacementKey& key,
   if (!table) {
     auto built = std::make_shared<BszTable>();
     built->lo = min_local_bsz_;
-    int hint = caches_->hint.load(std::memory_order_relaxed);
     for (int b = min_local_bsz_; b <= b_hi; ++b) {
       bool measured = false;
-      built->times.push_back(ComputeThroughput(key, b, &measured, &hint));
+      // The nearest-hull fallback is costly and rarely needed here: computed on demand below.
+      built->times.push_back(ComputeThroughput(key, b, &measured, /*fallback=*/false));
       built->measured.push_back(measured);
     }
     table = built;
@@ -592,8 +583,8 @@ Application::OptimalChoice Application::ComputeOptimal(const PlacementKey& key,
   std::vector<double> vb(nv), vsqr(nv), vvar(nv);
   for (size_t i = 0; i < nv; ++i) {
     const Validation& v = validation_[i];
-    const size_t row = std::clamp<size_t>(static_cast<size_t>(std::max(epoch, 0)), 0,
-                                          v.grad_sqr.size() - 1);
+    const size_t row =
+        std::clamp<size_t>(static_cast<size_t>(std::max(epoch, 0)), 0, v.grad_sqr.size() - 1);
     vb[i] = v.batch_size;
     vsqr[i] = v.grad_sqr[row];
     vvar[i] = v.grad_var[row];
@@ -624,7 +615,7 @@ Application::OptimalChoice Application::ComputeOptimal(const PlacementKey& key,
         }
         const double scale = batch / init_batch_size_;
         const double gain = (var + sqr) / (var / scale + sqr);
-        const StepTimes& t = table->times[idx];
+        const StepTimes t = table->measured[idx] ? table->times[idx] : Throughput(key, b);
         const double total = t.step_time + (t.step_time - t.sync_time) * accum;
         const double goodput = gain / total;
         if (goodput > best_goodput) {
@@ -656,6 +647,31 @@ Application::OptimalChoice Application::Optimal(const PlacementKey& key, int epo
   std::lock_guard<std::mutex> lock(caches_->mu);
   caches_->optimal.emplace(memo_key, choice);
   return choice;
+}
+
+std::vector<double> Application::CompactSpeedups(int epoch, int max_workers) const {
+  max_workers = std::max(max_workers, 0);
+  {
+    std::lock_guard<std::mutex> lock(caches_->mu);
+    auto it = caches_->speedups.find(epoch);
+    if (it != caches_->speedups.end() && it->second.size() > static_cast<size_t>(max_workers)) {
+      return std::vector<double>(it->second.begin(), it->second.begin() + max_workers + 1);
+    }
+  }
+  std::vector<double> speedups(max_workers + 1, 0.0);
+  std::vector<int> placement;
+  const double base = max_workers >= 1 ? OptimalGoodput(Normalize({1}), epoch) : 0.0;
+  for (int k = 1; k <= max_workers && base > 0; ++k) {
+    placement.clear();
+    for (int left = k; left > 0; left -= kGpusPerNode) {
+      placement.push_back(std::min(left, kGpusPerNode));
+    }
+    speedups[k] = OptimalGoodput(Normalize(placement), epoch) / base;
+  }
+  std::lock_guard<std::mutex> lock(caches_->mu);
+  std::vector<double>& cached = caches_->speedups[epoch];
+  if (cached.size() < speedups.size()) cached = speedups;
+  return speedups;
 }
 
 Geometry Application::OptimalGeometry(const std::vector<int>& placement, int epoch) const {

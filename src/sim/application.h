@@ -74,11 +74,11 @@ struct Geometry {
 //! share one memo_id per such pair.
 struct PlacementKey {
   PlacementKey() = default;  // not an aggregate, so a braced placement never converts to it
-  int64_t id = 0;         //!< smallest rotation read as digits (244 for 4,4,2); -1 if unreadable
-  int num_nodes = 0;      //!< nodes with at least one GPU
-  int num_replicas = 0;   //!< GPUs in all
-  bool in_trace = false;  //!< `id` is a placement of placements.csv
-  int64_t memo_id = 0;    //!< id if in_trace, else -(min(num_nodes,16) * 1'000'000 + replicas)
+  int64_t id = 0;            //!< smallest rotation read as digits (244 for 4,4,2); -1 if unreadable
+  int num_nodes = 0;         //!< nodes with at least one GPU
+  int num_replicas = 0;      //!< GPUs in all
+  bool in_trace = false;     //!< `id` is a placement of placements.csv
+  int64_t memo_id = 0;       //!< id if in_trace, else -(min(num_nodes,16) * 1'000'000 + replicas)
 };
 
 class Application {
@@ -130,6 +130,10 @@ class Application {
   Geometry OptimalGeometry(const PlacementKey& key, int epoch) const;
   //! Goodput at OptimalGeometry (0 if infeasible), memoised with it.
   double OptimalGoodput(const PlacementKey& key, int epoch) const;
+  //! For k = 0..max_workers: OptimalGoodput on the compact placement of k GPUs (nodes of 4:
+  //! 4,4,..,rest) at `epoch`, over the same on 1 GPU. Entry 0 is 0, and so is any k without a
+  //! feasible geometry. Memoised per (epoch, k).
+  std::vector<double> CompactSpeedups(int epoch, int max_workers) const;
 
   //! Progress per second: gain / (step_time + (step_time - sync_time) * accum_steps), with
   //! gain = (var + sqr) / (var / scale + sqr), scale = batch / init_batch_size. The replica
@@ -153,8 +157,9 @@ class Application {
 
   Application();
   // Throughput without memo; `measured` receives whether the point lies inside the data.
+  // Outside the data: the nearest-hull fallback, or NaN times when !fallback.
   StepTimes ComputeThroughput(const PlacementKey& key, double atomic_bsz, bool* measured,
-                              int* hint) const;
+                              bool fallback = true) const;
   Status EnsureInterpolator() const;
   OptimalChoice ComputeOptimal(const PlacementKey& key, int epoch) const;
   OptimalChoice Optimal(const PlacementKey& key, int epoch) const;

@@ -58,7 +58,7 @@ std::array<double, 3> ClosestOnTriangle(const Vec3& p, const Vec3& a, const Vec3
 
 }  // namespace
 
-const double Delaunay3::kEpsBroad = std::sqrt(Delaunay3::kEps);
+const double Delaunay3::kEpsBroad = std::sqrt(DBL_EPSILON);
 
 Result<Delaunay3> Delaunay3::Build(const std::vector<Vec3>& points) {
   if (points.size() < 4) {
@@ -117,6 +117,10 @@ Result<Delaunay3> Delaunay3::Build(const std::vector<Vec3>& points) {
       FORALLfacets {
         if (facet->upperdelaunay != qh->UPPERdelaunay) continue;
         std::array<int, 4> verts{}, nbrs{};
+        std::array<double, 5> equation{};
+        for (int i = 0; i < 4; ++i) equation[i] = facet->normal[i];
+        equation[4] = facet->offset;
+        d.equations_.push_back(equation);
         for (int i = 0; i < 4; ++i) {
           auto* vertex = static_cast<vertexT*>(facet->vertices->e[i].p);
           verts[i] = qh_pointid(qh, vertex->point);
@@ -130,6 +134,10 @@ Result<Delaunay3> Delaunay3::Build(const std::vector<Vec3>& points) {
         d.neighbors_.push_back(nbrs);
       }
     }
+  }
+  if (exitcode == 0 && qh->SCALElast) {
+    d.paraboloid_scale_ = qh->last_newhigh / (qh->last_high - qh->last_low);
+    d.paraboloid_shift_ = -qh->last_low * d.paraboloid_scale_;
   }
   qh_freeqhull(qh, !qh_ALL);
   int curlong = 0, totlong = 0;
@@ -176,8 +184,8 @@ Result<Delaunay3> Delaunay3::Build(const std::vector<Vec3>& points) {
     double norm_t = 0, norm_inv = 0;
     for (int i = 0; i < 3; ++i) {
       norm_t = std::max(norm_t, std::fabs(t[i][0]) + std::fabs(t[i][1]) + std::fabs(t[i][2]));
-      norm_inv = std::max(norm_inv,
-                          std::fabs(inv[i][0]) + std::fabs(inv[i][1]) + std::fabs(inv[i][2]));
+      norm_inv =
+          std::max(norm_inv, std::fabs(inv[i][0]) + std::fabs(inv[i][1]) + std::fabs(inv[i][2]));
     }
     if (1.0 / (norm_t * norm_inv) < kRcondLimit) {
       d.degenerate_[s] = true;
@@ -186,6 +194,25 @@ Result<Delaunay3> Delaunay3::Build(const std::vector<Vec3>& points) {
     for (int i = 0; i < 3; ++i) {
       for (int j = 0; j < 3; ++j) tr[3 * i + j] = inv[i][j];
       tr[9 + i] = r[i];
+    }
+  }
+
+  d.boxes_.resize(ns);
+  for (int s = 0; s < ns; ++s) {
+    std::array<double, 6>& box = d.boxes_[s];
+    box = {INFINITY, INFINITY, INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    for (int v : d.simplices_[s]) {
+      for (int i = 0; i < 3; ++i) {
+        box[i] = std::min(box[i], d.points_[v][i]);
+        box[3 + i] = std::max(box[3 + i], d.points_[v][i]);
+      }
+    }
+    // Barycentric slack b puts a point at most b * diameter outside; kEpsBroad is ~1.5e-8.
+    const double size = (box[3] - box[0]) + (box[4] - box[1]) + (box[5] - box[2]);
+    const double margin = 1e-6 * size + 1e-9;
+    for (int i = 0; i < 3; ++i) {
+      box[i] -= margin;
+      box[3 + i] += margin;
     }
   }
 
@@ -215,10 +242,19 @@ bool Delaunay3::Barycentric(int s, const Vec3& x, std::array<double, 4>* c) cons
   return true;
 }
 
+bool Delaunay3::InBox(int s, const Vec3& x) const {
+  const std::array<double, 6>& b = boxes_[s];
+  return b[0] <= x[0] && x[0] <= b[3] && b[1] <= x[1] && x[1] <= b[4] && b[2] <= x[2] &&
+         x[2] <= b[5];
+}
+
 int Delaunay3::FindBruteForce(const Vec3& x, std::array<double, 4>* c) const {
+  // scipy's order matters (simplices can overlap), so scan in index order; the boxes only skip
+  // tests that would fail.
   auto within = [](double v, double lo) { return -lo <= v && v <= 1 + kEps; };
   for (int s = 0; s < num_simplices(); ++s) {
     if (!degenerate_[s]) {
+      if (!InBox(s, x)) continue;
       Barycentric(s, x, c);
       if (within((*c)[0], kEps) && within((*c)[1], kEps) && within((*c)[2], kEps) &&
           within((*c)[3], kEps)) {
@@ -230,7 +266,7 @@ int Delaunay3::FindBruteForce(const Vec3& x, std::array<double, 4>* c) const {
     // on the side facing the degenerate one (as scipy does).
     for (int k = 0; k < 4; ++k) {
       const int nb = neighbors_[s][k];
-      if (nb == -1 || degenerate_[nb]) continue;
+      if (nb == -1 || degenerate_[nb] || !InBox(nb, x)) continue;
       Barycentric(nb, x, c);
       bool inside = true;
       for (int m = 0; m < 4 && inside; ++m) {
@@ -242,20 +278,46 @@ int Delaunay3::FindBruteForce(const Vec3& x, std::array<double, 4>* c) const {
   return -1;
 }
 
-int Delaunay3::FindSimplex(const Vec3& x, std::array<double, 4>* bary, int* hint) const {
+double Delaunay3::PlaneDistance(int s, const std::array<double, 4>& lifted) const {
+  const std::array<double, 5>& eq = equations_[s];
+  double dist = eq[4];
+  for (int k = 0; k < 4; ++k) dist += eq[k] * lifted[k];
+  return dist;
+}
+
+int Delaunay3::FindSimplex(const Vec3& x, std::array<double, 4>* bary) const {
   for (int i = 0; i < 3; ++i) {
     if (x[i] < min_bound_[i] - kEps || x[i] > max_bound_[i] + kEps) return -1;
   }
   const int ns = num_simplices();
   if (ns == 0) return -1;
-  int s = hint ? *hint : 0;
-  if (s < 0 || s >= ns) s = 0;
 
-  // Directed walk: hop across the face whose barycentric coordinate is negative. Rounding can
-  // make it cycle, so the walk is bounded and falls back to checking every simplex.
-  int found = -2;
-  for (int cycle = 0; cycle < 1 + ns / 4 && found == -2; ++cycle) {
-    if (!Barycentric(s, x, bary)) break;
+  // Walk on the paraboloid from simplex 0 towards a facet the lifted point lies above. The
+  // neighbour scan deliberately continues with the next k of the simplex just moved to.
+  std::array<double, 4> lifted = {x[0], x[1], x[2], 0};
+  for (int i = 0; i < 3; ++i) lifted[3] += x[i] * x[i];
+  lifted[3] *= paraboloid_scale_;
+  lifted[3] += paraboloid_shift_;
+  int s = 0;
+  double best = PlaneDistance(s, lifted);
+  for (bool changed = true; changed && !(best > 0);) {
+    changed = false;
+    for (int k = 0; k < 4; ++k) {
+      const int nb = neighbors_[s][k];
+      if (nb == -1) continue;
+      const double dist = PlaneDistance(nb, lifted);
+      if (dist > best + kEps * (1 + std::fabs(best))) {
+        s = nb;
+        best = dist;
+        changed = true;
+      }
+    }
+  }
+
+  // Directed walk: hop across the first face whose barycentric coordinate is negative.
+  // Rounding can make it cycle, so it is bounded, and falls back to testing every simplex.
+  for (int cycle = 0; cycle < 1 + ns / 4; ++cycle) {
+    if (!Barycentric(s, x, bary)) break;  // degenerate: scipy's NaN coordinates
     int next = -1;
     bool inside = true;
     for (int k = 0; k < 4; ++k) {
@@ -267,23 +329,14 @@ int Delaunay3::FindSimplex(const Vec3& x, std::array<double, 4>* bary, int* hint
       if (!(ck <= 1 + kEps)) inside = false;
     }
     if (next >= 0) {
-      const int m = neighbors_[s][next];
-      if (m == -1) {
-        found = -1;  // the triangulation is convex: beyond a hull face means outside
-      } else {
-        s = m;
-      }
+      s = neighbors_[s][next];
+      if (s == -1) return -1;  // the triangulation is convex: beyond a hull face is outside
       continue;
     }
-    if (inside) {
-      found = s;
-    } else {
-      break;
-    }
+    if (inside) return s;
+    break;
   }
-  if (found == -2) found = FindBruteForce(x, bary);
-  if (hint && found >= 0) *hint = found;
-  return found;
+  return FindBruteForce(x, bary);
 }
 
 Delaunay3::HullPoint Delaunay3::NearestHullPoint(const Vec3& x) const {
@@ -304,8 +357,7 @@ Delaunay3::HullPoint Delaunay3::NearestHullPoint(const Vec3& x) const {
 }
 
 Result<LinearInterpolator3> LinearInterpolator3::Build(const std::vector<Vec3>& points,
-                                                       std::vector<double> values,
-                                                       int num_values) {
+                                                       std::vector<double> values, int num_values) {
   if (num_values <= 0 || values.size() != points.size() * static_cast<size_t>(num_values)) {
     return InvalidArgument("LinearInterpolator3: expected " + std::to_string(num_values) +
                            " values per point for " + std::to_string(points.size()) +
@@ -316,9 +368,9 @@ Result<LinearInterpolator3> LinearInterpolator3::Build(const std::vector<Vec3>& 
   return LinearInterpolator3(std::move(tri).value(), std::move(values), num_values);
 }
 
-bool LinearInterpolator3::Interpolate(const Vec3& x, double* out, int* hint) const {
+bool LinearInterpolator3::Interpolate(const Vec3& x, double* out) const {
   std::array<double, 4> c{};
-  const int s = tri_.FindSimplex(x, &c, hint);
+  const int s = tri_.FindSimplex(x, &c);
   if (s < 0) return false;
   for (int v = 0; v < num_values_; ++v) out[v] = 0;
   for (int k = 0; k < 4; ++k) {
@@ -328,8 +380,8 @@ bool LinearInterpolator3::Interpolate(const Vec3& x, double* out, int* hint) con
   return true;
 }
 
-bool LinearInterpolator3::InterpolateOrNearest(const Vec3& x, double* out, int* hint) const {
-  if (Interpolate(x, out, hint)) return true;
+bool LinearInterpolator3::InterpolateOrNearest(const Vec3& x, double* out) const {
+  if (Interpolate(x, out)) return true;
   const Delaunay3::HullPoint hp = tri_.NearestHullPoint(x);
   for (int v = 0; v < num_values_; ++v) out[v] = 0;
   for (int k = 0; k < 3; ++k) {

@@ -8,12 +8,15 @@
 // tie-break gives other values inside the affected cells. Simplices are the lower-Delaunay facets
 // (degenerate, zero-volume ones from 'Qt' included, as scipy keeps them).
 //
-// Point location follows scipy: a point belongs to a simplex when all its barycentric coordinates
-// lie in [-kEps, 1 + kEps] (kEps = 100 * DBL_EPSILON); simplices whose barycentric transform is
-// singular (reciprocal condition number below 1000 * DBL_EPSILON) are degenerate and are
-// stepped over via their neighbours with the looser sqrt(kEps). Linear interpolation is continuous
-// across faces, so which of several simplices sharing a face is found does not change the value
-// beyond rounding.
+// Point location is scipy's, step for step, because the triangulation is not always a proper
+// tiling: 'Qt' splits co-spherical cells so that flat quadrilaterals can be cut by both diagonals
+// (once on each side, with zero-volume simplices between), and a point on such a face takes its
+// value from whichever side is found. So, as scipy's LinearNDInterpolator does for one query
+// point: start at simplex 0, walk on the lifted paraboloid to a facet the lifted point is above,
+// then walk by barycentric coordinates (a point belongs to a simplex when all lie in
+// [-kEps, 1 + kEps], kEps = 100 * DBL_EPSILON), and fall back to testing every simplex, where
+// degenerate ones (reciprocal condition number below 1000 * DBL_EPSILON) are replaced by their
+// neighbours with the looser kEpsBroad = sqrt(DBL_EPSILON) towards them.
 //
 // Outside the convex hull scipy yields NaN. Interpolate() reports that (returns false);
 // InterpolateOrNearest() instead evaluates at the nearest point of the hull's boundary
@@ -37,7 +40,7 @@ class Delaunay3 {
  public:
   //! scipy's tolerance on barycentric coordinates when locating a point.
   static constexpr double kEps = 100 * 2.220446049250313e-16;
-  //! scipy's looser tolerance next to degenerate simplices: sqrt(kEps).
+  //! scipy's looser tolerance next to degenerate simplices: sqrt(DBL_EPSILON).
   static const double kEpsBroad;
 
   static Result<Delaunay3> Build(const std::vector<Vec3>& points);
@@ -51,10 +54,9 @@ class Delaunay3 {
   int neighbor(int s, int k) const { return neighbors_[s][k]; }
   bool degenerate(int s) const { return degenerate_[s]; }
 
-  //! Finds a simplex containing `x` and its barycentric coordinates (weights of simplex(s)'s
-  //! vertices). Returns -1 when `x` is outside the triangulation. `hint`, if given, is the
-  //! simplex the search walks from and receives the one found, so that nearby queries are fast.
-  int FindSimplex(const Vec3& x, std::array<double, 4>* bary, int* hint = nullptr) const;
+  //! Finds the simplex scipy finds for `x` and its barycentric coordinates (weights of
+  //! simplex(s)'s vertices). Returns -1 when `x` is outside the triangulation.
+  int FindSimplex(const Vec3& x, std::array<double, 4>* bary) const;
 
   //! The point of the hull's boundary nearest to `x`, as a boundary triangle and the weights of
   //! its three vertices.
@@ -68,14 +70,23 @@ class Delaunay3 {
 
  private:
   bool Barycentric(int s, const Vec3& x, std::array<double, 4>* c) const;
+  bool InBox(int s, const Vec3& x) const;
+  double PlaneDistance(int s, const std::array<double, 4>& lifted) const;
   int FindBruteForce(const Vec3& x, std::array<double, 4>* c) const;
 
   std::vector<Vec3> points_;
   std::vector<std::array<int, 4>> simplices_;
   std::vector<std::array<int, 4>> neighbors_;
+  // Per simplex: the hyperplane of its facet on the paraboloid (normal, offset), from Qhull.
+  std::vector<std::array<double, 5>> equations_;
+  double paraboloid_scale_ = 1;
+  double paraboloid_shift_ = 0;
   // Per simplex: inverse of T (T e_j = r_j - r_3), row-major, then r_3. Unused when degenerate.
   std::vector<std::array<double, 12>> transforms_;
   std::vector<bool> degenerate_;
+  // Per simplex: bounding box (min xyz, max xyz), widened well beyond what the barycentric
+  // tolerances admit, so the exhaustive search can skip simplices without changing its answer.
+  std::vector<std::array<double, 6>> boxes_;
   std::vector<std::array<int, 3>> hull_faces_;
   Vec3 min_bound_{};
   Vec3 max_bound_{};
@@ -91,11 +102,11 @@ class LinearInterpolator3 {
   const Delaunay3& triangulation() const { return tri_; }
 
   //! Writes num_values() interpolated values to `out`; false (and `out` untouched) when `x` is
-  //! outside the convex hull. `hint` as in Delaunay3::FindSimplex.
-  bool Interpolate(const Vec3& x, double* out, int* hint = nullptr) const;
+  //! outside the convex hull.
+  bool Interpolate(const Vec3& x, double* out) const;
   //! As Interpolate, but outside the hull evaluates at the nearest hull point; returns whether
   //! `x` was inside.
-  bool InterpolateOrNearest(const Vec3& x, double* out, int* hint = nullptr) const;
+  bool InterpolateOrNearest(const Vec3& x, double* out) const;
 
  private:
   LinearInterpolator3(Delaunay3 tri, std::vector<double> values, int num_values)

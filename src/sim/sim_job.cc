@@ -5,17 +5,6 @@
 #include <utility>
 
 namespace drover::sim {
-namespace {
-
-constexpr int kGpusPerNode = 4;
-
-std::vector<int> CompactPlacement(int gpus) {
-  std::vector<int> placement;
-  for (; gpus > 0; gpus -= kGpusPerNode) placement.push_back(std::min(gpus, kGpusPerNode));
-  return placement;
-}
-
-}  // namespace
 
 SimJob SimJob::Rigid(std::string name, const Application* app, double submission_time,
                      int target_num_replicas, int target_batch_size) {
@@ -70,7 +59,12 @@ void SimJob::Step(double seconds, double interference) {
   while (seconds > 0 && !completion_time_) {
     const double goodput = app_->Goodput(key_, geometry_, epoch_) * (1.0 - interference);
     const double next_progress = app_->Progress(epoch_ + 1);
-    if (progress_ + goodput * seconds < next_progress) {
+    if (!(goodput > 0)) {
+      // No progress possible (e.g. an infeasible geometry); the reference would divide by zero.
+      current_time_ += seconds;
+      attained_service_ += seconds * gpus;
+      seconds = 0;
+    } else if (progress_ + goodput * seconds < next_progress) {
       // The interval ends inside this epoch.
       progress_ += goodput * seconds;
       current_time_ += seconds;
@@ -92,15 +86,7 @@ void SimJob::Step(double seconds, double interference) {
 }
 
 std::vector<double> SimJob::SpeedupProfile(int max_workers) const {
-  std::vector<double> speedup(std::max(max_workers, 0) + 1, 0.0);
-  if (max_workers < 1) return speedup;
-  const int epoch = std::min(epoch_, app_->CompletionEpoch());
-  const double base = app_->OptimalGoodput(app_->Normalize({1}), epoch);
-  if (!(base > 0)) return speedup;
-  for (int k = 1; k <= max_workers; ++k) {
-    speedup[k] = app_->OptimalGoodput(app_->Normalize(CompactPlacement(k)), epoch) / base;
-  }
-  return speedup;
+  return app_->CompactSpeedups(std::min(epoch_, app_->CompletionEpoch()), max_workers);
 }
 
 }  // namespace drover::sim

@@ -53,8 +53,8 @@ class SimJob {
 
   //! For k = 0..max_workers: goodput at the current epoch on a compact placement of k GPUs
   //! (nodes of 4: 4,4,..,rest) at OptimalGeometry, divided by the same on 1 GPU. Entry 0 is 0,
-  //! and so is an entry whose k has no feasible geometry. Memoised per (application, epoch, k)
-  //! by the Application.
+  //! and so is an entry whose k has no feasible geometry. Application::CompactSpeedups at the
+  //! current epoch, memoised per (application, epoch, k).
   std::vector<double> SpeedupProfile(int max_workers) const;
 
   const std::string& name() const { return name_; }
@@ -78,7 +78,9 @@ class SimJob {
   int atomic_bsz() const { return geometry_.atomic_bsz; }
   int accum_steps() const { return geometry_.accum_steps; }
   //! atomic_bsz * (accum_steps + 1) * GPUs; 0 without a placement.
-  int batch_size() const { return geometry_.atomic_bsz * (geometry_.accum_steps + 1) * key_.num_replicas; }
+  int batch_size() const {
+    return geometry_.atomic_bsz * (geometry_.accum_steps + 1) * key_.num_replicas;
+  }
   //! Restarts so far; empty until the first start.
   std::optional<int> num_restarts() const { return num_restarts_; }
 

@@ -1,0 +1,53 @@
+// Golden runs on the Pollux workloads: Tiresias must reproduce the reference
+// simulator's mean JCT, and drover's policy must stay well ahead of it.
+#include <cstdlib>
+
+#include <gtest/gtest.h>
+
+#include "sched/policy.h"
+#include "sim/application.h"
+#include "sim/pollux_workload.h"
+#include "sim/simulator.h"
+
+namespace drover::sim {
+namespace {
+
+std::string Bundled() {
+  const char* d = std::getenv("DROVER_DATA_DIR");
+  return std::string(d ? d : "data") + "/pollux";
+}
+
+double MeanJct(const std::string& policy_name, int workload) {
+  static auto apps = Application::LoadBundled(Bundled() + "/traces");
+  EXPECT_TRUE(apps.ok()) << apps.status().ToString();
+  auto rows = LoadWorkload(Bundled() + "/workloads/workload-" + std::to_string(workload) + ".csv");
+  EXPECT_TRUE(rows.ok()) << rows.status().ToString();
+  auto jobs = BuildPolluxJobs(*rows, *apps, policy_name == "drover", 0);
+  EXPECT_TRUE(jobs.ok()) << jobs.status().ToString();
+  auto policy = sched::MakePolicy(policy_name).value();
+  SimResult r = Simulate(std::move(jobs).value(), ConsumerTree(), *policy, SimOptions{});
+  EXPECT_EQ(r.unfinished, 0);
+  return r.mean_jct;
+}
+
+// The reference simulator's Tiresias on workloads 1-4 (SIMULATOR-MODEL.md).
+constexpr double kReferenceTiresias[] = {2474, 5145, 3876, 3280};
+
+TEST(PolluxFidelityTest, TiresiasMatchesTheReferenceWithin3Percent) {
+  for (int w = 1; w <= 4; ++w) {
+    double jct = MeanJct("tiresias", w);
+    EXPECT_NEAR(jct, kReferenceTiresias[w - 1], 0.03 * kReferenceTiresias[w - 1]) << "workload-" << w;
+  }
+}
+
+TEST(PolluxFidelityTest, DroverMeanJctIsAtMostThreeQuartersOfTiresias) {
+  double drover = 0, tiresias = 0;
+  for (int w = 1; w <= 4; ++w) {
+    drover += MeanJct("drover", w);
+    tiresias += kReferenceTiresias[w - 1];
+  }
+  EXPECT_LE(drover / tiresias, 0.75) << "drover mean over workloads 1-4: " << drover / 4;
+}
+
+}  // namespace
+}  // namespace drover::sim

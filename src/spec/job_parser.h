@@ -1,0 +1,58 @@
+// Reading a job spec from YAML.
+//
+//   name: resnet-train            # required; lowercase letters, digits, '-'; at most 63
+//   consumer: /research/vision    # consumer path; default "/"
+//   user: alice                   # optional
+//   priority: 10                  # -1000000..1000000; default 0
+//   workers: {min: 1, max: 4}     # elastic; or `workers: 4` for a rigid job of 4
+//   resources: {gpus: 1, cpus: 4, memory: 16Gi}   # per worker
+//   command: ["python3", "train.py"]              # argv, or one string for /bin/sh -c
+//
+// workers: min defaults to 1 and max to min; both 1..10000. resources: gpus
+// 0..1024, default 1; cpus as in ParseCpuMillis ("4", "0.5", "500m"), default 1;
+// memory as in ParseMemoryMib ("16Gi", "512Mi", "16G"; a plain number is MiB),
+// default 1Gi. command is optional: a job without one is for the simulator.
+//
+// Every error is kInvalidArgument, "<file>:<line>: <field path>: <what>" (yaml_util.h);
+// kNotFound only from LoadJobFile for a missing file. The parser stops at the
+// first error. Besides the errors of yaml_util.h, quantity.h and consumer_path.h:
+//   job.yaml:1: expected a map, got a list
+//   job.yaml:1: missing required field "name"
+//   job.yaml:1: name: "ResNet" must be lowercase letters, digits and '-', starting and ending with a letter or digit
+//   job.yaml:4: workers.min: 0 must be at least 1
+//   job.yaml:4: workers.max: 2 is below workers.min 4
+//   job.yaml:4: workers: expected a number or a map like {min: 1, max: 4}, got a list
+//   job.yaml:5: resources.gpu: unknown field; did you mean "gpus"?
+//   job.yaml:6: command: expected a string or a list of strings, got a map
+//   job.yaml:6: command[1]: expected a string, got a map
+//   job.yaml:6: command: the list is empty
+// Input over 1 MiB is refused; any input returns a value or an error, never a
+// crash (fuzz/job_fuzz.cc checks this). Thread safety: pure functions.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/job.h"
+#include "common/status.h"
+
+namespace drover {
+
+//! A job spec with its command as an argument vector, which JobSpec cannot hold.
+struct ParsedJob {
+  //! spec.command is the command for display: the string as written, or the list
+  //! joined with spaces and each word shell-quoted where needed.
+  JobSpec spec;
+  //! What each worker executes: the list as written, or {"/bin/sh", "-c", string}
+  //! for a command given as one string. Empty when the spec has no command.
+  std::vector<std::string> argv;
+};
+
+//! Parses a job spec; `file_name` only labels error messages.
+Result<ParsedJob> ParseJobSpec(std::string_view yaml_text, std::string_view file_name);
+
+//! Reads and parses the job spec file at `path`, which labels its errors.
+Result<ParsedJob> LoadJobFile(const std::string& path);
+
+}  // namespace drover
