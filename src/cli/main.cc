@@ -1,6 +1,7 @@
 // drover: one binary for the control plane and its tools.
 #include <CLI/CLI.hpp>
 
+#include "cli/plan_command.h"
 #include "cli/sim_command.h"
 
 int main(int argc, char** argv) {
@@ -9,6 +10,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "drover 0.1.0");
   int exit_code = 0;
   drover::cli::AddSimCommand(app, exit_code);
+  drover::cli::AddPlanCommand(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

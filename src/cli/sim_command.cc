@@ -21,6 +21,7 @@
 #include "sim/pollux_workload.h"
 #include "sim/report.h"
 #include "sim/simulator.h"
+#include "spec/plan_parser.h"
 
 namespace drover::cli {
 namespace {
@@ -35,6 +36,7 @@ struct SimArgs {
   std::string report;
   bool philly = false;
   sim::PhillyOptions philly_opt;
+  std::string plan;
   bool quiet = false;
 };
 
@@ -91,37 +93,46 @@ int RunSim(const SimArgs& a) {
   std::vector<sim::SimResult> results;
 
   if (a.philly) {
+    sim::PhillyOptions philly_opt = a.philly_opt;
+    if (!a.plan.empty()) {
+      auto plan = LoadPlanFile(a.plan);
+      if (!plan.ok()) {
+        std::cerr << "drover sim: " << plan.status().message() << "\n";
+        return 2;
+      }
+      philly_opt.plan = std::move(plan).value();
+    }
     std::string path = traces + "/philly.csv";
     auto rows = sim::LoadPhillyTrace(path);
     if (!rows.ok()) {
       std::cerr << "drover sim: " << rows.status().message() << "\n";
       return 1;
     }
-    if (auto probe = sim::BuildPhillyWorkload(*rows, a.philly_opt); !probe.ok()) {
+    if (auto probe = sim::BuildPhillyWorkload(*rows, philly_opt); !probe.ok()) {
       std::cerr << "drover sim: " << probe.status().message() << "\n";
       return 2;
     } else if (!a.json && !a.quiet) {
       std::fprintf(stderr, "philly: %zu jobs from %s over %g days on %d GPUs (%d larger jobs dropped)\n",
-                   probe->jobs.size(), a.philly_opt.start.c_str(), a.philly_opt.days, a.philly_opt.gpus,
+                   probe->jobs.size(), philly_opt.start.c_str(), philly_opt.days, philly_opt.gpus,
                    probe->dropped);
     }
     std::vector<std::future<sim::SimResult>> futures;
     for (const std::string& p : a.policies) {
       futures.push_back(std::async(std::launch::async, [&, p]() {
-        auto w = sim::BuildPhillyWorkload(*rows, a.philly_opt);
+        auto w = sim::BuildPhillyWorkload(*rows, philly_opt);
         auto policy = std::move(sched::MakePolicy(p).value());
         sim::SimOptions opt;
-        opt.nodes = a.philly_opt.gpus / 8;
+        opt.nodes = philly_opt.gpus / 8;
         opt.gpus_per_node = 8;
         opt.start_time = std::floor(w->start / 60) * 60;
-        opt.max_time = (a.philly_opt.days + 30) * 86400;
+        opt.max_time = (philly_opt.days + 30) * 86400;
         opt.fairness = true;
         opt.progress_every = 86400;
         opt.progress = [&, p](double now, int f, int t) {
           progress.Update("philly/" + p, now - w->start, f, t);
         };
         sim::SimResult r = sim::Simulate(std::move(w->jobs), w->plan, *policy, opt);
-        r.workload = "philly " + a.philly_opt.start + " +" + std::to_string(static_cast<int>(a.philly_opt.days)) + "d";
+        r.workload = "philly " + philly_opt.start + " +" + std::to_string(static_cast<int>(philly_opt.days)) + "d";
         return r;
       }));
     }
@@ -233,7 +244,9 @@ void AddSimCommand(CLI::App& app, int& exit_code) {
   sim->add_option("--philly-start", args->philly_opt.start, "first day of the Philly window (YYYY-MM-DD)");
   sim->add_option("--philly-days", args->philly_opt.days, "days of submissions replayed");
   sim->add_option("--gpus", args->philly_opt.gpus, "cluster GPUs in Philly mode (hosts of 8)");
-  sim->add_option("--grace", args->philly_opt.reclaim_grace, "reclaim grace (seconds) in the Philly plan");
+  sim->add_option("--grace", args->philly_opt.reclaim_grace, "reclaim grace (seconds) in the generated Philly plan");
+  sim->add_option("--plan", args->plan, "consumer plan YAML for Philly mode (default: owned GPUs by demand)")
+      ->check(CLI::ExistingFile);
   sim->add_flag("-q,--quiet", args->quiet, "no progress on stderr");
   sim->callback([args, &exit_code]() { exit_code = RunSim(*args); });
 }

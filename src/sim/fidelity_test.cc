@@ -14,7 +14,7 @@ namespace {
 
 std::string Bundled() {
   const char* d = std::getenv("DROVER_DATA_DIR");
-  return std::string(d ? d : "data") + "/pollux";
+  return std::string(d ? d : DROVER_TEST_DATA_DIR) + "/pollux";
 }
 
 double MeanJct(const std::string& policy_name, int workload) {

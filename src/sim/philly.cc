@@ -128,15 +128,33 @@ Result<PhillyWorkload> BuildPhillyWorkload(const std::vector<PhillyRow>& rows, c
   for (auto& [vc, t] : gpu_time) total += t;
   std::vector<double> ideal;
   for (auto& [vc, t] : gpu_time) ideal.push_back(t / total * o.gpus);
-  std::vector<int64_t> owned = sched::RoundPreservingSum(ideal, o.gpus);
-  int philly = w.plan.Add(0, "philly", {.owned = o.gpus}).value();
   std::map<std::string, int> index;
-  size_t k = 0;
-  for (auto& [vc, t] : gpu_time) {
-    ConsumerPlan p{.owned = owned[k], .share = static_cast<double>(std::max<int64_t>(owned[k], 1)),
-                   .reclaim_grace = o.reclaim_grace};
-    index[vc] = w.plan.Add(philly, "vc-" + vc, p).value();
-    ++k;
+  if (o.plan) {
+    w.plan = *o.plan;
+    std::string missing;
+    for (auto& [vc, t] : gpu_time) {
+      int found = -1;
+      for (int c = 1; c < w.plan.size() && found < 0; ++c) {
+        const std::string& name = w.plan.node(c).name;
+        if (name == vc || name == "vc-" + vc) found = c;
+      }
+      if (found < 0) missing += (missing.empty() ? "" : ", ") + vc;
+      index[vc] = found;
+    }
+    if (!missing.empty()) {
+      return InvalidArgument("the plan has no consumer for virtual cluster(s) " + missing +
+                             " (name a consumer \"X\" or \"vc-X\")");
+    }
+  } else {
+    std::vector<int64_t> owned = sched::RoundPreservingSum(ideal, o.gpus);
+    int philly = w.plan.Add(0, "philly", {.owned = o.gpus}).value();
+    size_t k = 0;
+    for (auto& [vc, t] : gpu_time) {
+      ConsumerPlan p{.owned = owned[k], .share = static_cast<double>(std::max<int64_t>(owned[k], 1)),
+                     .reclaim_grace = o.reclaim_grace};
+      index[vc] = w.plan.Add(philly, "vc-" + vc, p).value();
+      ++k;
+    }
   }
   for (const PhillyRow* r : picked) {
     SimJobSpec s;

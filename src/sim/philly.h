@@ -7,6 +7,7 @@
 // its progress (it resumes from a checkpoint). Timestamps are parsed as UTC.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,9 @@ struct PhillyOptions {
   int max_job_gpus = 64;             //!< larger jobs are dropped (they could never fit)
   double reclaim_grace = 30;         //!< plan's reclaim grace for every team
   double restart_pause = 30;
+  //! A plan to use instead of the generated one: each virtual cluster X in
+  //! the window must have a consumer named "X" or "vc-X" somewhere in it.
+  std::optional<ConsumerTree> plan;
 };
 
 struct PhillyWorkload {
@@ -42,9 +46,11 @@ struct PhillyWorkload {
   int dropped = 0;                 //!< jobs larger than max_job_gpus
 };
 
-//! Selects the window and builds the plan: each virtual cluster owns GPUs in
-//! proportion to the GPU-time it submitted in the window (largest remainder,
-//! summing to the cluster size), with `share` equal to its owned GPUs.
+//! Selects the window and builds the plan (unless one is given): each virtual
+//! cluster owns GPUs in proportion to the GPU-time it submitted in the window
+//! (largest remainder, summing to the cluster size), with `share` equal to its
+//! owned GPUs. A given plan lacking a consumer for some cluster is an error
+//! naming the clusters.
 Result<PhillyWorkload> BuildPhillyWorkload(const std::vector<PhillyRow>& rows, const PhillyOptions& options);
 
 //! "2017-10-02" or "2017-10-02 07:01:55" (UTC) to seconds since the epoch.

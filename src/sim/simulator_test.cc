@@ -64,7 +64,7 @@ TEST(SimulatorTest, JobsStartAtTheFirstRoundAfterSubmission) {
 
 std::string DataDir() {
   const char* d = std::getenv("DROVER_DATA_DIR");
-  return d ? d : "../shared/data";
+  return d ? d : DROVER_TEST_DATA_DIR;
 }
 
 TEST(PhillyTest, PlanOwnsTheClusterInProportionToDemand) {
@@ -88,6 +88,52 @@ TEST(PhillyTest, PlanOwnsTheClusterInProportionToDemand) {
   EXPECT_EQ(w->jobs.size(), 4u);  // the row a week later is outside the window
   EXPECT_EQ(w->plan.node(w->plan.Find("/philly/vc-aa")).plan.owned, 12);
   EXPECT_EQ(w->plan.node(w->plan.Find("/philly/vc-bb")).plan.owned, 4);
+}
+
+TEST(PhillyTest, AGivenPlanMustCoverEveryVirtualCluster) {
+  std::vector<PhillyRow> rows = {{ParseUtc("2017-10-02").value(), 60, 1, "aa"},
+                                 {ParseUtc("2017-10-02").value() + 5, 60, 1, "bb"}};
+  ConsumerTree plan;
+  plan.Add(0, "vc-aa", {.owned = 8}).value();
+  PhillyOptions o;
+  o.gpus = 8;
+  o.plan = plan;
+  auto w = BuildPhillyWorkload(rows, o);
+  ASSERT_FALSE(w.ok());
+  EXPECT_NE(w.status().message().find("no consumer for virtual cluster(s) bb"), std::string::npos)
+      << w.status().message();
+  o.plan->Add(0, "bb", {}).value();
+  w = BuildPhillyWorkload(rows, o);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(w->jobs[1].consumer, o.plan->Find("/bb"));
+}
+
+// A week of Philly is too long for a unit test; two days on a small cluster
+// still exercises reclaim: drover leaves nobody owed past the grace period,
+// while Tiresias, which ignores the plan, does.
+TEST(PhillyTest, DroverLeavesNoConsumerOwedWhileTiresiasDoes) {
+  auto rows = LoadPhillyTrace(DataDir() + "/pollux/traces/philly.csv");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  PhillyOptions o;
+  o.days = 2;
+  o.gpus = 256;
+  double owed[2] = {0, 0};
+  const char* names[2] = {"drover", "tiresias"};
+  for (int k = 0; k < 2; ++k) {
+    auto w = BuildPhillyWorkload(*rows, o);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    auto policy = sched::MakePolicy(names[k]).value();
+    SimOptions opt;
+    opt.nodes = o.gpus / 8;
+    opt.gpus_per_node = 8;
+    opt.start_time = w->start;
+    opt.max_time = 3 * 86400;
+    opt.fairness = true;
+    SimResult r = Simulate(std::move(w->jobs), w->plan, *policy, opt);
+    for (const ConsumerFairness& f : r.fairness) owed[k] += f.owed_gpu_seconds;
+  }
+  EXPECT_EQ(owed[0], 0) << "drover";
+  EXPECT_GT(owed[1], 3600) << "tiresias";
 }
 
 TEST(PhillyTest, BadDateIsAClearError) {
