@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -59,6 +60,10 @@ class Progress {
   void Update(const std::string& run, double now, int finished, int total) {
     if (!enabled_) return;
     std::lock_guard<std::mutex> lock(mu_);
+    // A terminal gets a live line; a log gets a line every few seconds.
+    auto t = std::chrono::steady_clock::now();
+    if (t - last_ < std::chrono::milliseconds(tty_ ? 200 : 5000)) return;
+    last_ = t;
     std::fprintf(stderr, "%s%-28s simulated %6.1f h, %d/%d jobs done%s", tty_ ? "\r" : "", run.c_str(),
                  now / 3600, finished, total, tty_ ? "   " : "\n");
     std::fflush(stderr);
@@ -70,6 +75,7 @@ class Progress {
  private:
   bool enabled_, tty_;
   std::mutex mu_;
+  std::chrono::steady_clock::time_point last_{};
 };
 
 struct Run {

@@ -107,7 +107,10 @@ std::string JctCdf(const std::vector<SimResult>& runs) {
     }
     std::sort(jcts.begin(), jcts.end());
     Series s{r.policy, {}};
+    // At most ~800 steps per curve: the picture is the same, the file stays small.
+    size_t stride = std::max<size_t>(1, jcts.size() / 800);
     for (size_t i = 0; i < jcts.size(); ++i) {
+      if (i % stride != 0 && i + 1 != jcts.size()) continue;
       s.points.push_back({jcts[i], static_cast<double>(i + 1) / static_cast<double>(jcts.size())});
       lo = std::min(lo, jcts[i]);
       hi = std::max(hi, jcts[i]);
@@ -141,8 +144,20 @@ std::string JctCdf(const std::vector<SimResult>& runs) {
 
 std::string GpusOverTime(const SimResult& r) {
   if (r.timeline.empty()) return "";
+  // Hours since the first sample; only consumers that ever held a GPU are drawn.
   double t0 = r.timeline.front().time, t1 = r.timeline.back().time;
-  Frame f{t0 / 3600, std::max(t1, t0 + 1) / 3600, 0, static_cast<double>(std::max(r.cluster_gpus, 1))};
+  Frame f{0, std::max(t1 - t0, 1.0) / 3600, 0, static_cast<double>(std::max(r.cluster_gpus, 1))};
+  std::vector<size_t> shown;
+  std::vector<std::string> names;
+  for (size_t c = 0; c < r.consumers.size(); ++c) {
+    for (const TimelineSample& s : r.timeline) {
+      if (c < s.gpus.size() && s.gpus[c] > 0) {
+        shown.push_back(c);
+        names.push_back(r.consumers[c] == "/" ? "all jobs" : r.consumers[c]);
+        break;
+      }
+    }
+  }
   // Thin long timelines to at most ~600 columns.
   size_t step = std::max<size_t>(1, r.timeline.size() / 600);
   std::vector<double> ticks;
@@ -153,15 +168,16 @@ std::string GpusOverTime(const SimResult& r) {
     labels.push_back(Fmt("%.0fh", t));
   }
   std::ostringstream o;
-  o << Axes(f, "GPUs held per consumer over time — " + r.policy, "simulated time (hours)", "GPUs", ticks, labels);
-  size_t nc = r.consumers.size();
+  o << Axes(f, "GPUs held per consumer over time — " + r.policy, "hours since the first submission", "GPUs",
+            ticks, labels);
   std::vector<double> below(r.timeline.size(), 0);
-  for (size_t c = 0; c < nc; ++c) {
+  for (size_t k = 0; k < shown.size(); ++k) {
+    size_t c = shown[k];
     std::ostringstream top;
     for (size_t i = 0; i < r.timeline.size(); i += step) {
       const TimelineSample& s = r.timeline[i];
       double b = below[i], t = b + (c < s.gpus.size() ? s.gpus[c] : 0);
-      top << f.X(s.time / 3600) << "," << f.Y(t) << " ";
+      top << f.X((s.time - t0) / 3600) << "," << f.Y(t) << " ";
       below[i] = t;
     }
     // Close the band along the previous top, walking back.
@@ -170,15 +186,15 @@ std::string GpusOverTime(const SimResult& r) {
     for (size_t i = 0; i < r.timeline.size(); i += step) {
       const TimelineSample& s = r.timeline[i];
       double prev = below[i] - (c < s.gpus.size() ? s.gpus[c] : 0);
-      pts.push_back(std::to_string(f.X(s.time / 3600)) + "," + std::to_string(f.Y(prev)));
+      pts.push_back(std::to_string(f.X((s.time - t0) / 3600)) + "," + std::to_string(f.Y(prev)));
     }
     for (auto it = pts.rbegin(); it != pts.rend(); ++it) back << *it << " ";
-    o << "<polygon fill='" << Color(c) << "' fill-opacity='0.85' stroke='none' points='" << top.str()
+    o << "<polygon fill='" << Color(k) << "' fill-opacity='0.85' stroke='none' points='" << top.str()
       << back.str() << "'/>";
   }
   o << "<line x1='" << Frame::kLeft << "' y1='" << f.Y(r.cluster_gpus) << "' x2='"
     << Frame::kW - Frame::kRight << "' y2='" << f.Y(r.cluster_gpus) << "' class='cap'/>";
-  o << Legend(r.consumers);
+  o << Legend(names);
   return Svg(o.str());
 }
 
@@ -192,12 +208,12 @@ std::string Hms(double s) {
 std::string RenderTextTable(const std::vector<SimResult>& runs) {
   std::ostringstream o;
   char line[256];
-  std::snprintf(line, sizeof line, "%-10s %-16s %5s %10s %10s %10s %10s %6s %8s %9s\n", "POLICY", "WORKLOAD",
+  std::snprintf(line, sizeof line, "%-10s %-22s %5s %10s %10s %10s %10s %6s %8s %9s\n", "POLICY", "WORKLOAD",
                 "JOBS", "MEAN_JCT", "P50_JCT", "P99_JCT", "MAKESPAN", "UTIL", "CHANGES", "DECIDE95");
   o << line;
   for (const SimResult& r : runs) {
-    std::string w = r.workload.size() > 16 ? r.workload.substr(r.workload.size() - 16) : r.workload;
-    std::snprintf(line, sizeof line, "%-10s %-16s %5zu %9.0fs %9.0fs %9.0fs %9.0fs %5.1f%% %8lld %7.2fms\n",
+    std::string w = r.workload.size() > 22 ? r.workload.substr(0, 22) : r.workload;
+    std::snprintf(line, sizeof line, "%-10s %-22s %5zu %9.0fs %9.0fs %9.0fs %9.0fs %5.1f%% %8lld %7.2fms\n",
                   r.policy.c_str(), w.c_str(), r.jobs.size(), r.mean_jct, r.p50_jct, r.p99_jct, r.makespan,
                   100 * r.utilization, static_cast<long long>(r.placement_changes), r.decide_p95_ms);
     o << line;
