@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <queue>
 #include <tuple>
 
@@ -16,11 +17,13 @@ constexpr int64_t kNoLimit = std::numeric_limits<int64_t>::max();
 
 // Per-job scratch for one cycle.
 struct Work {
-  Placement live;   // current workers on hosts that are up
+  Placement live;   // workers on hosts that are up; after Place, the new placement
   int cur = 0;      // live worker count
   int target = 0;   // workers after this cycle
+  int was = 0;      // live workers when the cycle began
   bool requeued = false;  // lost its hosts this cycle: waits for the next one
   std::string reason;     // why it is pending, when it is
+  std::string change;     // why its placement changed, when it did
 };
 
 std::string Gpus(int64_t n) { return std::to_string(n) + (n == 1 ? " GPU" : " GPUs"); }
@@ -46,6 +49,7 @@ class Cycle {
     Grow(order_, /*within_entitlement=*/false);
     Place();
     Backfill();
+    Emit();
     Report();
     return std::move(out_);
   }
@@ -73,15 +77,16 @@ class Cycle {
       if (lost > 0) {
         std::string why = "lost " + std::to_string(lost) + " worker(s): host " + lost_host + " is down";
         if (!jb.workers.rigid() && w.cur >= jb.workers.min) {
-          out_.changes.push_back({jb.id, Action::kShrink, w.live, why});
+          w.change = why;
         } else {
-          out_.changes.push_back({jb.id, Action::kPreempt, {}, why + "; requeued"});
+          w.change = why + "; requeued";
           w.live.clear();
           w.cur = 0;
           w.requeued = true;
           w.reason = why + "; requeued, starts again next cycle";
         }
       }
+      w.was = w.cur;
       pool_.TakePlacement(w.live, jb.per_worker);
     }
   }
@@ -225,7 +230,9 @@ class Cycle {
         order_.push_back(j);
         if (w_[j].target > 0 || w_[j].requeued) continue;
         int64_t need = MinGpus(j);
-        if (need > capacity_) {
+        if (!FitsSomeHost(job(j).per_worker)) {
+          w_[j].reason = "no host that is up can hold one worker of " + job(j).per_worker.ToString();
+        } else if (need > capacity_) {
           w_[j].reason = "needs " + Gpus(need) + " but the cluster has only " + Gpus(capacity_) + " up";
         } else if (got_[c] + need > own_ent_[c] && own_ent_[c] < std::min(own_demand_[c], ent_[0])) {
           w_[j].reason = FairShareReason(c, need);
@@ -285,7 +292,8 @@ class Cycle {
       heap.pop();
       int c = job(j).consumer;
       int64_t budget = within_entitlement ? own_ent_[c] - got_[c] : Headroom(c);
-      if (Gpw(j) > std::min(budget, avail_)) continue;
+      int64_t room = within_entitlement ? avail_ : avail_ - ReservedAgainst(c);
+      if (Gpw(j) > std::min(budget, room)) continue;
       Commit(j, w_[j].target + 1);
       double next = Gain(j, w_[j].target);
       if (next > 0) heap.emplace(next, neg_rank, j);
@@ -293,6 +301,7 @@ class Cycle {
   }
 
   void Borrow() {
+    ReserveUnlent();
     using Entry = std::tuple<double, int>;  // -(usage per share), -consumer
     std::priority_queue<Entry> heap;
     std::vector<size_t> next(tree_.size(), 0);
@@ -302,7 +311,7 @@ class Cycle {
       int c = -std::get<1>(heap.top());
       heap.pop();
       const std::vector<int>& list = by_consumer_[c];
-      int64_t room = std::min(avail_, Headroom(c));
+      int64_t room = std::min(avail_ - ReservedAgainst(c), Headroom(c));
       for (size_t& k = next[c]; k < list.size(); ++k) {
         int j = list[k];
         if (w_[j].target > 0 || w_[j].requeued || MinGpus(j) > room) continue;
@@ -341,12 +350,10 @@ class Cycle {
       std::sort(keep.begin(), keep.end(), [](const HostSlot& a, const HostSlot& b) { return a.host < b.host; });
       std::string why = ShrinkReason(jb.consumer);
       if (w.target == 0) {
-        out_.changes.push_back({jb.id, Action::kPreempt, {}, why});
+        w.change = why;
         w.reason = "preempted: " + why;
       } else {
-        out_.changes.push_back({jb.id, Action::kShrink, keep,
-                                "from " + std::to_string(w.cur) + " to " + std::to_string(w.target) +
-                                    " workers: " + why});
+        w.change = why;
       }
       w.live = keep;
       w.cur = w.target;
@@ -360,9 +367,7 @@ class Cycle {
         int got = WorkerCount(added);
         if (got == 0) continue;
         w.live = MergePlacement(w.live, added);
-        out_.changes.push_back({jb.id, Action::kGrow, w.live,
-                                "from " + std::to_string(w.cur) + " to " + std::to_string(w.cur + got) +
-                                    " workers: idle GPUs"});
+        w.change = "idle GPUs";
         w.cur += got;
       } else {
         Start(j, w.target);
@@ -373,7 +378,8 @@ class Cycle {
   bool Start(int j, int workers) {
     Work& w = w_[j];
     const JobState& jb = job(j);
-    Placement p = pool_.Fit(jb.per_worker, workers, jb.workers.min, {});
+    // A job preempted earlier in this cycle goes back where it was if it can.
+    Placement p = pool_.Fit(jb.per_worker, workers, jb.workers.min, jb.placement);
     if (p.empty()) {
       w.reason = "waiting for " + std::to_string(jb.workers.min) + " worker(s) of " +
                  jb.per_worker.ToString() + ": free GPUs are spread over hosts that cannot hold them";
@@ -382,7 +388,7 @@ class Cycle {
     w.live = p;
     w.cur = WorkerCount(p);
     w.reason.clear();
-    out_.changes.push_back({jb.id, Action::kStart, p, "started on " + std::to_string(w.cur) + " worker(s)"});
+    w.change = w.was > 0 ? "placed again" : "";
     return true;
   }
 
@@ -404,9 +410,73 @@ class Cycle {
       if (pool_.free_gpus() <= 0) break;
       Work& w = w_[j];
       if (w.cur > 0 || w.requeued) continue;
-      if (MinGpus(j) > pool_.free_gpus() || MinGpus(j) > Headroom(job(j).consumer)) continue;
+      int c = job(j).consumer;
+      if (MinGpus(j) > pool_.free_gpus() - ReservedAgainst(c) || MinGpus(j) > Headroom(c)) continue;
+      if (!FitsSomeHost(job(j).per_worker)) continue;
       if (Start(j, job(j).workers.min)) Commit(j, w.cur);
     }
+  }
+
+  // One change per job: its placement at the start of the cycle against its
+  // placement now. A job moved or restarted elsewhere shows as a start.
+  void Emit() {
+    for (size_t j = 0; j < w_.size(); ++j) {
+      const JobState& jb = s_.jobs[j];
+      Work& w = w_[j];
+      Placement before = jb.placement, after = w.live;
+      auto by_host = [](const HostSlot& a, const HostSlot& b) { return a.host < b.host; };
+      std::sort(before.begin(), before.end(), by_host);
+      std::sort(after.begin(), after.end(), by_host);
+      if (before == after) continue;
+      int from = WorkerCount(jb.placement), to = WorkerCount(w.live);
+      std::string sizes = "from " + std::to_string(from) + " to " + std::to_string(to) + " workers: ";
+      Action a;
+      std::string why;
+      if (to == 0) {
+        a = Action::kPreempt;
+        why = w.change;
+      } else if (from == 0 || jb.workers.rigid()) {
+        a = Action::kStart;
+        why = "started on " + std::to_string(to) + " worker(s)" + (w.change.empty() ? "" : " (" + w.change + ")");
+      } else {
+        // Same size on other hosts (lost workers replaced) counts as a grow.
+        a = to < from ? Action::kShrink : Action::kGrow;
+        why = sizes + w.change;
+      }
+      out_.changes.push_back({jb.id, a, after, why});
+    }
+  }
+
+  // Whether one worker of `unit` fits on some up host, memoised per size.
+  bool FitsSomeHost(const Resources& unit) {
+    auto key = std::make_tuple(unit.gpus, unit.cpu_millis, unit.memory_mib);
+    auto it = fits_.find(key);
+    if (it != fits_.end()) return it->second;
+    bool fits = false;
+    for (const HostState& h : s_.hosts) fits = fits || (h.up && h.capacity.Fits(unit));
+    return fits_[key] = fits;
+  }
+
+  // Idle GPUs owned by consumers that do not lend: nobody else may use them.
+  // Counted once per outermost non-lending node.
+  void ReserveUnlent() {
+    reserved_.assign(tree_.size(), 0);
+    for (int c = 1; c < tree_.size(); ++c) {
+      const ConsumerNode& n = tree_.node(c);
+      if (n.plan.lend) continue;
+      bool outer = true;
+      for (int a = n.parent; a > 0 && outer; a = tree_.node(a).parent) outer = tree_.node(a).plan.lend;
+      if (!outer) continue;
+      reserved_[c] = std::max<int64_t>(0, n.plan.owned - got_sub_[c]);
+      reserved_total_ += reserved_[c];
+    }
+  }
+
+  // What of the reserve consumer c may not touch (all but its own subtree's).
+  int64_t ReservedAgainst(int c) const {
+    int64_t r = reserved_total_;
+    for (int a = c; a > 0; a = tree_.node(a).parent) r -= reserved_[a];
+    return r;
   }
 
   void Report() {
@@ -458,6 +528,9 @@ class Cycle {
   std::vector<std::vector<int>> by_consumer_;
   std::vector<int> consumer_order_;
   std::vector<int> order_;  // every job: consumers by deficit, then job order
+  std::map<std::tuple<int64_t, int64_t, int64_t>, bool> fits_;
+  std::vector<int64_t> reserved_;
+  int64_t reserved_total_ = 0;
 };
 
 }  // namespace

@@ -161,7 +161,7 @@ TEST(ElasticPolicyTest, LimitCapsAConsumer) {
   EXPECT_NE(Reason(d, 4).find("at its limit of 3 GPUs"), std::string::npos) << Reason(d, 4);
 }
 
-TEST(ElasticPolicyTest, HostDownShrinksElasticAndRequeuesRigid) {
+TEST(ElasticPolicyTest, HostDownMovesElasticWorkersAndRequeuesRigid) {
   ClusterState s = Cluster(2, 4);
   AddConsumer(s, "/", "a", {});
   AddJob(s, 1, "/a", 1, 8).placement = {{0, 2}, {1, 2}};
@@ -170,8 +170,9 @@ TEST(ElasticPolicyTest, HostDownShrinksElasticAndRequeuesRigid) {
   ElasticPolicy p = Drover();
   Decisions d = p.Decide(s, 0);
   ASSERT_NE(Change(d, 1), nullptr);
-  EXPECT_EQ(Change(d, 1)->action, Action::kShrink);
-  EXPECT_EQ(Change(d, 1)->placement, (Placement{{0, 2}}));
+  // Its 2 workers on h1 are lost; it regrows on h0, which the rigid job no longer shares.
+  EXPECT_EQ(Change(d, 1)->action, Action::kGrow);
+  EXPECT_EQ(Change(d, 1)->placement, (Placement{{0, 4}}));
   ASSERT_NE(Change(d, 2), nullptr);
   EXPECT_EQ(Change(d, 2)->action, Action::kPreempt);
   EXPECT_NE(Reason(d, 2).find("host h1 is down"), std::string::npos) << Reason(d, 2);
@@ -206,6 +207,57 @@ TEST(ElasticPolicyTest, ConsumerUsageReportsBorrowedAndLent) {
   EXPECT_EQ(d.consumers[a].allocated, 8);
   EXPECT_EQ(d.consumers[a].borrowed, 6);
   EXPECT_EQ(d.consumers[b].lent, 6);
+}
+
+}  // namespace
+}  // namespace drover::sched
+
+namespace drover::sched {
+namespace {
+
+using namespace testing;  // NOLINT: test builders
+
+TEST(ElasticPolicyTest, IdleGpusOfANonLendingConsumerStayItsOwn) {
+  ClusterState s = Cluster(1, 8);
+  AddConsumer(s, "/", "a", {.owned = 4, .lend = false});
+  AddConsumer(s, "/", "b", {});
+  AddJob(s, 1, "/a", 1, 1);
+  for (int i = 0; i < 8; ++i) AddJob(s, 10 + i, "/b", 1, 1, 1 + i);
+  ElasticPolicy p("drover", {});
+  Apply(s, p.Decide(s, 0));
+  int b = 0;
+  for (int i = 0; i < 8; ++i) b += Workers(s, 10 + i);
+  // a holds 1 and keeps its other 3 owned GPUs idle; b gets only the 4 a does not own.
+  EXPECT_EQ(Workers(s, 1), 1);
+  EXPECT_EQ(b, 4);
+}
+
+TEST(ElasticPolicyTest, AWorkerNoHostCanHoldIsPendingWithoutPreemptingAnyone) {
+  ClusterState s = Cluster(2, 4);
+  AddConsumer(s, "/", "a", {});
+  AddJob(s, 1, "/a", 1, 1).per_worker.gpus = 4;
+  FindJob(s, 1)->placement = {{0, 1}};
+  AddJob(s, 2, "/a", 1, 1, 1).per_worker.gpus = 8;
+  FindJob(s, 2)->priority = 1;
+  ElasticPolicy p("drover", {});
+  Decisions d = p.Decide(s, 0);
+  EXPECT_EQ(Change(d, 1), nullptr);
+  EXPECT_NE(Reason(d, 2).find("no host that is up can hold one worker"), std::string::npos) << Reason(d, 2);
+}
+
+TEST(ElasticPolicyTest, OneChangePerJobEvenWhenAHostWentDown) {
+  ClusterState s = Cluster(3, 4);
+  AddConsumer(s, "/", "a", {});
+  AddJob(s, 1, "/a", 1, 12).placement = {{0, 4}, {1, 4}};
+  s.hosts[1].up = false;
+  ElasticPolicy p("drover", {});
+  Decisions d = p.Decide(s, 0);
+  int changes = 0;
+  for (const Decision& c : d.changes) changes += c.job == 1;
+  EXPECT_EQ(changes, 1);
+  ASSERT_NE(Change(d, 1), nullptr);
+  EXPECT_EQ(Change(d, 1)->action, Action::kGrow);  // lost h1's 4, regrew on h2
+  EXPECT_EQ(Change(d, 1)->placement, (Placement{{0, 4}, {2, 4}}));
 }
 
 }  // namespace

@@ -125,7 +125,7 @@ std::vector<int64_t> ComputeEntitlements(const ConsumerTree& tree,
       parts.push_back({static_cast<double>(p.owned), p.share, cap, p.lend});
     }
     // Jobs attached to this node itself compete as a child owning nothing.
-    parts.push_back({0.0, 1.0, static_cast<double>(own_demand[i]), true});
+    parts.push_back({0.0, 1.0, static_cast<double>(i < static_cast<int>(own_demand.size()) ? own_demand[i] : 0), true});
     std::vector<int64_t> got = Divide(ent[i], parts);
     for (size_t k = 0; k < node.children.size(); ++k) ent[node.children[k]] = got[k];
   }

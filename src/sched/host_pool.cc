@@ -1,7 +1,8 @@
 #include "sched/host_pool.h"
 
 #include <algorithm>
-#include <cassert>
+
+#include "common/check.h"
 
 namespace drover::sched {
 
@@ -38,16 +39,10 @@ HostPool::HostPool(const std::vector<HostState>& hosts) {
   }
 }
 
-int64_t HostPool::largest_host_gpus() const {
-  for (int b = static_cast<int>(buckets_.size()) - 1; b >= 0; --b) {
-    if (!buckets_[b].empty()) return b;
-  }
-  return 0;
-}
-
 int HostPool::Bucket(int host) const {
-  int64_t g = std::clamp<int64_t>(free_[host].gpus, 0, static_cast<int64_t>(buckets_.size()) - 1);
-  return static_cast<int>(g);
+  // Free GPUs outside [0, capacity] mean a caller took or gave what it did not hold.
+  DROVER_CHECK(free_[host].gpus >= 0 && free_[host].gpus < static_cast<int64_t>(buckets_.size()));
+  return static_cast<int>(free_[host].gpus);
 }
 
 void HostPool::Reindex(int host, int old_bucket) {
@@ -96,7 +91,6 @@ int HostPool::MostRoom(const Resources& unit) const {
     for (int h : buckets_[b]) {
       if (free_[h].CopiesOf(unit) > 0) return h;
     }
-    if (unit.gpus == 0 && b == 0) break;
   }
   return -1;
 }

@@ -27,7 +27,6 @@ class HostPool {
   const Resources& free(int host) const { return free_[host]; }
   int64_t free_gpus() const { return free_gpus_; }
   int64_t total_gpus() const { return total_gpus_; }
-  int64_t largest_host_gpus() const;
 
   //! Marks `r` on `host` used (may go negative only through a caller's bug).
   void Take(int host, const Resources& r);

@@ -26,7 +26,8 @@ Decisions TiresiasPolicy::Decide(const ClusterState& state, TimePoint now) {
     if (!tr.running) continue;
     tr.executed += dt;
     auto it = std::find(queue0_.begin(), queue0_.end(), j.id);
-    if (it != queue0_.end() && std::trunc(tr.executed * j.workers.max) >= threshold_) {
+    double gpus = static_cast<double>(j.workers.max * std::max<int64_t>(j.per_worker.gpus, 1));
+    if (it != queue0_.end() && std::trunc(tr.executed * gpus) >= threshold_) {
       queue0_.erase(it);
       queue1_.push_back(j.id);
     }
@@ -48,11 +49,16 @@ Decisions TiresiasPolicy::Decide(const ClusterState& state, TimePoint now) {
     run[k] = gpus <= unpromised;
     if (run[k]) unpromised -= gpus;
   }
-  // Jobs that keep running keep their hosts; the rest are released first.
+  // Jobs that keep running keep their hosts; the rest are released first. A
+  // job with a worker on a host that went down is placed again from scratch.
+  auto lost = [&](const JobState& j) {
+    return std::any_of(j.placement.begin(), j.placement.end(),
+                       [&](const HostSlot& s) { return !state.hosts[s.host].up; });
+  };
   for (size_t k = 0; k < order.size(); ++k) {
     const JobState& j = state.jobs[index[order[k]]];
     Track& tr = track_[j.id];
-    if (run[k] && j.running()) {
+    if (run[k] && j.running() && !lost(j)) {
       for (const HostSlot& s : j.placement) free[s.host] -= s.workers * j.per_worker.gpus;
     } else if (!run[k] && j.running()) {
       out.changes.push_back({j.id, Action::kPreempt, {}, "a job with less attained service needs its GPUs"});
@@ -66,17 +72,24 @@ Decisions TiresiasPolicy::Decide(const ClusterState& state, TimePoint now) {
                                        std::to_string(k < queue0_.size() ? 0 : 1) + " behind jobs with less attained service"});
       continue;
     }
-    if (j.running()) continue;
+    if (j.running() && !lost(j)) continue;
     Placement p;
     int64_t gpw = std::max<int64_t>(j.per_worker.gpus, 1);
     int left = j.workers.max;
     while (left > 0) {
       size_t best = std::max_element(free.begin(), free.end()) - free.begin();
       int n = static_cast<int>(std::min<int64_t>(left, free[best] / gpw));
-      if (n <= 0) break;  // cannot happen: the count above guarantees room
+      if (n <= 0) break;  // GPUs are free but split into pieces smaller than a worker
       free[best] -= n * gpw;
       p.push_back({static_cast<int>(best), n});
       left -= n;
+    }
+    if (left > 0) {
+      for (const HostSlot& s : p) free[s.host] += s.workers * gpw;
+      track_[j.id].running = false;
+      if (j.running()) out.changes.push_back({j.id, Action::kPreempt, {}, "a host it used is down"});
+      out.pending.push_back({j.id, "its turn has come, but free GPUs are split into pieces smaller than its workers"});
+      continue;
     }
     out.changes.push_back({j.id, Action::kStart, p, "its turn in Tiresias queue " +
                                                         std::to_string(k < queue0_.size() ? 0 : 1)});

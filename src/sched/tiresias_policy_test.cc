@@ -48,3 +48,24 @@ TEST(TiresiasPolicyTest, SmallerJobsBackfillPastABlockedOne) {
 
 }  // namespace
 }  // namespace drover::sched
+
+namespace drover::sched {
+namespace {
+
+using namespace testing;  // NOLINT: test builders
+
+TEST(TiresiasPolicyTest, AJobWhoseWorkersDoNotFitWaitsInsteadOfStartingPartly) {
+  ClusterState s = Cluster(2, 4);
+  AddJob(s, 1, "/", 1, 1).per_worker.gpus = 3;
+  FindJob(s, 1)->placement = {{0, 1}};
+  AddJob(s, 2, "/", 1, 1, 1).per_worker.gpus = 3;
+  FindJob(s, 2)->placement = {{1, 1}};
+  AddJob(s, 3, "/", 1, 1, 2).per_worker.gpus = 2;  // 2 GPUs free, but 1 + 1
+  TiresiasPolicy p;
+  Decisions d = p.Decide(s, 0);
+  EXPECT_EQ(Change(d, 3), nullptr);
+  EXPECT_NE(Reason(d, 3).find("split into pieces"), std::string::npos) << Reason(d, 3);
+}
+
+}  // namespace
+}  // namespace drover::sched

@@ -15,8 +15,7 @@ namespace {
 
 class PhillyJob final : public ModelJob {
  public:
-  PhillyJob(double submit, double work, int gpus, double pause)
-      : submit_(submit), work_(work), gpus_(gpus), pause_(pause) {}
+  PhillyJob(double work, double pause) : work_(work), pause_(pause) {}
 
   void Reallocate(double /*now*/, const std::vector<int>& per_node) override {
     int held = 0;
@@ -49,8 +48,7 @@ class PhillyJob final : public ModelJob {
   int restarts() const override { return restarts_; }
 
  private:
-  double submit_, work_;
-  int gpus_;
+  double work_;
   double pause_;
   int held_ = 0;
   bool started_ = false;
@@ -107,7 +105,7 @@ Result<std::vector<PhillyRow>> LoadPhillyTrace(const std::string& path, int* ski
 Result<PhillyWorkload> BuildPhillyWorkload(const std::vector<PhillyRow>& rows, const PhillyOptions& o) {
   Result<double> start = ParseUtc(o.start);
   if (!start.ok()) return start.status();
-  if (o.days <= 0) return InvalidArgument("--philly-days must be positive");
+  if (!(o.days > 0) || !std::isfinite(o.days)) return InvalidArgument("--philly-days must be a positive number");
   if (o.gpus < 8 || o.gpus % 8) return InvalidArgument("--gpus must be a positive multiple of 8 in Philly mode");
   double end = *start + o.days * 86400;
   PhillyWorkload w;
@@ -121,13 +119,13 @@ Result<PhillyWorkload> BuildPhillyWorkload(const std::vector<PhillyRow>& rows, c
       continue;
     }
     picked.push_back(&r);
-    gpu_time[r.cluster] += r.duration * r.gpus;
+    gpu_time[r.cluster] += std::max(r.duration, 1.0) * r.gpus;
   }
   if (picked.empty()) return InvalidArgument("no Philly jobs were submitted in the chosen window");
   double total = 0;
   for (auto& [vc, t] : gpu_time) total += t;
   std::vector<double> ideal;
-  for (auto& [vc, t] : gpu_time) ideal.push_back(t / total * o.gpus);
+  for (auto& [vc, t] : gpu_time) ideal.push_back(total > 0 ? t / total * o.gpus : 0.0);
   std::map<std::string, int> index;
   if (o.plan) {
     w.plan = *o.plan;
@@ -163,7 +161,7 @@ Result<PhillyWorkload> BuildPhillyWorkload(const std::vector<PhillyRow>& rows, c
     s.consumer = index[r->cluster];
     s.submit = r->submit;
     s.workers = {r->gpus, r->gpus};
-    s.model = std::make_unique<PhillyJob>(r->submit, std::max(r->duration, 1.0), r->gpus, o.restart_pause);
+    s.model = std::make_unique<PhillyJob>(std::max(r->duration, 1.0), o.restart_pause);
     w.jobs.push_back(std::move(s));
   }
   return w;

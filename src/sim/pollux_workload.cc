@@ -1,6 +1,8 @@
 #include "sim/pollux_workload.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -66,11 +68,23 @@ Result<std::vector<WorkloadRow>> LoadWorkload(const std::string& path) {
     r.application = f[2];
     char* end = nullptr;
     r.time = std::strtod(f[1].c_str(), &end);
-    if (f[1].empty() || *end || r.time < 0) return InvalidArgument(where + "time '" + f[1] + "' is not a non-negative number");
-    r.num_replicas = std::atoi(f[3].c_str());
-    if (r.num_replicas <= 0) return InvalidArgument(where + "num_replicas '" + f[3] + "' must be a positive integer");
-    r.batch_size = std::atoi(f[4].c_str());
-    if (r.batch_size <= 0) return InvalidArgument(where + "batch_size '" + f[4] + "' must be a positive integer");
+    if (f[1].empty() || *end || !(r.time >= 0) || !std::isfinite(r.time)) {
+      return InvalidArgument(where + "time '" + f[1] + "' is not a non-negative number");
+    }
+    auto positive = [](const std::string& text, int* out) {
+      char* e = nullptr;
+      errno = 0;
+      long v = std::strtol(text.c_str(), &e, 10);
+      if (text.empty() || *e || errno || v <= 0 || v > 1'000'000) return false;
+      *out = static_cast<int>(v);
+      return true;
+    };
+    if (!positive(f[3], &r.num_replicas)) {
+      return InvalidArgument(where + "num_replicas '" + f[3] + "' must be a positive integer");
+    }
+    if (!positive(f[4], &r.batch_size)) {
+      return InvalidArgument(where + "batch_size '" + f[4] + "' must be a positive integer");
+    }
     rows.push_back(std::move(r));
   }
   if (rows.empty()) return InvalidArgument(path + ": the workload has no jobs");

@@ -21,11 +21,11 @@ void SimResult::Summarize() {
   unfinished = 0;
   for (const JobOutcome& j : jobs) {
     first = std::min(first, j.submit);
-    held += j.gpu_seconds;
     if (!j.finished()) {
       ++unfinished;
       continue;
     }
+    held += j.gpu_seconds;
     jcts.push_back(j.jct());
     last = std::max(last, j.completion);
   }

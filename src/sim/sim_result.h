@@ -51,7 +51,7 @@ struct SimResult {
 
   double mean_jct = 0, p50_jct = 0, p99_jct = 0;
   double makespan = 0;         //!< last completion minus first submission
-  double utilization = 0;      //!< GPU-seconds held / (GPUs x makespan)
+  double utilization = 0;      //!< GPU-seconds held by finished jobs / (GPUs x makespan)
   int64_t placement_changes = 0;
   int unfinished = 0;
   double wall_seconds = 0;     //!< how long the simulation itself took

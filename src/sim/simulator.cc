@@ -28,14 +28,15 @@ class FairnessMeter {
       if (!tree_.IsLeaf(c)) continue;
       int64_t gap = std::min(demand[c], tree_.node(c).plan.owned) - held[c];
       bool usable = gap > 0 && smallest_pending[c] > 0 && smallest_pending[c] <= gap;
-      if (!usable) {
+      bool others_borrow = false;
+      for (int d = 1; d < n && !others_borrow; ++d) others_borrow = d != c && borrowing[d];
+      // The grace period runs from when GPUs were both owed and held by a borrower.
+      if (!usable || !others_borrow) {
         since_[c].reset();
         continue;
       }
       if (!since_[c]) since_[c] = now;
-      bool others_borrow = false;
-      for (int d = 1; d < n && !others_borrow; ++d) others_borrow = d != c && borrowing[d];
-      if (others_borrow && now - *since_[c] > tree_.node(c).plan.reclaim_grace) owed_[c] += gap * dt;
+      if (now - *since_[c] >= tree_.node(c).plan.reclaim_grace) owed_[c] += gap * dt;
     }
   }
   double owed(int c) const { return owed_[c]; }
@@ -84,7 +85,8 @@ SimResult Simulate(std::vector<SimJobSpec> jobs, const ConsumerTree& consumers, 
     while (next < jobs.size() && jobs[next].submit <= now) active.push_back(next++);
     if (active.empty() && next < jobs.size()) {
       // Nothing to schedule: jump to the round in which the next job arrives.
-      double rounds = std::floor((jobs[next].submit - now) / opt.round);
+      // Land on the last round boundary before it, so the next round admits it.
+      double rounds = std::ceil((jobs[next].submit - now) / opt.round) - 1;
       if (rounds > 0) now += rounds * opt.round;
       continue;
     }
