@@ -22,6 +22,8 @@ enum class StatusCode {
   kFailedPrecondition, // valid input, but the system is not in a state to accept it
   kResourceExhausted,  // would exceed a quota or capacity
   kUnavailable,        // try again later
+  kUnauthenticated,    // no valid credentials
+  kPermissionDenied,   // valid credentials, but not allowed to do this
   kInternal,           // a bug or a broken invariant
 };
 
@@ -50,6 +52,8 @@ inline Status FailedPrecondition(std::string m) {
   return {StatusCode::kFailedPrecondition, std::move(m)};
 }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
+inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
 
 // Result<T> holds either a value or a non-OK Status.
 template <typename T>

@@ -1,6 +1,7 @@
 #include "spec/job_parser.h"
 
 #include <algorithm>
+#include <cctype>
 #include <exception>
 
 #include "spec/consumer_path.h"
@@ -23,8 +24,10 @@ constexpr int64_t kMaxGpusPerWorker = 1024;
 // can repeat one long string many times.
 constexpr std::size_t kMaxCommandBytes = std::size_t{1} << 20;
 
-constexpr std::string_view kJobFields[] = {"name",    "consumer",  "user",   "priority",
-                                           "workers", "resources", "command"};
+constexpr std::string_view kJobFields[] = {"name",      "consumer", "user", "priority",    "workers",
+                                           "resources", "command",  "env",  "max_restarts"};
+constexpr int64_t kMaxRestarts = 1000;
+constexpr size_t kMaxEnvVars = 256;
 constexpr std::string_view kWorkerFields[] = {"min", "max"};
 constexpr std::string_view kResourceFields[] = {"gpus", "cpus", "memory"};
 
@@ -101,10 +104,38 @@ class JobParser {
     if (const Field* f = fields->Find("command")) {
       DROVER_RETURN_IF_ERROR(ParseCommand(*f, &job));
     }
+    if (const Field* f = fields->Find("max_restarts")) {
+      Result<int64_t> v = reader_.ReadInt(*f, 0, kMaxRestarts);
+      if (!v.ok()) return v.status();
+      job.max_restarts = static_cast<int>(*v);
+    }
+    if (const Field* f = fields->Find("env")) {
+      DROVER_RETURN_IF_ERROR(ParseEnv(*f, &job));
+    }
     return job;
   }
 
  private:
+  // env: a map of NAME: value; names as a shell would accept them.
+  Status ParseEnv(const Field& at, ParsedJob* job) {
+    if (!at.node.IsMap()) return reader_.Error(at, "expected a map of NAME: value");
+    if (at.node.size() > kMaxEnvVars) {
+      return reader_.Error(at, "more than " + std::to_string(kMaxEnvVars) + " variables");
+    }
+    for (const auto& kv : at.node) {
+      std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "";
+      int line = kv.second.Mark().line >= 0 ? kv.second.Mark().line + 1 : at.line;
+      Field value{kv.second, spec::FieldPath(at.path, key), line, line};
+      bool ok = !key.empty() && !std::isdigit(static_cast<unsigned char>(key[0]));
+      for (char c : key) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+      if (!ok) return reader_.Error(value, "\"" + key + "\" is not a valid variable name");
+      Result<std::string> text = reader_.ReadScalar(value, "a string");
+      if (!text.ok()) return text.status();
+      job->env[key] = *text;
+    }
+    return Status::Ok();
+  }
+
   Result<WorkerBounds> ParseWorkers(const Field& at) {
     if (at.node.IsScalar()) {
       Result<int64_t> n = reader_.ReadInt(at, 1, kMaxWorkers);

@@ -30,6 +30,7 @@
 // crash (fuzz/job_fuzz.cc checks this). Thread safety: pure functions.
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +48,10 @@ struct ParsedJob {
   //! What each worker executes: the list as written, or {"/bin/sh", "-c", string}
   //! for a command given as one string. Empty when the spec has no command.
   std::vector<std::string> argv;
+  //! Extra environment for every worker (`env:` map).
+  std::map<std::string, std::string> env;
+  //! How often a rigid job's workers are all restarted after a failure (`max_restarts:`, default 0).
+  int max_restarts = 0;
 };
 
 //! Parses a job spec; `file_name` only labels error messages.

@@ -142,7 +142,7 @@ const ErrorCase kJobErrors[] = {
     {"UnknownField", "name: j\nprioriy: 3\n", "job.yaml:2: prioriy: unknown field; did you mean \"priority\"?"},
     {"UnknownFieldWithoutSuggestion", "name: j\nimage: pytorch\n",
      "job.yaml:2: image: unknown field (expected one of: name, consumer, user, priority, workers, "
-     "resources, command)"},
+     "resources, command, env, max_restarts)"},
     {"ResourcesTypo", "name: j\nresources: {gpu: 1}\n",
      "job.yaml:2: resources.gpu: unknown field; did you mean \"gpus\"?"},
     {"ResourcesIsAList", "name: j\nresources: [1, 2]\n",
@@ -237,6 +237,32 @@ TEST(JobParserTest, ExampleJobsUseConsumersOfTheExamplePlan) {
     ASSERT_TRUE(job.ok()) << file << ": " << job.status().ToString();
     EXPECT_GE(plan->Find(job->spec.consumer), 0) << file << ": " << job->spec.consumer;
   }
+}
+
+}  // namespace
+}  // namespace drover
+
+namespace drover {
+namespace {
+
+TEST(JobParserTest, EnvAndMaxRestarts) {
+  Result<ParsedJob> job = ParseJobSpec("name: e\nmax_restarts: 2\nenv:\n  LR: \"0.1\"\n  EPOCHS: 3\n", "job.yaml");
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  EXPECT_EQ(job->max_restarts, 2);
+  EXPECT_EQ(job->env.at("LR"), "0.1");
+  EXPECT_EQ(job->env.at("EPOCHS"), "3");
+}
+
+TEST(JobParserTest, BadEnvNameIsLocated) {
+  Result<ParsedJob> job = ParseJobSpec("name: e\nenv:\n  1BAD: x\n", "job.yaml");
+  ASSERT_FALSE(job.ok());
+  EXPECT_EQ(job.status().message(), "job.yaml:3: env.1BAD: \"1BAD\" is not a valid variable name");
+}
+
+TEST(JobParserTest, NegativeMaxRestartsIsRefused) {
+  Result<ParsedJob> job = ParseJobSpec("name: e\nmax_restarts: -1\n", "job.yaml");
+  ASSERT_FALSE(job.ok());
+  EXPECT_NE(job.status().message().find("job.yaml:2: max_restarts:"), std::string::npos) << job.status().message();
 }
 
 }  // namespace
