@@ -1,0 +1,143 @@
+// Store: the server's durable state — plan, users and tokens, hosts, jobs,
+// their events and workers — as records, written in atomic batches.
+//
+// The server keeps its working state in memory and acknowledges a request only
+// after Apply() of the batch describing its change has returned OK: Apply is
+// durable on return (the transaction is committed and synced). Load() returns
+// everything, for a restart. Implementations must be safe to call from many
+// threads at once; concurrent Apply calls may be committed together in one
+// transaction (group commit) but each returns only once its own batch is
+// durable, and batches are applied in the order their Apply calls began.
+//
+// Errors: kUnavailable when the database cannot be written (disk full, I/O),
+// kInternal for a corrupt database; a failed Apply changes nothing.
+#pragma once
+
+#include <cstdint>
+#include <future>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/job.h"
+#include "common/resources.h"
+#include "common/status.h"
+
+namespace drover::store {
+
+struct JobRecord {
+  JobId id = 0;
+  std::string name;
+  std::string consumer;              //!< consumer path
+  std::string user;
+  int priority = 0;
+  WorkerBounds workers;
+  Resources per_worker;
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;
+  int max_restarts = 0;
+  int restarts = 0;
+  std::string state;                 //!< PENDING, STARTING, RUNNING, SUCCEEDED, ...
+  std::string reason;                //!< last scheduler reason / failure cause
+  double submit_time = 0;
+  double start_time = 0;             //!< 0 until first started
+  double end_time = 0;               //!< 0 until terminal
+  double attained_service = 0;       //!< GPU-seconds
+  int64_t generation = 0;            //!< bumped on every change of the worker set
+  std::string spec_yaml;             //!< what the user submitted, verbatim
+};
+
+struct EventRecord {
+  JobId job = 0;
+  double time = 0;
+  std::string type;     //!< "state", "scale", "worker", ...
+  std::string message;
+};
+
+struct HostRecord {
+  std::string name;
+  Resources capacity;
+  std::string gpus_json;  //!< discovered GPUs ([{index, uuid, name, memory_mib}]) or "[]"
+  std::string state;      //!< "up" or "down"
+  double registered = 0;
+  double last_seen = 0;
+};
+
+//! One worker (a process) of a job on a host, part of generation `generation`.
+struct WorkerRecord {
+  JobId job = 0;
+  int rank = 0;
+  std::string host;
+  std::vector<int> gpus;  //!< GPU indices on that host
+  int64_t generation = 0;
+  int pid = 0;            //!< 0 until the agent reports it
+  std::string state;      //!< "assigned", "running", "exited"
+  int exit_code = 0;
+};
+
+struct UserRecord {
+  std::string name;
+  std::string role;                    //!< "admin" or "user"
+  std::vector<std::string> consumers;  //!< subtrees the user may act in
+};
+
+struct TokenRecord {
+  std::string sha256;  //!< hex SHA-256 of the token; the token itself is never stored
+  std::string kind;    //!< "user", "agent", "join", "job"
+  std::string user;    //!< for "user"; host name for "agent"
+  JobId job = 0;       //!< for "job"
+  double created = 0;
+};
+
+//! One atomic change. Upserts replace the record with the same key
+//! (job: id; host: name; worker: (job, rank); user: name; token: sha256).
+struct WriteBatch {
+  std::optional<std::string> plan_yaml;
+  std::vector<JobRecord> jobs;
+  std::vector<EventRecord> events;
+  std::vector<HostRecord> hosts;
+  std::vector<WorkerRecord> workers;
+  std::vector<std::pair<JobId, int>> removed_workers;  //!< (job, rank)
+  std::vector<UserRecord> users;
+  std::vector<TokenRecord> tokens;
+  std::vector<std::string> revoked_tokens;  //!< sha256
+  std::optional<JobId> next_job_id;         //!< the id allocator's high-water mark
+  bool empty() const;
+};
+
+struct Snapshot {
+  std::string plan_yaml;
+  std::vector<JobRecord> jobs;
+  std::vector<HostRecord> hosts;
+  std::vector<WorkerRecord> workers;
+  std::vector<UserRecord> users;
+  std::vector<TokenRecord> tokens;
+  JobId next_job_id = 1;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  [[nodiscard]] virtual Status Apply(const WriteBatch& batch) = 0;
+  //! Queues `batch` behind every batch queued before it and returns at once;
+  //! the future becomes ready when the batch is durable (or failed). Lets a
+  //! caller fix the order of its changes under its own lock, then wait outside
+  //! it. The default applies synchronously.
+  virtual std::shared_future<Status> ApplyAsync(WriteBatch batch) {
+    std::promise<Status> p;
+    p.set_value(Apply(batch));
+    return p.get_future().share();
+  }
+  virtual Result<Snapshot> Load() = 0;
+  //! Events of one job, oldest first; at most `limit` of the newest.
+  virtual Result<std::vector<EventRecord>> Events(JobId job, int limit) = 0;
+};
+
+//! Opens (creating if needed) `dir`/drover.db in WAL mode and migrates its
+//! schema to the current version. kFailedPrecondition if the database was
+//! written by a newer drover.
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& dir);
+
+}  // namespace drover::store
