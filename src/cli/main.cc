@@ -1,7 +1,10 @@
 // drover: one binary for the control plane and its tools.
 #include <CLI/CLI.hpp>
 
+#include "cli/agent_command.h"
 #include "cli/plan_command.h"
+#include "cli/server_command.h"
+#include "cli/user_commands.h"
 #include "cli/sim_command.h"
 
 int main(int argc, char** argv) {
@@ -11,6 +14,9 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   drover::cli::AddSimCommand(app, exit_code);
   drover::cli::AddPlanCommand(app, exit_code);
+  drover::cli::AddServerCommand(app, exit_code);
+  drover::cli::AddAgentCommand(app, exit_code);
+  drover::cli::AddUserCommands(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

@@ -1,0 +1,62 @@
+#include "cli/server_command.h"
+
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include "master/server.h"
+
+namespace drover::cli {
+void AddServerCommand(CLI::App& app, int& exit_code) {
+  auto opt = std::make_shared<master::ServerOptions>();
+  auto listen = std::make_shared<std::string>("127.0.0.1:8080");
+  CLI::App* cmd = app.add_subcommand("server", "Run the drover server (API, scheduler, agent coordination)");
+  cmd->add_option("--data-dir", opt->data_dir, "where state (SQLite), logs and tokens live")->capture_default_str();
+  cmd->add_option("--listen", *listen, "HOST:PORT to listen on (port 0: any free port)")->capture_default_str();
+  cmd->add_option("--tls-cert", opt->tls_cert, "PEM certificate: serve HTTPS");
+  cmd->add_option("--tls-key", opt->tls_key, "PEM private key for --tls-cert");
+  cmd->add_option("--advertise-url", opt->advertise_url, "URL workers use to reach the server");
+  cmd->add_option("--policy", opt->policy, "scheduling policy: drover, fifo")->capture_default_str();
+  cmd->add_option("--heartbeat-timeout", opt->heartbeat_timeout, "seconds before a silent host is marked down")
+      ->capture_default_str();
+  cmd->callback([opt, listen, &exit_code]() {
+    size_t colon = listen->rfind(':');
+    if (colon == std::string::npos) {
+      std::cerr << "drover server: --listen must be HOST:PORT, got '" << *listen << "'\n";
+      exit_code = 2;
+      return;
+    }
+    opt->host = listen->substr(0, colon);
+    try {
+      opt->port = std::stoi(listen->substr(colon + 1));
+    } catch (...) {
+      opt->port = -1;
+    }
+    if (opt->port < 0 || opt->port > 65535) {
+      std::cerr << "drover server: bad port in --listen '" << *listen << "'\n";
+      exit_code = 2;
+      return;
+    }
+    // Signals are waited for on a dedicated thread, so Stop() runs outside a handler.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+    master::Server server(*opt);
+    std::thread waiter([set, &server]() mutable {
+      int sig = 0;
+      sigwait(&set, &sig);
+      server.Stop();
+    });
+    Status st = server.Run();
+    if (!st.ok()) std::cerr << "drover server: " << st.message() << "\n";
+    exit_code = st.ok() ? 0 : 1;
+    pthread_kill(waiter.native_handle(), SIGTERM);
+    waiter.join();
+  });
+}
+
+}  // namespace drover::cli

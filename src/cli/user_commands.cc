@@ -1,0 +1,393 @@
+#include "cli/user_commands.h"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "cli/client.h"
+
+namespace drover::cli {
+namespace {
+
+using json = nlohmann::json;
+
+std::string ReadFile(const std::string& path, std::string* error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *error = "cannot read " + path;
+    return "";
+  }
+  std::ostringstream o;
+  o << in.rdbuf();
+  return o.str();
+}
+
+std::string Age(double since) {
+  if (since <= 0) return "-";
+  double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  double s = std::max(0.0, now - since);
+  char buf[32];
+  if (s < 120) std::snprintf(buf, sizeof buf, "%.0fs", s);
+  else if (s < 7200) std::snprintf(buf, sizeof buf, "%.0fm", s / 60);
+  else if (s < 172800) std::snprintf(buf, sizeof buf, "%.0fh", s / 3600);
+  else std::snprintf(buf, sizeof buf, "%.0fd", s / 86400);
+  return buf;
+}
+
+std::string Clock(double t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  localtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
+  return buf;
+}
+
+// One subcommand's shared options and plumbing.
+struct Common {
+  std::string output = "table";
+  bool insecure = false;
+  Client client() const {
+    ClientConfig c = LoadClientConfig();
+    c.insecure = c.insecure || insecure;
+    return Client(c);
+  }
+  bool as_json() const { return output == "json"; }
+};
+
+void AddOutput(CLI::App* cmd, Common& c) {
+  cmd->add_option("-o,--output", c.output, "table or json")->check(CLI::IsMember({"table", "json"}));
+  cmd->add_flag("--insecure", c.insecure, "do not verify the server's TLS certificate");
+}
+
+void PrintJobs(const json& jobs) {
+  std::printf("%-6s %-20s %-18s %-10s %-10s %7s %5s %6s  %s\n", "ID", "NAME", "CONSUMER", "USER", "STATE", "WORKERS",
+              "GPUS", "AGE", "REASON");
+  for (const json& j : jobs) {
+    std::string w = std::to_string(j["world_size"].get<int>()) + "/" +
+                    (j["workers"]["min"] == j["workers"]["max"]
+                         ? std::to_string(j["workers"]["max"].get<int>())
+                         : std::to_string(j["workers"]["min"].get<int>()) + "-" +
+                               std::to_string(j["workers"]["max"].get<int>()));
+    std::string state = j["state"];
+    std::string reason = (state == "PENDING" || state == "PREEMPTED" || state == "FAILED") ? j.value("reason", "") : "";
+    std::printf("%-6llu %-20s %-18s %-10s %-10s %7s %5lld %6s  %s\n",
+                static_cast<unsigned long long>(j["id"].get<uint64_t>()), j["name"].get<std::string>().c_str(),
+                j["consumer"].get<std::string>().c_str(), j["user"].get<std::string>().c_str(), state.c_str(),
+                w.c_str(), static_cast<long long>(j["gpus"].get<int64_t>()), Age(j["submit_time"]).c_str(),
+                reason.c_str());
+  }
+}
+
+int FollowJob(const Client& client, uint64_t id) {
+  // Stream worker 0's log until the job ends, then report how it ended.
+  Reply r = client.Stream("/api/v1/jobs/" + std::to_string(id) + "/logs?worker=0&follow=1", [](const char* d, size_t n) {
+    std::fwrite(d, 1, n, stdout);
+    std::fflush(stdout);
+    return true;
+  });
+  if (r.exit_code() != kOk) return Report("submit", r);
+  for (int i = 0; i < 600; ++i) {
+    Reply j = client.Get("/api/v1/jobs/" + std::to_string(id));
+    if (j.exit_code() != kOk) return Report("submit", j);
+    std::string state = j.json["state"];
+    if (state == "SUCCEEDED") return kOk;
+    if (state == "FAILED" || state == "CANCELLED") {
+      std::cerr << "job " << id << " " << state << ": " << j.json.value("reason", "") << "\n";
+      return kServerError;
+    }
+    // The log ended before the job did (e.g. worker 0 finished first): keep waiting.
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  std::cerr << "drover submit: stopped following job " << id << " after 5 minutes; it is still running\n";
+  return kOk;
+}
+
+}  // namespace
+
+void AddUserCommands(CLI::App& app, int& exit_code) {
+  // login
+  {
+    auto server = std::make_shared<std::string>();
+    auto token = std::make_shared<std::string>();
+    auto insecure = std::make_shared<bool>(false);
+    CLI::App* cmd = app.add_subcommand("login", "Remember a server and a token (checks them first)");
+    cmd->add_option("--server", *server, "server URL, e.g. http://127.0.0.1:8080")->required();
+    cmd->add_option("--token", *token, "your token (admins: the admin.token file in the data dir)")
+        ->envname("DROVER_TOKEN")->required();
+    cmd->add_flag("--insecure", *insecure, "do not verify the server's TLS certificate");
+    cmd->callback([=, &exit_code]() {
+      ClientConfig c{*server, *token, *insecure};
+      Reply r = Client(c).Get("/api/v1/whoami");
+      if (r.exit_code() != kOk) {
+        exit_code = Report("login", r);
+        return;
+      }
+      std::string err = SaveClientConfig(c);
+      if (!err.empty()) {
+        std::cerr << "drover login: " << err << "\n";
+        exit_code = kServerError;
+        return;
+      }
+      std::cout << "logged in to " << *server << " as " << r.json["name"].get<std::string>() << " ("
+                << r.json["role"].get<std::string>() << ")\n";
+    });
+  }
+  // submit
+  {
+    auto c = std::make_shared<Common>();
+    auto file = std::make_shared<std::string>();
+    auto follow = std::make_shared<bool>(false);
+    CLI::App* cmd = app.add_subcommand("submit", "Submit a job from a YAML spec");
+    cmd->add_option("-f,--file", *file, "job spec YAML")->required();
+    cmd->add_flag("--follow", *follow, "stream worker 0's output until the job ends; exit 0 only if it succeeds");
+    AddOutput(cmd, *c);
+    cmd->callback([=, &exit_code]() {
+      std::string err;
+      std::string yaml = ReadFile(*file, &err);
+      if (!err.empty()) {
+        std::cerr << "drover submit: " << err << "\n";
+        exit_code = kBadInput;
+        return;
+      }
+      Client client = c->client();
+      Reply r = client.Post("/api/v1/jobs", yaml, "application/yaml");
+      if (r.exit_code() != kOk) {
+        exit_code = Report("submit", r);
+        return;
+      }
+      uint64_t id = r.json["id"];
+      if (c->as_json()) std::cout << r.json.dump() << "\n";
+      else std::cout << "job " << id << " submitted\n";
+      if (*follow) exit_code = FollowJob(client, id);
+    });
+  }
+  // jobs
+  {
+    auto c = std::make_shared<Common>();
+    auto state = std::make_shared<std::string>();
+    auto consumer = std::make_shared<std::string>();
+    auto user = std::make_shared<std::string>();
+    auto limit = std::make_shared<int>(100);
+    CLI::App* cmd = app.add_subcommand("jobs", "List jobs (newest last)");
+    cmd->add_option("--state", *state, "only jobs in this state (PENDING, RUNNING, ...)");
+    cmd->add_option("--consumer", *consumer, "only jobs in this consumer subtree");
+    cmd->add_option("--user", *user, "only this user's jobs");
+    cmd->add_option("--limit", *limit, "at most this many (per page of 1000)");
+    AddOutput(cmd, *c);
+    cmd->callback([=, &exit_code]() {
+      Client client = c->client();
+      json all = json::array();
+      std::string after = "0";
+      while (static_cast<int>(all.size()) < *limit) {
+        std::string q = "/api/v1/jobs?limit=" + std::to_string(std::min(1000, *limit - static_cast<int>(all.size()))) +
+                        "&after=" + after;
+        if (!state->empty()) q += "&state=" + *state;
+        if (!consumer->empty()) q += "&consumer=" + *consumer;
+        if (!user->empty()) q += "&user=" + *user;
+        Reply r = client.Get(q);
+        if (r.exit_code() != kOk) {
+          exit_code = Report("jobs", r);
+          return;
+        }
+        for (const json& j : r.json["jobs"]) all.push_back(j);
+        if (!r.json.contains("next")) break;
+        after = std::to_string(r.json["next"].get<uint64_t>());
+      }
+      if (c->as_json()) std::cout << json{{"jobs", all}}.dump() << "\n";
+      else PrintJobs(all);
+    });
+  }
+  // job ID
+  {
+    auto c = std::make_shared<Common>();
+    auto id = std::make_shared<uint64_t>();
+    CLI::App* cmd = app.add_subcommand("job", "Show one job: state, why it waits, workers, resizes and events");
+    cmd->add_option("id", *id, "job id")->required();
+    AddOutput(cmd, *c);
+    cmd->callback([=, &exit_code]() {
+      Reply r = c->client().Get("/api/v1/jobs/" + std::to_string(*id));
+      if (r.exit_code() != kOk) {
+        exit_code = Report("job", r);
+        return;
+      }
+      const json& j = r.json;
+      if (c->as_json()) {
+        std::cout << j.dump(2) << "\n";
+        return;
+      }
+      std::printf("Job %llu  %s\n", static_cast<unsigned long long>(j["id"].get<uint64_t>()),
+                  j["name"].get<std::string>().c_str());
+      std::printf("  State:     %s\n", j["state"].get<std::string>().c_str());
+      if (!j.value("reason", "").empty()) std::printf("  Reason:    %s\n", j["reason"].get<std::string>().c_str());
+      std::printf("  Consumer:  %s   User: %s   Priority: %d\n", j["consumer"].get<std::string>().c_str(),
+                  j["user"].get<std::string>().c_str(), j["priority"].get<int>());
+      std::printf("  Workers:   %d running, bounds %d..%d, each %lld GPU   Restarts: %d/%d\n",
+                  j["world_size"].get<int>(), j["workers"]["min"].get<int>(), j["workers"]["max"].get<int>(),
+                  static_cast<long long>(j["resources"]["gpus"].get<int64_t>()), j["restarts"].get<int>(),
+                  j["max_restarts"].get<int>());
+      std::string cmdline;
+      for (const json& a : j["command"]) cmdline += (cmdline.empty() ? "" : " ") + a.get<std::string>();
+      std::printf("  Command:   %s\n", cmdline.c_str());
+      if (!j["worker_list"].empty()) {
+        std::printf("\n  %-5s %-16s %-8s %-10s %s\n", "RANK", "HOST", "PID", "STATE", "GPUS");
+        for (const json& w : j["worker_list"]) {
+          std::string gpus;
+          for (const json& g : w["gpus"]) gpus += (gpus.empty() ? "" : ",") + std::to_string(g.get<int>());
+          std::printf("  %-5d %-16s %-8d %-10s %s\n", w["rank"].get<int>(), w["host"].get<std::string>().c_str(),
+                      w["pid"].get<int>(), w["state"].get<std::string>().c_str(), gpus.c_str());
+        }
+      }
+      if (!j["rescales"].empty()) {
+        std::printf("\n  Resizes:\n");
+        for (const json& s : j["rescales"]) {
+          std::printf("  %s  %d -> %d workers\n", Clock(s["time"]).c_str(), s["from"].get<int>(), s["to"].get<int>());
+        }
+      }
+      std::printf("\n  Events:\n");
+      for (const json& e : j["events"]) {
+        std::printf("  %s  %-8s %s\n", Clock(e["time"]).c_str(), e["type"].get<std::string>().c_str(),
+                    e["message"].get<std::string>().c_str());
+      }
+    });
+  }
+  // logs
+  {
+    auto c = std::make_shared<Common>();
+    auto id = std::make_shared<uint64_t>();
+    auto follow = std::make_shared<bool>(false);
+    auto worker = std::make_shared<int>(0);
+    auto tail = std::make_shared<int>(-1);
+    CLI::App* cmd = app.add_subcommand("logs", "Print a worker's output (stdout and stderr)");
+    cmd->add_option("id", *id, "job id")->required();
+    cmd->add_flag("-f,--follow", *follow, "keep printing until the job ends");
+    cmd->add_option("--worker", *worker, "worker rank (default 0)");
+    cmd->add_option("--tail", *tail, "only the last N lines");
+    cmd->add_flag("--insecure", c->insecure, "do not verify the server's TLS certificate");
+    cmd->callback([=, &exit_code]() {
+      std::string q = "/api/v1/jobs/" + std::to_string(*id) + "/logs?worker=" + std::to_string(*worker);
+      if (*follow) q += "&follow=1";
+      if (*tail >= 0) q += "&tail=" + std::to_string(*tail);
+      Reply r = c->client().Stream(q, [](const char* d, size_t n) {
+        std::fwrite(d, 1, n, stdout);
+        std::fflush(stdout);
+        return true;
+      });
+      exit_code = Report("logs", r);
+    });
+  }
+  // cancel
+  {
+    auto c = std::make_shared<Common>();
+    auto id = std::make_shared<uint64_t>();
+    CLI::App* cmd = app.add_subcommand("cancel", "Cancel a job (its workers get SIGTERM, then SIGKILL)");
+    cmd->add_option("id", *id, "job id")->required();
+    AddOutput(cmd, *c);
+    cmd->callback([=, &exit_code]() {
+      Reply r = c->client().Post("/api/v1/jobs/" + std::to_string(*id) + "/cancel", "{}");
+      exit_code = Report("cancel", r);
+      if (exit_code == kOk) std::cout << (c->as_json() ? r.json.dump() : "job " + std::to_string(*id) + " cancelled") << "\n";
+    });
+  }
+  // hosts
+  {
+    auto c = std::make_shared<Common>();
+    CLI::App* cmd = app.add_subcommand("hosts", "List hosts and their GPUs");
+    AddOutput(cmd, *c);
+    cmd->callback([=, &exit_code]() {
+      Reply r = c->client().Get("/api/v1/hosts");
+      if ((exit_code = Report("hosts", r)) != kOk) return;
+      if (c->as_json()) {
+        std::cout << r.json.dump() << "\n";
+        return;
+      }
+      std::printf("%-16s %-6s %9s %6s %10s %10s\n", "HOST", "STATE", "GPUS_USED", "CPUS", "MEMORY_MIB", "LAST_SEEN");
+      for (const json& h : r.json["hosts"]) {
+        std::string used = std::to_string(h["gpus_used"].get<int64_t>()) + "/" +
+                           std::to_string(h["capacity"]["gpus"].get<int64_t>());
+        std::printf("%-16s %-6s %9s %6lld %10lld %10s\n", h["name"].get<std::string>().c_str(),
+                    h["state"].get<std::string>().c_str(), used.c_str(),
+                    static_cast<long long>(h["capacity"]["cpu_millis"].get<int64_t>() / 1000),
+                    static_cast<long long>(h["capacity"]["memory_mib"].get<int64_t>()),
+                    (Age(h["last_seen"]) + " ago").c_str());
+      }
+    });
+  }
+  // consumers
+  {
+    auto c = std::make_shared<Common>();
+    CLI::App* cmd = app.add_subcommand("consumers", "The consumer tree with live GPU usage");
+    AddOutput(cmd, *c);
+    cmd->callback([=, &exit_code]() {
+      Reply r = c->client().Get("/api/v1/consumers");
+      if ((exit_code = Report("consumers", r)) != kOk) return;
+      if (c->as_json()) {
+        std::cout << r.json.dump() << "\n";
+        return;
+      }
+      std::printf("%-28s %5s %5s %8s %9s %8s %5s %7s\n", "CONSUMER", "OWNED", "SHARE", "ENTITLED", "ALLOCATED",
+                  "BORROWED", "LENT", "PENDING");
+      for (const json& n : r.json["consumers"]) {
+        std::string path = n["path"];
+        int depth = path == "/" ? 0 : static_cast<int>(std::count(path.begin(), path.end(), '/'));
+        std::string label = std::string(2 * std::max(0, depth - 1), ' ') + path;
+        std::printf("%-28s %5lld %5g %8lld %9lld %8lld %5lld %7lld\n", label.c_str(),
+                    static_cast<long long>(n["owned"].get<int64_t>()), n["share"].get<double>(),
+                    static_cast<long long>(n["entitlement"].get<int64_t>()),
+                    static_cast<long long>(n["allocated"].get<int64_t>()),
+                    static_cast<long long>(n["borrowed"].get<int64_t>()), static_cast<long long>(n["lent"].get<int64_t>()),
+                    static_cast<long long>(n["pending"].get<int64_t>()));
+      }
+    });
+  }
+  // plan apply (plan check lives in plan_command.cc)
+  {
+    auto c = std::make_shared<Common>();
+    auto file = std::make_shared<std::string>();
+    CLI::App* plan = app.get_subcommand("plan");
+    CLI::App* cmd = plan->add_subcommand("apply", "Replace the server's consumer plan (admins)");
+    cmd->add_option("-f,--file", *file, "plan YAML")->required();
+    cmd->add_flag("--insecure", c->insecure, "do not verify the server's TLS certificate");
+    cmd->callback([=, &exit_code]() {
+      std::string err;
+      std::string yaml = ReadFile(*file, &err);
+      if (!err.empty()) {
+        std::cerr << "drover plan apply: " << err << "\n";
+        exit_code = kBadInput;
+        return;
+      }
+      Reply r = c->client().Put("/api/v1/plan", yaml, "application/yaml");
+      if ((exit_code = Report("plan apply", r)) == kOk) {
+        std::cout << "plan applied: " << r.json["consumers"].get<int>() << " consumers\n";
+      }
+    });
+  }
+  // user create
+  {
+    auto c = std::make_shared<Common>();
+    auto name = std::make_shared<std::string>();
+    auto role = std::make_shared<std::string>("user");
+    auto consumers = std::make_shared<std::vector<std::string>>();
+    CLI::App* user = app.add_subcommand("user", "Manage users (admins)");
+    user->require_subcommand(1);
+    CLI::App* cmd = user->add_subcommand("create", "Create a user and print their token (shown once)");
+    cmd->add_option("name", *name, "user name")->required();
+    cmd->add_option("--consumer", *consumers, "consumer subtree the user may use (repeatable)");
+    cmd->add_option("--role", *role, "user or admin")->check(CLI::IsMember({"user", "admin"}));
+    AddOutput(cmd, *c);
+    cmd->callback([=, &exit_code]() {
+      json body = {{"name", *name}, {"role", *role}, {"consumers", *consumers}};
+      Reply r = c->client().Post("/api/v1/users", body.dump());
+      if ((exit_code = Report("user create", r)) != kOk) return;
+      if (c->as_json()) std::cout << r.json.dump() << "\n";
+      else std::cout << "user " << *name << " created; token (shown once): " << r.json["token"].get<std::string>() << "\n";
+    });
+  }
+}
+
+}  // namespace drover::cli

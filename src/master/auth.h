@@ -1,0 +1,33 @@
+// Tokens and who is calling.
+//
+// Tokens are 32 random bytes (OpenSSL RAND_bytes), hex-encoded, with a prefix
+// naming their kind ("drv_u_" user, "drv_a_" agent, "drv_j_" join, "drv_w_"
+// worker); only their SHA-256 is stored. A request's bearer token resolves to
+// a Principal: an admin, a user with the consumer subtrees they belong to, an
+// agent of one host, a worker of one job, or the join token.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/job.h"
+
+namespace drover::master {
+
+enum class Role { kAdmin, kUser, kAgent, kJoin, kWorker };
+
+struct Principal {
+  Role role = Role::kUser;
+  std::string name;                    //!< user name, or host name for an agent
+  std::vector<std::string> consumers;  //!< subtrees a user may act in
+  JobId job = 0;                       //!< for a worker token
+};
+
+//! A fresh token of `kind` ("u", "a", "j", "w").
+std::string NewToken(const std::string& kind);
+//! Lowercase hex SHA-256.
+std::string Sha256Hex(const std::string& data);
+//! True when `path` is `root` or lies below it ("/a/b" is within "/a", not "/ab").
+bool PathWithin(const std::string& path, const std::string& root);
+
+}  // namespace drover::master

@@ -1,0 +1,563 @@
+#include "master/cluster_model.h"
+
+#include <openssl/hmac.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "spec/plan_parser.h"
+
+namespace drover::master {
+
+const char* const kPending = "PENDING";
+const char* const kStarting = "STARTING";
+const char* const kRunning = "RUNNING";
+const char* const kSucceeded = "SUCCEEDED";
+const char* const kFailed = "FAILED";
+const char* const kCancelled = "CANCELLED";
+const char* const kPreempted = "PREEMPTED";
+
+bool IsTerminal(const std::string& s) { return s == kSucceeded || s == kFailed || s == kCancelled; }
+
+namespace {
+
+bool Waiting(const std::string& s) { return s == kPending || s == kPreempted; }
+
+std::string Plural(int n, const char* what) { return std::to_string(n) + " " + what + (n == 1 ? "" : "s"); }
+
+std::string Describe(const std::vector<store::WorkerRecord>& workers) {
+  std::map<std::string, int> per_host;
+  for (const auto& w : workers) ++per_host[w.host];
+  std::string s;
+  for (const auto& [h, n] : per_host) s += (s.empty() ? "" : ", ") + h + ": " + std::to_string(n);
+  return s;
+}
+
+}  // namespace
+
+std::string ClusterModel::JobToken(JobId job, const std::string& secret) {
+  std::string id = std::to_string(job);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(id.data()), id.size(), md, &len);
+  std::string hex;
+  char buf[3];
+  for (unsigned i = 0; i < len; ++i) {
+    std::snprintf(buf, sizeof buf, "%02x", md[i]);
+    hex += buf;
+  }
+  return "drv_w_" + id + "_" + hex;
+}
+
+Status ClusterModel::Load(const store::Snapshot& snap, double now) {
+  plan_ = ConsumerTree();
+  plan_yaml_ = snap.plan_yaml;
+  if (!plan_yaml_.empty()) {
+    Result<ConsumerTree> tree = ParsePlan(plan_yaml_, "stored plan");
+    if (!tree.ok()) return Internal("the stored plan no longer parses: " + tree.status().message());
+    plan_ = std::move(tree).value();
+  }
+  jobs_.clear();
+  hosts_.clear();
+  next_id_ = std::max<JobId>(snap.next_job_id, 1);
+  for (const store::JobRecord& r : snap.jobs) {
+    jobs_[r.id].rec = r;
+    next_id_ = std::max(next_id_, r.id + 1);
+  }
+  for (const store::WorkerRecord& w : snap.workers) {
+    auto it = jobs_.find(w.job);
+    if (it != jobs_.end()) it->second.workers.push_back(w);
+  }
+  for (auto& [id, job] : jobs_) {
+    std::sort(job.workers.begin(), job.workers.end(),
+              [](const auto& a, const auto& b) { return a.rank < b.rank; });
+  }
+  for (const store::HostRecord& h : snap.hosts) {
+    Host host;
+    host.rec = h;
+    host.rec.last_seen = now;
+    hosts_[h.name] = host;
+  }
+  last_accrual_ = now;
+  return Status::Ok();
+}
+
+Status ClusterModel::ApplyPlan(const ConsumerTree& tree, const std::string& yaml, store::WriteBatch* batch) {
+  for (const auto& [id, job] : jobs_) {
+    if (!IsTerminal(job.rec.state) && tree.Find(job.rec.consumer) < 0) {
+      return FailedPrecondition("the new plan drops consumer " + job.rec.consumer + ", which job " +
+                                std::to_string(id) + " (" + job.rec.state + ") uses; cancel it or keep the consumer");
+    }
+  }
+  plan_ = tree;
+  plan_yaml_ = yaml;
+  batch->plan_yaml = yaml;
+  return Status::Ok();
+}
+
+Result<JobId> ClusterModel::Submit(const ParsedJob& parsed, const std::string& yaml, const Principal& who, double now,
+                                   store::WriteBatch* batch) {
+  const JobSpec& spec = parsed.spec;
+  int consumer = plan_.Find(spec.consumer);
+  if (consumer < 0) {
+    return NotFound("consumer " + spec.consumer + " does not exist; `drover consumers` lists them");
+  }
+  if (who.role != Role::kAdmin) {
+    bool allowed = std::any_of(who.consumers.begin(), who.consumers.end(),
+                               [&](const std::string& c) { return PathWithin(spec.consumer, c); });
+    if (!allowed) return PermissionDenied("user " + who.name + " may not submit to consumer " + spec.consumer);
+  }
+  if (parsed.argv.empty()) return InvalidArgument("command: a job needs a command to run");
+  // Refuse what could never run, with the reason.
+  int64_t need = spec.workers.min * spec.per_worker.gpus;
+  for (int a = consumer; a > 0; a = plan_.node(a).parent) {
+    const ConsumerNode& n = plan_.node(a);
+    if (n.plan.limit && need > *n.plan.limit) {
+      return InvalidArgument("workers.min x gpus = " + std::to_string(need) + " GPUs, above the limit of " +
+                             std::to_string(*n.plan.limit) + " on consumer " + n.path);
+    }
+  }
+  if (!hosts_.empty()) {
+    int64_t total = 0;
+    const Host* largest = nullptr;
+    bool fits = false;
+    for (const auto& [name, h] : hosts_) {
+      total += h.rec.capacity.gpus;
+      fits = fits || h.rec.capacity.Fits(spec.per_worker);
+      if (!largest || h.rec.capacity.gpus > largest->rec.capacity.gpus) largest = &h;
+    }
+    if (!fits) {
+      return InvalidArgument("resources: no host can hold one worker of " + spec.per_worker.ToString() +
+                             "; the largest host has " + largest->rec.capacity.ToString());
+    }
+    if (need > total) {
+      return InvalidArgument("workers.min x gpus = " + std::to_string(need) + " GPUs, but the cluster has only " +
+                             std::to_string(total));
+    }
+  }
+  Job job;
+  store::JobRecord& r = job.rec;
+  r.id = next_id_++;
+  r.name = spec.name;
+  r.consumer = plan_.node(consumer).path;
+  r.user = who.role == Role::kAdmin && !spec.user.empty() ? spec.user : who.name;
+  r.priority = spec.priority;
+  r.workers = spec.workers;
+  r.per_worker = spec.per_worker;
+  r.argv = parsed.argv;
+  r.env = parsed.env;
+  r.max_restarts = parsed.max_restarts;
+  r.state = kPending;
+  r.submit_time = now;
+  r.spec_yaml = yaml;
+  JobId id = r.id;
+  auto& stored = jobs_[id] = std::move(job);
+  Event(stored, "state", "PENDING: submitted by " + stored.rec.user + " to " + stored.rec.consumer, now, batch);
+  Persist(stored, batch);
+  batch->next_job_id = next_id_;
+  return id;
+}
+
+Status ClusterModel::Cancel(JobId id, const std::string& why, double now, store::WriteBatch* batch) {
+  Job* job = MutableJob(id);
+  if (!job) return NotFound("job " + std::to_string(id) + " does not exist");
+  if (IsTerminal(job->rec.state)) {
+    return FailedPrecondition("job " + std::to_string(id) + " has already ended (" + job->rec.state + ")");
+  }
+  std::set<int> all;
+  for (const auto& w : job->workers) all.insert(w.rank);
+  RemoveWorkers(*job, all, batch);
+  SetState(*job, kCancelled, why, now, batch);
+  return Status::Ok();
+}
+
+Status ClusterModel::Update(JobId id, std::optional<int> priority, std::optional<WorkerBounds> bounds, double now,
+                            store::WriteBatch* batch) {
+  Job* job = MutableJob(id);
+  if (!job) return NotFound("job " + std::to_string(id) + " does not exist");
+  if (IsTerminal(job->rec.state)) {
+    return FailedPrecondition("job " + std::to_string(id) + " has already ended (" + job->rec.state + ")");
+  }
+  if (bounds) {
+    if (bounds->min < 1 || bounds->max < bounds->min) {
+      return InvalidArgument("workers: need 1 <= min <= max, got min " + std::to_string(bounds->min) + ", max " +
+                             std::to_string(bounds->max));
+    }
+    if (!Waiting(job->rec.state) && job->rec.workers.rigid() != bounds->rigid()) {
+      return FailedPrecondition("job " + std::to_string(id) +
+                                " is running: a rigid job cannot become elastic or the reverse until it is requeued");
+    }
+    if (!Waiting(job->rec.state) && job->rec.workers.rigid() && bounds->min != job->rec.workers.min) {
+      return FailedPrecondition("job " + std::to_string(id) + " is a running rigid job: its size cannot change");
+    }
+    job->rec.workers = *bounds;
+    if (static_cast<int>(job->workers.size()) > bounds->max) {
+      std::set<int> extra;
+      for (size_t k = bounds->max; k < job->workers.size(); ++k) extra.insert(job->workers[k].rank);
+      int from = static_cast<int>(job->workers.size());
+      RemoveWorkers(*job, extra, batch);
+      job->rescales.push_back({now, from, bounds->max});
+      ++job->rec.generation;
+    }
+    Event(*job, "update",
+          "workers now " + std::to_string(bounds->min) + ".." + std::to_string(bounds->max), now, batch);
+  }
+  if (priority) {
+    job->rec.priority = *priority;
+    Event(*job, "update", "priority now " + std::to_string(*priority), now, batch);
+  }
+  Persist(*job, batch);
+  return Status::Ok();
+}
+
+const Job* ClusterModel::FindJob(JobId id) const {
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+Job* ClusterModel::MutableJob(JobId id) {
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+std::string ClusterModel::PendingReason(JobId id) const {
+  auto it = pending_reason_.find(id);
+  return it == pending_reason_.end() ? "" : it->second;
+}
+
+void ClusterModel::RegisterHost(const store::HostRecord& rec, const std::string& address, double now,
+                                store::WriteBatch* batch) {
+  Host& h = hosts_[rec.name];
+  bool fresh = h.rec.name.empty();
+  h.rec = rec;
+  h.rec.state = "up";
+  h.rec.last_seen = now;
+  if (fresh) h.rec.registered = now;
+  h.address = address;
+  batch->hosts.push_back(h.rec);
+}
+
+void ClusterModel::SetState(Job& job, const std::string& state, const std::string& why, double now,
+                            store::WriteBatch* batch) {
+  if (job.rec.state == state) return;
+  job.rec.state = state;
+  job.rec.reason = why;
+  if (state == kStarting && job.rec.start_time == 0) job.rec.start_time = now;
+  if (IsTerminal(state)) job.rec.end_time = now;
+  Event(job, "state", state + (why.empty() ? "" : ": " + why), now, batch);
+  Persist(job, batch);
+}
+
+void ClusterModel::Event(const Job& job, const std::string& type, const std::string& message, double now,
+                         store::WriteBatch* batch) {
+  batch->events.push_back({job.rec.id, now, type, message});
+}
+
+void ClusterModel::Persist(const Job& job, store::WriteBatch* batch) {
+  auto same = [&](const store::JobRecord& r) { return r.id == job.rec.id; };
+  std::erase_if(batch->jobs, same);
+  batch->jobs.push_back(job.rec);
+  std::erase_if(batch->workers, [&](const store::WorkerRecord& w) { return w.job == job.rec.id; });
+  for (const auto& w : job.workers) batch->workers.push_back(w);
+}
+
+void ClusterModel::RemoveWorkers(Job& job, const std::set<int>& ranks, store::WriteBatch* batch) {
+  std::erase_if(job.workers, [&](const store::WorkerRecord& w) {
+    if (!ranks.count(w.rank)) return false;
+    batch->removed_workers.push_back({job.rec.id, w.rank});
+    return true;
+  });
+  Persist(job, batch);
+}
+
+void ClusterModel::RestartOrFail(Job& job, const std::string& why, double now, store::WriteBatch* batch) {
+  if (job.rec.restarts < job.rec.max_restarts) {
+    ++job.rec.restarts;
+    ++job.rec.generation;
+    for (auto& w : job.workers) {
+      w.generation = job.rec.generation;
+      w.pid = 0;
+      w.state = "assigned";
+      w.exit_code = 0;
+    }
+    Event(job, "restart",
+          why + "; restarting all workers (restart " + std::to_string(job.rec.restarts) + " of " +
+              std::to_string(job.rec.max_restarts) + ")",
+          now, batch);
+    SetState(job, kStarting, "restart " + std::to_string(job.rec.restarts), now, batch);
+    Persist(job, batch);
+    return;
+  }
+  std::set<int> all;
+  for (const auto& w : job.workers) all.insert(w.rank);
+  RemoveWorkers(job, all, batch);
+  SetState(job, kFailed, why + (job.rec.max_restarts ? "; no restarts left" : ""), now, batch);
+}
+
+void ClusterModel::OnWorkerExit(Job& job, const ReportedWorker& r, double now, store::WriteBatch* batch) {
+  auto it = std::find_if(job.workers.begin(), job.workers.end(), [&](const auto& w) { return w.rank == r.rank; });
+  if (it == job.workers.end() || it->state == "exited") return;
+  int code = r.signal ? 128 + r.signal : r.exit_code;
+  it->state = "exited";
+  it->exit_code = code;
+  std::string who = "worker " + std::to_string(r.rank) + " on " + it->host;
+  if (code == 0) {
+    Event(job, "worker", who + " exited with 0", now, batch);
+    bool all_done = std::all_of(job.workers.begin(), job.workers.end(),
+                                [](const auto& w) { return w.state == "exited" && w.exit_code == 0; });
+    if (all_done) {
+      std::set<int> all;
+      for (const auto& w : job.workers) all.insert(w.rank);
+      RemoveWorkers(job, all, batch);
+      SetState(job, kSucceeded, "all workers exited with 0", now, batch);
+    } else {
+      Persist(job, batch);
+    }
+    return;
+  }
+  std::string why = who + (r.signal ? " was killed by signal " + std::to_string(r.signal)
+                                    : " exited with " + std::to_string(code));
+  int alive = static_cast<int>(std::count_if(job.workers.begin(), job.workers.end(),
+                                             [](const auto& w) { return w.state != "exited"; }));
+  if (!job.rec.workers.rigid() && alive >= job.rec.workers.min) {
+    int from = static_cast<int>(job.workers.size());
+    RemoveWorkers(job, {r.rank}, batch);
+    ++job.rec.generation;
+    job.rescales.push_back({now, from, from - 1});
+    Event(job, "scale", why + "; continuing on " + Plural(alive, "worker"), now, batch);
+    Persist(job, batch);
+    return;
+  }
+  RestartOrFail(job, why, now, batch);
+}
+
+std::vector<DesiredWorker> ClusterModel::Sync(const std::string& host_name, const std::vector<ReportedWorker>& report,
+                                              double now, const WorkerEnvContext& ctx, store::WriteBatch* batch) {
+  auto hit = hosts_.find(host_name);
+  if (hit == hosts_.end()) return {};
+  Host& host = hit->second;
+  host.rec.last_seen = now;
+  host.synced = true;
+  if (host.rec.state != "up") {
+    host.rec.state = "up";
+    batch->hosts.push_back(host.rec);
+  }
+  std::set<std::pair<JobId, int>> reported_running;
+  for (const ReportedWorker& r : report) {
+    Job* job = MutableJob(r.job);
+    if (!job) continue;
+    auto it = std::find_if(job->workers.begin(), job->workers.end(), [&](const auto& w) {
+      return w.rank == r.rank && w.generation == r.generation && w.host == host_name;
+    });
+    if (it == job->workers.end()) continue;  // not wanted any more: the agent stops it
+    if (r.exited) {
+      OnWorkerExit(*job, r, now, batch);
+      continue;
+    }
+    reported_running.insert({r.job, r.rank});
+    if (it->state != "running" || it->pid != r.pid) {
+      it->state = "running";
+      it->pid = r.pid;
+      bool all = std::all_of(job->workers.begin(), job->workers.end(),
+                             [](const auto& w) { return w.state == "running"; });
+      if (all && job->rec.state == kStarting) {
+        SetState(*job, kRunning, "all " + Plural(static_cast<int>(job->workers.size()), "worker") + " running", now,
+                 batch);
+      }
+      Persist(*job, batch);
+    }
+  }
+  // A worker the agent ran before but no longer reports is gone (the agent restarted).
+  for (auto& [id, job] : jobs_) {
+    for (const auto& w : std::vector<store::WorkerRecord>(job.workers)) {
+      if (w.host == host_name && w.state == "running" && !reported_running.count({id, w.rank})) {
+        OnWorkerExit(job, {id, w.rank, w.generation, w.pid, true, 0, 9}, now, batch);
+      }
+    }
+  }
+  return Desired(host_name, ctx);
+}
+
+std::vector<DesiredWorker> ClusterModel::Desired(const std::string& host_name, const WorkerEnvContext& ctx) const {
+  std::vector<DesiredWorker> desired;
+  for (const auto& [id, job] : jobs_) {
+    if (IsTerminal(job.rec.state)) continue;
+    const store::WorkerRecord* first = job.workers.empty() ? nullptr : &job.workers.front();
+    int local = 0;
+    for (const auto& w : job.workers) {
+      if (w.host != host_name || w.state == "exited") continue;
+      DesiredWorker d{id, w.rank, w.generation, job.rec.argv, job.rec.env, w.gpus};
+      std::string gpus;
+      for (int g : w.gpus) gpus += (gpus.empty() ? "" : ",") + std::to_string(g);
+      auto master = hosts_.find(first->host);
+      d.env["DROVER_JOB_ID"] = std::to_string(id);
+      d.env["RANK"] = std::to_string(w.rank);
+      d.env["WORLD_SIZE"] = std::to_string(job.workers.size());
+      d.env["LOCAL_RANK"] = std::to_string(local++);
+      d.env["MASTER_ADDR"] = master != hosts_.end() && !master->second.address.empty() ? master->second.address
+                                                                                        : "127.0.0.1";
+      d.env["MASTER_PORT"] = std::to_string(20000 + id % 20000);
+      d.env["CUDA_VISIBLE_DEVICES"] = gpus;
+      d.env["DROVER_SERVER"] = ctx.server_url;
+      d.env["DROVER_TOKEN"] = JobToken(id, ctx.job_token_secret);
+      desired.push_back(std::move(d));
+    }
+  }
+  return desired;
+}
+
+bool ClusterModel::NeedsChange(const std::string& host_name, const std::vector<ReportedWorker>& report) const {
+  std::set<std::tuple<JobId, int, int64_t>> running, wanted;
+  for (const ReportedWorker& r : report) {
+    if (r.exited) return true;
+    running.insert({r.job, r.rank, r.generation});
+  }
+  for (const auto& [id, job] : jobs_) {
+    if (IsTerminal(job.rec.state)) continue;
+    for (const auto& w : job.workers) {
+      if (w.host == host_name && w.state != "exited") wanted.insert({id, w.rank, w.generation});
+    }
+  }
+  return running != wanted;
+}
+
+int ClusterModel::CheckHosts(double now, double timeout, store::WriteBatch* batch) {
+  int changed = 0;
+  for (auto& [name, h] : hosts_) {
+    if (h.rec.state == "up" && now - h.rec.last_seen > timeout) {
+      h.rec.state = "down";
+      batch->hosts.push_back(h.rec);
+      ++changed;
+    }
+  }
+  return changed;
+}
+
+std::vector<int> ClusterModel::FreeGpus(const std::string& host) const {
+  auto h = hosts_.find(host);
+  if (h == hosts_.end()) return {};
+  std::vector<bool> used(static_cast<size_t>(std::max<int64_t>(h->second.rec.capacity.gpus, 0)), false);
+  for (const auto& [id, job] : jobs_) {
+    for (const auto& w : job.workers) {
+      if (w.host != host) continue;
+      for (int g : w.gpus) {
+        if (g >= 0 && static_cast<size_t>(g) < used.size()) used[g] = true;
+      }
+    }
+  }
+  std::vector<int> out;
+  for (size_t g = 0; g < used.size(); ++g) {
+    if (!used[g]) out.push_back(static_cast<int>(g));
+  }
+  return out;
+}
+
+void ClusterModel::AccrueService(double now) {
+  double dt = std::max(0.0, now - last_accrual_);
+  last_accrual_ = now;
+  for (auto& [id, job] : jobs_) {
+    if (job.rec.state == kRunning || job.rec.state == kStarting) {
+      job.rec.attained_service += dt * static_cast<double>(job.workers.size() * job.rec.per_worker.gpus);
+    }
+  }
+}
+
+int ClusterModel::Schedule(sched::Policy& policy, double now, store::WriteBatch* batch) {
+  AccrueService(now);
+  sched::ClusterState state;
+  state.consumers = plan_;
+  std::vector<std::string> names;
+  std::map<std::string, int> index;
+  for (const auto& [name, h] : hosts_) {
+    index[name] = static_cast<int>(names.size());
+    names.push_back(name);
+    state.hosts.push_back({name, h.rec.capacity, h.rec.state == "up"});
+  }
+  for (const auto& [id, job] : jobs_) {
+    if (IsTerminal(job.rec.state)) continue;
+    sched::JobState j;
+    j.id = id;
+    j.consumer = std::max(0, plan_.Find(job.rec.consumer));
+    j.priority = job.rec.priority;
+    j.workers = job.rec.workers;
+    j.per_worker = job.rec.per_worker;
+    j.submit_time = job.rec.submit_time;
+    j.attained_service = job.rec.attained_service;
+    std::map<int, int> per_host;
+    for (const auto& w : job.workers) {
+      if (w.state != "exited") ++per_host[index.count(w.host) ? index[w.host] : -1];
+    }
+    for (auto [h, n] : per_host) {
+      if (h >= 0) j.placement.push_back({h, n});
+    }
+    state.jobs.push_back(std::move(j));
+  }
+  last_ = policy.Decide(state, now);
+  pending_reason_.clear();
+  for (const sched::PendingReason& p : last_.pending) pending_reason_[p.job] = p.reason;
+  for (const sched::Decision& d : last_.changes) ApplyDecision(d, names, now, batch);
+  return static_cast<int>(last_.changes.size());
+}
+
+void ClusterModel::ApplyDecision(const sched::Decision& d, const std::vector<std::string>& host_names, double now,
+                                 store::WriteBatch* batch) {
+  Job* job = MutableJob(d.job);
+  if (!job) return;
+  int from = static_cast<int>(job->workers.size());
+  if (d.action == sched::Action::kPreempt) {
+    std::set<int> all;
+    for (const auto& w : job->workers) all.insert(w.rank);
+    RemoveWorkers(*job, all, batch);
+    ++job->rec.generation;
+    SetState(*job, kPreempted, d.reason, now, batch);
+    return;
+  }
+  std::map<std::string, int> want;
+  for (const sched::HostSlot& s : d.placement) want[host_names[s.host]] += s.workers;
+  // Remove the highest ranks on hosts that lose workers (and all on hosts not kept).
+  std::map<std::string, int> have;
+  for (const auto& w : job->workers) ++have[w.host];
+  std::set<int> drop;
+  for (auto it = job->workers.rbegin(); it != job->workers.rend(); ++it) {
+    int& n = have[it->host];
+    if (n > want[it->host]) {
+      drop.insert(it->rank);
+      --n;
+    }
+  }
+  if (!drop.empty()) RemoveWorkers(*job, drop, batch);
+  bool changed = !drop.empty();
+  int64_t generation = job->rec.generation + 1;
+  int next_rank = job->workers.empty() ? 0 : job->workers.back().rank + 1;
+  for (const auto& [host, n] : want) {
+    int add = n - have[host];
+    std::vector<int> free = FreeGpus(host);
+    for (int k = 0; k < add; ++k) {
+      store::WorkerRecord w;
+      w.job = job->rec.id;
+      w.rank = next_rank++;
+      w.host = host;
+      w.generation = generation;
+      w.state = "assigned";
+      for (int64_t g = 0; g < job->rec.per_worker.gpus && !free.empty(); ++g) {
+        w.gpus.push_back(free.front());
+        free.erase(free.begin());
+      }
+      job->workers.push_back(w);
+      changed = true;
+    }
+  }
+  if (!changed) return;
+  job->rec.generation = generation;
+  int to = static_cast<int>(job->workers.size());
+  if (d.action == sched::Action::kStart) {
+    SetState(*job, kStarting, "started on " + Plural(to, "worker") + " (" + Describe(job->workers) + ")", now, batch);
+  } else {
+    job->rescales.push_back({now, from, to});
+    Event(*job, "scale", std::to_string(from) + " -> " + std::to_string(to) + " workers: " + d.reason, now, batch);
+  }
+  Persist(*job, batch);
+}
+
+}  // namespace drover::master

@@ -1,0 +1,164 @@
+// ClusterModel: the server's working state — plan, hosts, jobs and their
+// workers — and every rule of the job lifecycle. No I/O, no locks, no clock:
+// each mutation takes `now` and appends the records it changed to a
+// store::WriteBatch, which the server makes durable before it answers.
+//
+// Job states: PENDING → STARTING (workers assigned) → RUNNING (all reported
+// running) → SUCCEEDED | FAILED | CANCELLED; PREEMPTED is a requeued job
+// waiting to start again. Every transition appends an event with its reason.
+//
+// Workers are identified by (job, rank) and the generation at which they were
+// (re)started; an agent runs exactly the workers the model wants on its host.
+// Growing adds ranks, shrinking removes the highest ranks on the hosts the
+// scheduler frees, so the workers that stay keep their processes.
+//
+// Not thread-safe: the server serialises access with one mutex.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/consumer_tree.h"
+#include "master/auth.h"
+#include "sched/decisions.h"
+#include "sched/policy.h"
+#include "spec/job_parser.h"
+#include "store/store.h"
+
+namespace drover::master {
+
+extern const char* const kPending;
+extern const char* const kStarting;
+extern const char* const kRunning;
+extern const char* const kSucceeded;
+extern const char* const kFailed;
+extern const char* const kCancelled;
+extern const char* const kPreempted;
+
+bool IsTerminal(const std::string& state);
+
+//! A worker as an agent reports it.
+struct ReportedWorker {
+  JobId job = 0;
+  int rank = 0;
+  int64_t generation = 0;
+  int pid = 0;
+  bool exited = false;
+  int exit_code = 0;
+  int signal = 0;
+};
+
+//! A worker as an agent should run it.
+struct DesiredWorker {
+  JobId job = 0;
+  int rank = 0;
+  int64_t generation = 0;
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;
+  std::vector<int> gpus;
+};
+
+struct Rescale {
+  double time = 0;
+  int from = 0;
+  int to = 0;
+};
+
+struct Job {
+  store::JobRecord rec;
+  std::vector<store::WorkerRecord> workers;  //!< the desired workers, by rank
+  std::vector<Rescale> rescales;
+};
+
+struct Host {
+  store::HostRecord rec;
+  std::string address;  //!< how other hosts reach it (from its connection)
+  bool synced = false;  //!< reported at least once since the server started
+};
+
+//! Everything needed to build the environment of a worker.
+struct WorkerEnvContext {
+  std::string server_url;
+  std::string job_token_secret;  //!< HMAC key for job-scoped tokens
+};
+
+class ClusterModel {
+ public:
+  //! Replaces the state with a snapshot (a server start). Hosts count as up
+  //! and seen `now`, so their agents have a full timeout to reconnect.
+  Status Load(const store::Snapshot& snap, double now);
+
+  // -- plan ------------------------------------------------------------------
+  const ConsumerTree& plan() const { return plan_; }
+  const std::string& plan_yaml() const { return plan_yaml_; }
+  //! Replaces the plan. kFailedPrecondition if an active job's consumer would
+  //! disappear (naming it).
+  Status ApplyPlan(const ConsumerTree& tree, const std::string& yaml, store::WriteBatch* batch);
+
+  // -- jobs ------------------------------------------------------------------
+  //! Validates and queues a job. kNotFound for an unknown consumer,
+  //! kInvalidArgument when no host or plan limit could ever fit it,
+  //! kPermissionDenied-like kFailedPrecondition when `who` may not use the consumer.
+  Result<JobId> Submit(const ParsedJob& job, const std::string& yaml, const Principal& who, double now,
+                       store::WriteBatch* batch);
+  Status Cancel(JobId id, const std::string& why, double now, store::WriteBatch* batch);
+  Status Update(JobId id, std::optional<int> priority, std::optional<WorkerBounds> bounds, double now,
+                store::WriteBatch* batch);
+  const Job* FindJob(JobId id) const;
+  const std::map<JobId, Job>& jobs() const { return jobs_; }
+  //! Reason the scheduler gave last for a pending job ("" if none).
+  std::string PendingReason(JobId id) const;
+
+  // -- hosts -----------------------------------------------------------------
+  void RegisterHost(const store::HostRecord& host, const std::string& address, double now,
+                    store::WriteBatch* batch);
+  const std::map<std::string, Host>& hosts() const { return hosts_; }
+  //! Applies an agent's report (pids, exits) and returns what it should run.
+  std::vector<DesiredWorker> Sync(const std::string& host, const std::vector<ReportedWorker>& report, double now,
+                                  const WorkerEnvContext& ctx, store::WriteBatch* batch);
+  //! What `host` should run now.
+  std::vector<DesiredWorker> Desired(const std::string& host, const WorkerEnvContext& ctx) const;
+  //! True when the report differs from what the host should run.
+  bool NeedsChange(const std::string& host, const std::vector<ReportedWorker>& report) const;
+  //! Marks hosts not seen for `timeout` seconds down. Returns how many changed.
+  int CheckHosts(double now, double timeout, store::WriteBatch* batch);
+
+  // -- scheduling ------------------------------------------------------------
+  //! One scheduling cycle: builds sched's ClusterState, decides, applies.
+  //! Returns the number of changes.
+  int Schedule(sched::Policy& policy, double now, store::WriteBatch* batch);
+  const sched::Decisions& last_decisions() const { return last_; }
+  //! Consumers indexed like plan(): usage after the last cycle.
+  const std::vector<sched::ConsumerUsage>& usage() const { return last_.consumers; }
+
+  JobId next_job_id() const { return next_id_; }
+  //! The job-scoped token a worker of `job` gets.
+  static std::string JobToken(JobId job, const std::string& secret);
+
+ private:
+  Job* MutableJob(JobId id);
+  void SetState(Job& job, const std::string& state, const std::string& why, double now, store::WriteBatch* batch);
+  void Event(const Job& job, const std::string& type, const std::string& message, double now, store::WriteBatch* batch);
+  void Persist(const Job& job, store::WriteBatch* batch);
+  void RemoveWorkers(Job& job, const std::set<int>& ranks, store::WriteBatch* batch);
+  void RestartOrFail(Job& job, const std::string& why, double now, store::WriteBatch* batch);
+  void OnWorkerExit(Job& job, const ReportedWorker& r, double now, store::WriteBatch* batch);
+  void ApplyDecision(const sched::Decision& d, const std::vector<std::string>& host_names, double now,
+                     store::WriteBatch* batch);
+  std::vector<int> FreeGpus(const std::string& host) const;
+  void AccrueService(double now);
+
+  ConsumerTree plan_;
+  std::string plan_yaml_;
+  std::map<JobId, Job> jobs_;
+  std::map<std::string, Host> hosts_;
+  JobId next_id_ = 1;
+  sched::Decisions last_;
+  std::map<JobId, std::string> pending_reason_;
+  double last_accrual_ = 0;
+};
+
+}  // namespace drover::master
