@@ -42,7 +42,7 @@ struct AgentOptions {
   int sync_wait_ms = 1000;  //!< long-poll time asked of the server
   //! Least time between the starts of two syncs, so a server that answers at
   //! once (while a worker winds down, say) is not polled in a tight loop.
-  std::chrono::milliseconds min_sync_interval{200};
+  std::chrono::milliseconds min_sync_interval{20};
   std::chrono::milliseconds backoff_initial{250};
   std::chrono::milliseconds backoff_max{5000};
   double backoff_jitter = 0.2;

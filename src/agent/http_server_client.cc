@@ -100,6 +100,7 @@ HttpServerClient::HttpServerClient(ServerUrl url, HttpClientOptions options)
       options_(options),
       client_(std::make_unique<httplib::Client>(url_.scheme + "://" + url_.host_port)) {
   client_->set_keep_alive(true);
+  client_->set_tcp_nodelay(true);
   client_->set_connection_timeout(std::chrono::milliseconds(options_.connect_timeout_ms));
   client_->set_write_timeout(std::chrono::milliseconds(options_.read_slack_ms));
   if (url_.scheme == "https") client_->enable_server_certificate_verification(!options_.insecure);

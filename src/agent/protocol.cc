@@ -105,6 +105,8 @@ std::string EncodeSyncRequest(const SyncRequest& r) {
     o["pid"] = w.pid;
     if (w.state == WorkerState::kRunning) {
       o["state"] = "running";
+    } else if (w.state == WorkerState::kStopping) {
+      o["state"] = "stopping";
     } else {
       o["state"] = "exited";
       o["exit_code"] = w.exit_code;

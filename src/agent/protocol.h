@@ -48,7 +48,9 @@ struct RegisterResponse {
   int heartbeat_timeout_s = 10;
 };
 
-enum class WorkerState { kRunning, kExited };
+//! kStopping: no longer wanted, in its SIGTERM grace period; the server
+//! neither counts it as running nor waits for it.
+enum class WorkerState { kRunning, kStopping, kExited };
 
 struct WorkerReport {
   WorkerKey key;

@@ -60,6 +60,8 @@ SyncRequest Reconciler::BuildReport(const std::string& host, int wait_ms) {
       w.exit_in_report = true;
     } else if (w.exit) {
       backlog = true;  // still "running" until the rest of its output goes
+    } else if (w.stopping) {
+      r.state = WorkerState::kStopping;
     }
     req.workers.push_back(r);
   }

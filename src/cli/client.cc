@@ -26,6 +26,7 @@ fs::path ConfigPath() {
 std::unique_ptr<httplib::Client> Connect(const ClientConfig& c) {
   auto client = std::make_unique<httplib::Client>(c.server);
   client->set_connection_timeout(5, 0);
+  client->set_tcp_nodelay(true);
   client->set_read_timeout(60, 0);
   if (!c.token.empty()) client->set_bearer_token_auth(c.token);
   if (c.insecure) client->enable_server_certificate_verification(false);

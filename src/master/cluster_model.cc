@@ -345,6 +345,7 @@ std::vector<DesiredWorker> ClusterModel::Sync(const std::string& host_name, cons
   }
   std::set<std::pair<JobId, int>> reported_running;
   for (const ReportedWorker& r : report) {
+    if (r.stopping) continue;
     Job* job = MutableJob(r.job);
     if (!job) continue;
     auto it = std::find_if(job->workers.begin(), job->workers.end(), [&](const auto& w) {
@@ -411,7 +412,7 @@ bool ClusterModel::NeedsChange(const std::string& host_name, const std::vector<R
   std::set<std::tuple<JobId, int, int64_t>> running, wanted;
   for (const ReportedWorker& r : report) {
     if (r.exited) return true;
-    running.insert({r.job, r.rank, r.generation});
+    if (!r.stopping) running.insert({r.job, r.rank, r.generation});
   }
   for (const auto& [id, job] : jobs_) {
     if (IsTerminal(job.rec.state)) continue;

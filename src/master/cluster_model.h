@@ -49,6 +49,7 @@ struct ReportedWorker {
   bool exited = false;
   int exit_code = 0;
   int signal = 0;
+  bool stopping = false;  //!< being stopped by the agent: neither running nor gone
 };
 
 //! A worker as an agent should run it.

@@ -226,6 +226,7 @@ Status Server::Run() {
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http_->set_payload_max_length(opt_.max_body_bytes);
   http_->set_keep_alive_max_count(100000);
+  http_->set_tcp_nodelay(true);  // small JSON answers must not wait for delayed ACKs
   http_->set_read_timeout(30, 0);
   Routes();
 
@@ -409,7 +410,12 @@ void Server::Routes() {
         r.rank = w.at("rank").get<int>();
         r.generation = w.at("generation").get<int64_t>();
         r.pid = w.value("pid", 0);
-        r.exited = w.value("state", "running") == "exited";
+        std::string state = w.value("state", "running");
+        if (state != "running" && state != "stopping" && state != "exited") {
+          return Fail(res, InvalidArgument("workers.state: expected running, stopping or exited, got " + state));
+        }
+        r.exited = state == "exited";
+        r.stopping = state == "stopping";
         r.exit_code = w.value("exit_code", 0);
         r.signal = w.value("signal", 0);
         report.push_back(r);
@@ -449,7 +455,7 @@ void Server::Routes() {
       uint64_t seen = version_;
       std::vector<ReportedWorker> running;
       for (const auto& r : report) {
-        if (!r.exited) running.push_back(r);
+        if (!r.exited && !r.stopping) running.push_back(r);
       }
       changed_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] {
         return stopping_ || (version_ != seen && model_.NeedsChange(who.name, running));

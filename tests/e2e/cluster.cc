@@ -143,6 +143,7 @@ HttpReply LocalCluster::Call(const std::string& method, const std::string& path,
                              const std::string& token) const {
   httplib::Client c("127.0.0.1", port_);
   c.set_connection_timeout(2, 0);
+  c.set_tcp_nodelay(true);
   c.set_read_timeout(10, 0);
   std::string t = token.empty() ? admin_token_ : token;
   if (t != "none" && !t.empty()) c.set_bearer_token_auth(t);
