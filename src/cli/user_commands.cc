@@ -224,7 +224,11 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
       std::printf("Job %llu  %s\n", static_cast<unsigned long long>(j["id"].get<uint64_t>()),
                   j["name"].get<std::string>().c_str());
       std::printf("  State:     %s\n", j["state"].get<std::string>().c_str());
-      if (!j.value("reason", "").empty()) std::printf("  Reason:    %s\n", j["reason"].get<std::string>().c_str());
+      std::string state = j["state"];
+      bool explain = state == "PENDING" || state == "PREEMPTED" || state == "FAILED" || state == "CANCELLED";
+      if (explain && !j.value("reason", "").empty()) {
+        std::printf("  Reason:    %s\n", j["reason"].get<std::string>().c_str());
+      }
       std::printf("  Consumer:  %s   User: %s   Priority: %d\n", j["consumer"].get<std::string>().c_str(),
                   j["user"].get<std::string>().c_str(), j["priority"].get<int>());
       std::printf("  Workers:   %d running, bounds %d..%d, each %lld GPU   Restarts: %d/%d\n",

@@ -556,7 +556,7 @@ void ClusterModel::ApplyDecision(const sched::Decision& d, const std::vector<std
     SetState(*job, kStarting, "started on " + Plural(to, "worker") + " (" + Describe(job->workers) + ")", now, batch);
   } else {
     job->rescales.push_back({now, from, to});
-    Event(*job, "scale", std::to_string(from) + " -> " + std::to_string(to) + " workers: " + d.reason, now, batch);
+    Event(*job, "scale", d.reason, now, batch);
   }
   Persist(*job, batch);
 }

@@ -494,7 +494,12 @@ void Server::Routes() {
     const auto& usage = model_.usage();
     for (int c = 0; c < t.size(); ++c) {
       const ConsumerNode& n = t.node(c);
-      json row = {{"path", n.path}, {"owned", n.plan.owned}, {"share", n.plan.share},
+      int64_t owned = n.plan.owned;
+      if (c == 0) {  // the root owns the cluster: every GPU of a host that is up
+        owned = 0;
+        for (const auto& [name, h] : model_.hosts()) owned += h.rec.state == "up" ? h.rec.capacity.gpus : 0;
+      }
+      json row = {{"path", n.path}, {"owned", owned}, {"share", n.plan.share},
                   {"limit", n.plan.limit ? json(*n.plan.limit) : json(nullptr)},
                   {"lend", n.plan.lend}, {"borrow", n.plan.borrow}, {"reclaim_grace", n.plan.reclaim_grace}};
       if (c < static_cast<int>(usage.size())) {
