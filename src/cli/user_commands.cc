@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -296,6 +297,41 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
       Reply r = c->client().Post("/api/v1/jobs/" + std::to_string(*id) + "/cancel", "{}");
       exit_code = Report("cancel", r);
       if (exit_code == kOk) std::cout << (c->as_json() ? r.json.dump() : "job " + std::to_string(*id) + " cancelled") << "\n";
+    });
+  }
+  // update: priority and worker bounds
+  {
+    auto c = std::make_shared<Common>();
+    auto id = std::make_shared<uint64_t>();
+    auto priority = std::make_shared<std::optional<int>>();
+    auto workers = std::make_shared<std::string>();
+    CLI::App* cmd = app.add_subcommand("update", "Change a job's priority or its worker bounds");
+    cmd->add_option("id", *id, "job id")->required();
+    cmd->add_option("--priority", *priority, "new priority (larger runs first in its consumer)");
+    cmd->add_option("--workers", *workers, "new bounds MIN:MAX (or N for a rigid job)");
+    AddOutput(cmd, *c);
+    cmd->callback([=, &exit_code]() {
+      json body = json::object();
+      if (*priority) body["priority"] = **priority;
+      if (!workers->empty()) {
+        int lo = 0, hi = 0;
+        char tail = 0;
+        int n = std::sscanf(workers->c_str(), "%d:%d%c", &lo, &hi, &tail);
+        if (n == 1) hi = lo;
+        if (n < 1 || n > 2 || lo < 1 || hi < lo) {
+          std::cerr << "drover update: --workers must be MIN:MAX with 1 <= MIN <= MAX, or N; got '" << *workers << "'\n";
+          exit_code = kBadInput;
+          return;
+        }
+        body["workers"] = {{"min", lo}, {"max", hi}};
+      }
+      if (body.empty()) {
+        std::cerr << "drover update: nothing to change; give --priority and/or --workers\n";
+        exit_code = kBadInput;
+        return;
+      }
+      Reply r = c->client().Patch("/api/v1/jobs/" + std::to_string(*id), body.dump());
+      if ((exit_code = Report("update", r)) == kOk) std::cout << "job " << *id << " updated\n";
     });
   }
   // hosts

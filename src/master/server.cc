@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "master/agent_messages.h"
 #include "spec/plan_parser.h"
 
 namespace drover::master {
@@ -357,24 +358,9 @@ void Server::Routes() {
   // -- agents ----------------------------------------------------------------
   h.Post("/api/v1/agent/register", api("/api/v1/agent/register", {Role::kJoin},
                                         [this](const Principal&, const httplib::Request& req, httplib::Response& res) {
-    json body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) return Fail(res, InvalidArgument("body: expected a JSON object"));
-    if (!body.contains("name") || !body["name"].is_string() || body["name"].get<std::string>().empty()) {
-      return Fail(res, InvalidArgument("name: expected a non-empty string"));
-    }
-    auto count = [&](const char* f) -> std::optional<int64_t> {
-      if (!body.contains(f)) return 0;
-      if (!body[f].is_number_integer() || body[f].get<int64_t>() < 0) return std::nullopt;
-      return body[f].get<int64_t>();
-    };
-    auto slots = count("gpu_slots"), cpus = count("cpus"), mem = count("memory_mib");
-    if (!slots) return Fail(res, InvalidArgument("gpu_slots: expected a non-negative integer"));
-    if (!cpus) return Fail(res, InvalidArgument("cpus: expected a non-negative integer"));
-    if (!mem) return Fail(res, InvalidArgument("memory_mib: expected a non-negative integer"));
-    store::HostRecord host;
-    host.name = body["name"];
-    host.capacity = {*slots, *cpus * 1000, *mem};
-    host.gpus_json = body.contains("gpus") ? body["gpus"].dump() : "[]";
+    Result<store::HostRecord> decoded = DecodeRegistration(req.body);
+    if (!decoded.ok()) return Fail(res, decoded.status());
+    store::HostRecord host = std::move(decoded).value();
     std::string token = NewToken("a");
     store::TokenRecord t{Sha256Hex(token), "agent", host.name, 0, Now()};
     std::unique_lock<std::mutex> lock(mu_);
@@ -400,47 +386,24 @@ void Server::Routes() {
 
   h.Post("/api/v1/agent/sync", api("/api/v1/agent/sync", {Role::kAgent},
                                     [this](const Principal& who, const httplib::Request& req, httplib::Response& res) {
-    json body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) return Fail(res, InvalidArgument("body: expected a JSON object"));
-    std::vector<ReportedWorker> report;
-    try {
-      for (const json& w : body.value("workers", json::array())) {
-        ReportedWorker r;
-        r.job = w.at("job").get<JobId>();
-        r.rank = w.at("rank").get<int>();
-        r.generation = w.at("generation").get<int64_t>();
-        r.pid = w.value("pid", 0);
-        std::string state = w.value("state", "running");
-        if (state != "running" && state != "stopping" && state != "exited") {
-          return Fail(res, InvalidArgument("workers.state: expected running, stopping or exited, got " + state));
-        }
-        r.exited = state == "exited";
-        r.stopping = state == "stopping";
-        r.exit_code = w.value("exit_code", 0);
-        r.signal = w.value("signal", 0);
-        report.push_back(r);
-      }
-    } catch (const json::exception& e) {
-      return Fail(res, InvalidArgument(std::string("workers: ") + e.what()));
-    }
+    Result<SyncReport> decoded = DecodeSyncReport(req.body);
+    if (!decoded.ok()) return Fail(res, decoded.status());
+    const std::vector<ReportedWorker>& report = decoded->workers;
     // Logs: appended outside the model lock; the offset makes resends harmless.
-    if (body.contains("logs") && body["logs"].is_array()) {
+    {
       std::lock_guard<std::mutex> lock(log_mu_);
-      for (const json& l : body["logs"]) {
-        if (!l.is_object() || !l.contains("job") || !l.contains("rank") || !l.contains("data")) continue;
-        fs::path dir = fs::path(opt_.data_dir) / "logs" / std::to_string(l["job"].get<JobId>());
+      for (const LogChunkIn& l : decoded->logs) {
+        fs::path dir = fs::path(opt_.data_dir) / "logs" / std::to_string(l.job);
         std::error_code ec;
         fs::create_directories(dir, ec);
-        fs::path file = dir / (std::to_string(l["rank"].get<int>()) + ".log");
+        fs::path file = dir / (std::to_string(l.rank) + ".log");
         uint64_t have = fs::exists(file) ? fs::file_size(file) : 0;
-        uint64_t offset = l.value("offset", have);
-        std::string data = l["data"].get<std::string>();
-        if (offset + data.size() <= have) continue;
-        if (offset < have) data = data.substr(have - offset);
+        if (l.offset + l.data.size() <= have) continue;
+        std::string data = l.offset < have ? l.data.substr(have - l.offset) : l.data;
         std::ofstream(file, std::ios::app | std::ios::binary) << data;
       }
     }
-    int wait_ms = std::clamp(body.value("wait_ms", 1000), 0, 30000);
+    int wait_ms = decoded->wait_ms;
     std::unique_lock<std::mutex> lock(mu_);
     if (!model_.hosts().count(who.name)) return Fail(res, NotFound("host " + who.name + " is not registered"));
     store::WriteBatch batch;

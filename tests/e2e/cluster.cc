@@ -89,9 +89,11 @@ pid_t LocalCluster::Spawn(const std::vector<std::string>& args, const std::strin
 
 bool LocalCluster::StartServer() {
   if (port_ == 0) port_ = FreePort();
-  server_ = Spawn({binary_, "server", "--data-dir", dir_ + "/server", "--listen", "127.0.0.1:" + std::to_string(port_),
-                   "--heartbeat-timeout", std::to_string(heartbeat_timeout_)},
-                  dir_ + "/server.log");
+  std::vector<std::string> args = {binary_, "server", "--data-dir", dir_ + "/server", "--listen",
+                                   "127.0.0.1:" + std::to_string(port_), "--heartbeat-timeout",
+                                   std::to_string(heartbeat_timeout_)};
+  if (!tls_cert_.empty()) args.insert(args.end(), {"--tls-cert", tls_cert_, "--tls-key", tls_key_});
+  server_ = Spawn(args, dir_ + "/server.log");
   bool up = WaitFor([&] { return Call("GET", "/healthz").status == 200; }, 15);
   if (!up) return false;
   admin_token_ = FirstLine(dir_ + "/server/admin.token");
@@ -100,9 +102,10 @@ bool LocalCluster::StartServer() {
 }
 
 bool LocalCluster::StartAgent(const std::string& name, int gpus) {
-  pid_t pid = Spawn({binary_, "agent", "--server", url(), "--join-token", join_token_, "--name", name, "--gpus",
-                     std::to_string(gpus), "--work-dir", dir_ + "/" + name},
-                    dir_ + "/" + name + ".log");
+  std::vector<std::string> args = {binary_, "agent", "--server", url(), "--join-token", join_token_, "--name", name,
+                                   "--gpus", std::to_string(gpus), "--work-dir", dir_ + "/" + name};
+  if (!tls_cert_.empty()) args.push_back("--insecure");
+  pid_t pid = Spawn(args, dir_ + "/" + name + ".log");
   agents_.push_back({name, pid});
   return WaitFor([&] {
     HttpReply r = Call("GET", "/api/v1/hosts");
@@ -141,7 +144,8 @@ void LocalCluster::KillAgent(const std::string& name, int sig) {
 
 HttpReply LocalCluster::Call(const std::string& method, const std::string& path, const std::string& body,
                              const std::string& token) const {
-  httplib::Client c("127.0.0.1", port_);
+  httplib::Client c(url());
+  c.enable_server_certificate_verification(false);
   c.set_connection_timeout(2, 0);
   c.set_tcp_nodelay(true);
   c.set_read_timeout(10, 0);

@@ -26,6 +26,11 @@ class LocalCluster {
   LocalCluster(std::string binary, std::string dir);
   ~LocalCluster();
 
+  //! Serve HTTPS with this certificate and key (agents then skip verification).
+  void EnableTls(std::string cert, std::string key) {
+    tls_cert_ = std::move(cert);
+    tls_key_ = std::move(key);
+  }
   //! Starts the server (on a free port) and `agents` agents with `gpus` slots each.
   bool Start(int agents, int gpus, double heartbeat_timeout = 3);
   bool StartServer();
@@ -41,7 +46,9 @@ class LocalCluster {
 
   const std::string& admin_token() const { return admin_token_; }
   const std::string& join_token() const { return join_token_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const {
+    return std::string(tls_cert_.empty() ? "http" : "https") + "://127.0.0.1:" + std::to_string(port_);
+  }
   const std::string& dir() const { return dir_; }
 
   //! Submits `yaml` as admin (or `token`); returns the job id or 0.
@@ -57,6 +64,7 @@ class LocalCluster {
   pid_t server_ = 0;
   std::vector<std::pair<std::string, pid_t>> agents_;
   std::string admin_token_, join_token_;
+  std::string tls_cert_, tls_key_;
 };
 
 //! True when a process with this PID exists (and is not a zombie of ours).

@@ -2,6 +2,7 @@
 // running small shell programs as workers.
 #include <signal.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -199,6 +200,21 @@ TEST_F(ClusterTest, UnauthorisedAndCrossTenantRequestsAreRefused) {
   EXPECT_EQ(never.status, 400);
   EXPECT_NE(never.body.find("no host can hold"), std::string::npos) << never.body;
   EXPECT_EQ(cluster_->Call("GET", "/api/v1/jobs", "", at).json["jobs"].size(), 1u);
+}
+
+TEST(TlsClusterTest, ServesHttpsToAgentsAndClients) {
+  std::string dir = ::testing::TempDir() + "/drover-e2e-tls";
+  LocalCluster cluster(DROVER_BINARY, dir);
+  std::string cert = dir + "/cert.pem", key = dir + "/key.pem";
+  std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -keyout " + key +
+                    " -out " + cert + " >/dev/null 2>&1";
+  if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "openssl could not make a test certificate";
+  cluster.EnableTls(cert, key);
+  ASSERT_TRUE(cluster.Start(1, 4)) << "see " << dir << "/*.log";
+  ASSERT_EQ(cluster.url().rfind("https://", 0), 0u);
+  uint64_t id = cluster.Submit(kRes + "name: tls\ncommand: [\"true\"]\n");
+  ASSERT_NE(id, 0u);
+  EXPECT_TRUE(cluster.WaitState(id, "SUCCEEDED", 15)) << cluster.JobState(id);
 }
 
 }  // namespace
