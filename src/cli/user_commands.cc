@@ -407,6 +407,27 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
       }
     });
   }
+  // token create / revoke
+  {
+    auto c = std::make_shared<Common>();
+    auto revoke = std::make_shared<std::string>();
+    CLI::App* token = app.add_subcommand("token", "Your API tokens");
+    token->require_subcommand(1);
+    CLI::App* create = token->add_subcommand("create", "Create another token for yourself (shown once)");
+    AddOutput(create, *c);
+    create->callback([=, &exit_code]() {
+      Reply r = c->client().Post("/api/v1/tokens", "{}");
+      if ((exit_code = Report("token create", r)) != kOk) return;
+      if (c->as_json()) std::cout << r.json.dump() << "\n";
+      else std::cout << "token (shown once): " << r.json["token"].get<std::string>() << "\n";
+    });
+    CLI::App* rev = token->add_subcommand("revoke", "Revoke a token (yours; admins: anyone's)");
+    rev->add_option("token", *revoke, "the token to revoke")->required();
+    rev->callback([=, &exit_code]() {
+      Reply r = c->client().Post("/api/v1/tokens/revoke", json{{"token", *revoke}}.dump());
+      if ((exit_code = Report("token revoke", r)) == kOk) std::cout << "token revoked\n";
+    });
+  }
   // user create
   {
     auto c = std::make_shared<Common>();

@@ -537,6 +537,41 @@ void Server::Routes() {
     Reply(res, 201, {{"name", u.name}, {"role", u.role}, {"consumers", u.consumers}, {"token", token}});
   }));
 
+  h.Post("/api/v1/tokens", api("/api/v1/tokens", people, [this](const Principal& who, const httplib::Request&,
+                                                                 httplib::Response& res) {
+    std::string token = NewToken("u");
+    store::TokenRecord t{Sha256Hex(token), "user", who.name, 0, Now()};
+    std::unique_lock<std::mutex> lock(mu_);
+    tokens_[t.sha256] = t;
+    store::WriteBatch batch;
+    batch.tokens.push_back(t);
+    Status st = Commit(lock, std::move(batch));
+    if (!st.ok()) return Fail(res, st);
+    Reply(res, 201, {{"name", who.name}, {"token", token}});
+  }));
+
+  // Revokes a user token: your own, or anyone's for an admin. The body names it.
+  h.Post("/api/v1/tokens/revoke", api("/api/v1/tokens/revoke", people, [this](const Principal& who,
+                                                                             const httplib::Request& req,
+                                                                             httplib::Response& res) {
+    json body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object() || !body.contains("token") || !body["token"].is_string()) {
+      return Fail(res, InvalidArgument("token: expected the token to revoke, as a string"));
+    }
+    std::string hash = Sha256Hex(body["token"].get<std::string>());
+    std::unique_lock<std::mutex> lock(mu_);
+    auto it = tokens_.find(hash);
+    bool mine = it != tokens_.end() && it->second.kind == "user" && it->second.user == who.name;
+    bool allowed = it != tokens_.end() && it->second.kind == "user" && (mine || who.role == Role::kAdmin);
+    if (!allowed) return Fail(res, NotFound("token: no such token of yours"));
+    tokens_.erase(it);
+    store::WriteBatch batch;
+    batch.revoked_tokens.push_back(hash);
+    Status st = Commit(lock, std::move(batch));
+    if (!st.ok()) return Fail(res, st);
+    Reply(res, 200, {{"revoked", true}});
+  }));
+
   // -- jobs --------------------------------------------------------------------
   h.Post("/api/v1/jobs", api("/api/v1/jobs", people, [this](const Principal& who, const httplib::Request& req,
                                                              httplib::Response& res) {

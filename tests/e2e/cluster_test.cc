@@ -200,6 +200,15 @@ TEST_F(ClusterTest, UnauthorisedAndCrossTenantRequestsAreRefused) {
   EXPECT_EQ(never.status, 400);
   EXPECT_NE(never.body.find("no host can hold"), std::string::npos) << never.body;
   EXPECT_EQ(cluster_->Call("GET", "/api/v1/jobs", "", at).json["jobs"].size(), 1u);
+  // A revoked token stops working at once; others cannot revoke it.
+  HttpReply second = cluster_->Call("POST", "/api/v1/tokens", "{}", at);
+  ASSERT_EQ(second.status, 201);
+  std::string t2 = second.json["token"];
+  EXPECT_EQ(cluster_->Call("POST", "/api/v1/tokens/revoke", json{{"token", t2}}.dump(), bt).status, 404);
+  EXPECT_EQ(cluster_->Call("GET", "/api/v1/jobs", "", t2).status, 200);
+  EXPECT_EQ(cluster_->Call("POST", "/api/v1/tokens/revoke", json{{"token", t2}}.dump(), at).status, 200);
+  EXPECT_EQ(cluster_->Call("GET", "/api/v1/jobs", "", t2).status, 401);
+  EXPECT_EQ(cluster_->Call("GET", "/api/v1/jobs", "", at).status, 200);
 }
 
 TEST(TlsClusterTest, ServesHttpsToAgentsAndClients) {
