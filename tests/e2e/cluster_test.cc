@@ -40,6 +40,13 @@ class ClusterTest : public ::testing::Test {
     ASSERT_EQ(cluster_->Call("PUT", "/api/v1/plan", kPlan).status, 200);
   }
 
+  void TearDown() override {
+    // Keep the logs of a failed test; leave nothing behind otherwise.
+    std::string dir = cluster_ ? cluster_->dir() : "";
+    cluster_.reset();
+    if (!HasFailure() && !dir.empty()) std::filesystem::remove_all(dir);
+  }
+
   std::set<int> Pids(uint64_t id) {
     std::set<int> pids;
     HttpReply r = cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id));
@@ -224,6 +231,7 @@ TEST(TlsClusterTest, ServesHttpsToAgentsAndClients) {
   uint64_t id = cluster.Submit(kRes + "name: tls\ncommand: [\"true\"]\n");
   ASSERT_NE(id, 0u);
   EXPECT_TRUE(cluster.WaitState(id, "SUCCEEDED", 15)) << cluster.JobState(id);
+  if (!HasFailure()) std::filesystem::remove_all(dir);
 }
 
 }  // namespace
