@@ -389,7 +389,10 @@ void Server::Routes() {
     Result<SyncReport> decoded = DecodeSyncReport(req.body);
     if (!decoded.ok()) return Fail(res, decoded.status());
     const std::vector<ReportedWorker>& report = decoded->workers;
-    // Logs: appended outside the model lock; the offset makes resends harmless.
+    // Logs: appended outside the model lock. One file per (job, rank); an
+    // agent's offsets count from its own file, so each host's chunks are
+    // placed at a base recorded when that host first wrote (kept in a sidecar
+    // file across restarts). Resends are harmless.
     {
       std::lock_guard<std::mutex> lock(log_mu_);
       for (const LogChunkIn& l : decoded->logs) {
@@ -397,9 +400,21 @@ void Server::Routes() {
         std::error_code ec;
         fs::create_directories(dir, ec);
         fs::path file = dir / (std::to_string(l.rank) + ".log");
+        fs::path side = dir / (std::to_string(l.rank) + ".base");
         uint64_t have = fs::exists(file) ? fs::file_size(file) : 0;
-        if (l.offset + l.data.size() <= have) continue;
-        std::string data = l.offset < have ? l.data.substr(have - l.offset) : l.data;
+        std::string base_host;
+        uint64_t base = 0;
+        if (std::ifstream in(side); in) {
+          std::getline(in, base_host);
+          in >> base;
+        }
+        if (base_host != who.name) {
+          base = have >= l.offset ? have - l.offset : 0;
+          std::ofstream(side, std::ios::trunc) << who.name << "\n" << base << "\n";
+        }
+        uint64_t at = base + l.offset;
+        if (at + l.data.size() <= have) continue;
+        std::string data = at < have ? l.data.substr(have - at) : l.data;
         std::ofstream(file, std::ios::app | std::ios::binary) << data;
       }
     }

@@ -151,7 +151,8 @@ TEST_F(ClusterTest, ServerKilledAndRestartedAdoptsRunningWorkers) {
 }
 
 TEST_F(ClusterTest, KilledAgentsHostGoesDownAndItsRigidJobRunsElsewhere) {
-  uint64_t id = cluster_->Submit(kRes + "name: r\nconsumer: /teams/alpha\nworkers: 4\nmax_restarts: 0\ncommand: [\"sleep\", \"300\"]\n");
+  uint64_t id = cluster_->Submit(kRes + "name: r\nconsumer: /teams/alpha\nworkers: 4\nmax_restarts: 0\n"
+                                         "command: [\"/bin/sh\", \"-c\", \"echo up; sleep 300\"]\n");
   ASSERT_TRUE(LocalCluster::WaitFor([&] { return AllReported(id, 4); }, 15));
   std::string host = cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id)).json["worker_list"][0]["host"];
   std::set<int> pids = Pids(id);
@@ -175,6 +176,10 @@ TEST_F(ClusterTest, KilledAgentsHostGoesDownAndItsRigidJobRunsElsewhere) {
     return r.json["state"] == "RUNNING" && r.json["worker_list"].size() == 4 &&
            r.json["worker_list"][0]["host"] != host;
   }, 15));
+  // Rank 0's log holds the output of both runs, the second host's appended after the first's.
+  EXPECT_TRUE(LocalCluster::WaitFor([&] {
+    return cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id) + "/logs?worker=0").body == "up\nup\n";
+  }, 10)) << cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id) + "/logs?worker=0").body;
 }
 
 TEST_F(ClusterTest, UnauthorisedAndCrossTenantRequestsAreRefused) {
