@@ -10,6 +10,7 @@ packages=(
   libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libqhull-dev                    # Delaunay interpolation in the simulator
   libcpp-httplib-dev libssl-dev zlib1g-dev libsqlite3-dev   # server, agent, store
+  dataset-fashion-mnist                                      # the trainer's example data
 )
 
 missing=()
