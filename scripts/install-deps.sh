@@ -11,6 +11,8 @@ packages=(
   libqhull-dev                    # Delaunay interpolation in the simulator
   libcpp-httplib-dev libssl-dev zlib1g-dev libsqlite3-dev   # server, agent, store
   dataset-fashion-mnist                                      # the trainer's example data
+  libtorch-dev libgloo-dev libopenblas0-pthread              # training runtime (CPU libtorch, c10d Gloo)
+  python3-torch                                              # PyTorch DDP, the peer in training benchmarks
 )
 
 missing=()

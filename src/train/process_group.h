@@ -83,6 +83,8 @@ class ElasticGroup {
   void Leave();
 
   bool formed() const;
+  //! The membership of the last successful Form (kept after a teardown, for
+  //! the caller's rollback); -1 and 0 before the first.
   int64_t generation() const { return generation_; }
   int rank() const { return rank_; }
   int world_size() const { return world_size_; }

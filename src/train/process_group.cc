@@ -1,0 +1,181 @@
+// The only translation unit of drover that includes the c10d headers (they
+// take ~8 s and 0.5 GB to compile and bring glog's LOG macro along).
+#include "train/process_group.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <exception>
+#include <string>
+#include <utility>
+
+#ifndef USE_C10D_GLOO
+#error "process_group.cc needs USE_C10D_GLOO, or ProcessGroupGloo.hpp compiles to nothing"
+#endif
+
+namespace drover::train {
+
+struct ElasticGroup::Impl {
+  GroupOptions options;
+  c10::intrusive_ptr<c10d::Store> store;
+  std::shared_ptr<::gloo::transport::Device> device;
+  //! Null when unformed.
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+};
+
+namespace {
+
+// Runs a collective's work to completion; libtorch reports failure by throwing.
+Status Wait(const c10::intrusive_ptr<c10d::Work>& work, const std::string& where) {
+  try {
+    work->wait();
+    return Status::Ok();
+  } catch (const std::exception& e) {
+    return Unavailable(where + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+ElasticGroup::ElasticGroup(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ElasticGroup::~ElasticGroup() { Leave(); }
+
+Result<std::unique_ptr<ElasticGroup>> ElasticGroup::Create(const GroupOptions& options) {
+  if (options.store_port < 1 || options.store_port > 65535) {
+    return InvalidArgument("GroupOptions.store_port: " + std::to_string(options.store_port) +
+                           " is not in 1..65535");
+  }
+  if (options.timeout.count() <= 0) {
+    return InvalidArgument("GroupOptions.timeout: must be positive");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  const std::string store_name = options.store_host + ":" + std::to_string(options.store_port);
+  try {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<std::uint16_t>(options.store_port);
+    so.isServer = options.is_store_server;
+    so.numWorkers = c10::nullopt;  // membership changes; never wait for a count
+    so.waitWorkers = false;
+    so.timeout = options.timeout;
+    impl->store = c10::make_intrusive<c10d::TCPStore>(options.store_host, so);
+  } catch (const std::exception& e) {
+    return Unavailable(std::string(options.is_store_server ? "hosting" : "connecting to") +
+                       " TCPStore " + store_name + ": " + e.what());
+  }
+  try {
+    impl->device = c10d::ProcessGroupGloo::createDeviceForHostname(options.device_hostname);
+  } catch (const std::exception& e) {
+    return Unavailable("Gloo device on " + options.device_hostname + ": " + e.what());
+  }
+  return std::unique_ptr<ElasticGroup>(new ElasticGroup(std::move(impl)));
+}
+
+bool ElasticGroup::formed() const { return impl_ && impl_->pg; }
+
+void ElasticGroup::Leave() {
+  if (!impl_ || !impl_->pg) return;
+  try {
+    impl_->pg.reset();  // joins Gloo's worker threads and closes the pairs
+  } catch (const std::exception&) {
+    // A destructor that throws leaves nothing to recover; the group is gone.
+  }
+}
+
+std::string ElasticGroup::Where(const char* op) const {
+  return std::string(op) + " (generation " + std::to_string(generation_) + ", rank " +
+         std::to_string(rank_) + " of world " + std::to_string(world_size_) + ")";
+}
+
+Status ElasticGroup::Form(int64_t generation, int rank, int world_size) {
+  const std::string what = "Form(generation " + std::to_string(generation) + ", rank " +
+                           std::to_string(rank) + ", world " + std::to_string(world_size) + ")";
+  if (world_size < 1 || rank < 0 || rank >= world_size) {
+    return InvalidArgument(what + ": rank must be in [0, world_size)");
+  }
+  if (generation <= last_tried_generation_) {
+    return InvalidArgument(what + ": generation must exceed " +
+                           std::to_string(last_tried_generation_) + ", the last one tried");
+  }
+  Leave();
+  last_tried_generation_ = generation;
+  try {
+    auto store = c10::make_intrusive<c10d::PrefixStore>("gen" + std::to_string(generation) + "/",
+                                                        impl_->store);
+    auto opts = c10d::ProcessGroupGloo::Options::create(impl_->options.timeout);
+    opts->devices.push_back(impl_->device);
+    opts->threads = 2;
+    impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world_size, opts);
+  } catch (const std::exception& e) {
+    impl_->pg.reset();
+    return Unavailable(what + ": " + e.what());
+  }
+  generation_ = generation;
+  rank_ = rank;
+  world_size_ = world_size;
+  return Status::Ok();
+}
+
+Status ElasticGroup::AllReduceSum(std::vector<float>& flat) {
+  if (!formed()) return FailedPrecondition("AllReduceSum: no group formed; call Form");
+  if (flat.empty()) return Status::Ok();
+  const std::string where = Where("AllReduceSum");
+  Status st;
+  try {
+    std::vector<at::Tensor> tensors{
+        at::from_blob(flat.data(), {static_cast<int64_t>(flat.size())}, at::kFloat)};
+    c10d::AllreduceOptions ao;
+    ao.reduceOp = c10d::ReduceOp::SUM;
+    st = Wait(impl_->pg->allreduce(tensors, ao), where);
+  } catch (const std::exception& e) {
+    st = Unavailable(where + ": " + e.what());
+  }
+  if (!st.ok()) Leave();
+  return st;
+}
+
+Status ElasticGroup::Broadcast(std::vector<uint8_t>& bytes, int root) {
+  if (!formed()) return FailedPrecondition("Broadcast: no group formed; call Form");
+  const std::string where = Where("Broadcast");
+  if (root < 0 || root >= world_size_) {
+    return InvalidArgument(where + ": root " + std::to_string(root) + " is not a rank");
+  }
+  Status st;
+  try {
+    c10d::BroadcastOptions bo;
+    bo.rootRank = root;
+    int64_t size = rank_ == root ? static_cast<int64_t>(bytes.size()) : 0;
+    std::vector<at::Tensor> size_tensor{at::from_blob(&size, {1}, at::kLong)};
+    st = Wait(impl_->pg->broadcast(size_tensor, bo), where + " of the size");
+    if (st.ok() && size < 0) st = Internal(where + ": root sent size " + std::to_string(size));
+    if (st.ok()) {
+      if (rank_ != root) bytes.resize(static_cast<size_t>(size));
+      if (size > 0) {
+        std::vector<at::Tensor> data{at::from_blob(bytes.data(), {size}, at::kByte)};
+        st = Wait(impl_->pg->broadcast(data, bo), where + " of " + std::to_string(size) + " bytes");
+      }
+    }
+  } catch (const std::exception& e) {
+    st = Unavailable(where + ": " + e.what());
+  }
+  if (!st.ok()) Leave();
+  return st;
+}
+
+Status ElasticGroup::Barrier() {
+  if (!formed()) return FailedPrecondition("Barrier: no group formed; call Form");
+  const std::string where = Where("Barrier");
+  Status st;
+  try {
+    st = Wait(impl_->pg->barrier(), where);
+  } catch (const std::exception& e) {
+    st = Unavailable(where + ": " + e.what());
+  }
+  if (!st.ok()) Leave();
+  return st;
+}
+
+}  // namespace drover::train

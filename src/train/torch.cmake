@@ -1,0 +1,30 @@
+# The libtorch half of the training runtime (c10d process groups), included
+# from src/train/CMakeLists.txt. DROVER_WITH_TORCH: ON needs libtorch, OFF
+# skips it, AUTO builds it when find_package(Torch) succeeds.
+if(DROVER_WITH_TORCH STREQUAL "OFF")
+  message(STATUS "drover: DROVER_WITH_TORCH=OFF, skipping the libtorch training runtime")
+  return()
+endif()
+
+find_package(Torch QUIET)
+find_library(DROVER_GLOO_LIBRARY gloo PATHS /usr/lib)
+if(NOT Torch_FOUND OR NOT DROVER_GLOO_LIBRARY)
+  if(DROVER_WITH_TORCH STREQUAL "ON")
+    message(FATAL_ERROR "drover: DROVER_WITH_TORCH=ON but libtorch or libgloo is missing "
+      "(Torch_FOUND=${Torch_FOUND}, gloo=${DROVER_GLOO_LIBRARY}); "
+      "apt-get install libtorch-dev libgloo-dev")
+  endif()
+  message(STATUS "drover: libtorch or libgloo not found, skipping the libtorch training runtime")
+  return()
+endif()
+message(STATUS "drover: libtorch training runtime on (gloo: ${DROVER_GLOO_LIBRARY})")
+
+add_library(drover_train_pg STATIC process_group.cc)
+# TorchConfig defines USE_DISTRIBUTED but not USE_C10D_GLOO, without which
+# ProcessGroupGloo.hpp compiles to nothing.
+target_compile_definitions(drover_train_pg PUBLIC USE_C10D_GLOO DROVER_WITH_TORCH)
+target_link_libraries(drover_train_pg
+  PUBLIC drover_common
+  PRIVATE ${TORCH_LIBRARIES} ${DROVER_GLOO_LIBRARY} Threads::Threads)
+
+drover_test(process_group_test SOURCES process_group_test.cc LIBS drover_train_pg)
