@@ -27,4 +27,4 @@ target_link_libraries(drover_train_pg
   PUBLIC drover_common
   PRIVATE ${TORCH_LIBRARIES} ${DROVER_GLOO_LIBRARY} Threads::Threads)
 
-drover_test(process_group_test SOURCES process_group_test.cc LIBS drover_train_pg)
+drover_test(process_group_test SOURCES process_group_test.cc LIBS drover_train_pg SERIAL)
