@@ -1,6 +1,7 @@
 // Golden values come from the reference simulator (petuum/adaptdl osdi21-artifact,
 // simulator/applications.py, scipy 1.10, pandas 1.5) run on the same traces.
 #include "sim/application.h"
+#include "sim/bundled_apps_test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -15,34 +16,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string TracesDir() {
-  if (const char* data = std::getenv("DROVER_DATA_DIR")) {
-    return (fs::path(data) / "pollux" / "traces").string();
-  }
-  const char* src = std::getenv("DROVER_SOURCE_DIR");
-  return (fs::path(src ? src : ".") / ".." / "shared" / "data" / "pollux" / "traces").string();
-}
+using simtest::TracesDir;
 
-class ApplicationTest : public testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    if (!fs::is_directory(TracesDir())) return;
-    auto apps = Application::LoadBundled(TracesDir());
-    ASSERT_TRUE(apps.ok()) << apps.status().ToString();
-    apps_ = new std::map<std::string, Application>(std::move(apps).value());
-  }
-  static void TearDownTestSuite() {
-    delete apps_;
-    apps_ = nullptr;
-  }
-  void SetUp() override {
-    if (!apps_) GTEST_SKIP() << "no Pollux traces at " << TracesDir();
-  }
-  static const Application& App(const std::string& name) { return apps_->at(name); }
-
-  static std::map<std::string, Application>* apps_;
-};
-std::map<std::string, Application>* ApplicationTest::apps_ = nullptr;
+class ApplicationTest : public simtest::BundledAppsTest {};
 
 void ExpectRel(double got, double want, double rel, const std::string& what) {
   EXPECT_NEAR(got, want, rel * std::fabs(want)) << what;

@@ -2,6 +2,7 @@
 // simulator/simulator.py) stepped 60 s at a time on the same traces, reallocating at the same
 // times as here.
 #include "sim/sim_job.h"
+#include "sim/bundled_apps_test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -14,34 +15,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string TracesDir() {
-  if (const char* data = std::getenv("DROVER_DATA_DIR")) {
-    return (fs::path(data) / "pollux" / "traces").string();
-  }
-  const char* src = std::getenv("DROVER_SOURCE_DIR");
-  return (fs::path(src ? src : ".") / ".." / "shared" / "data" / "pollux" / "traces").string();
-}
+using simtest::TracesDir;
 
-class SimJobTest : public testing::Test {
+class SimJobTest : public simtest::BundledAppsTest {
  protected:
-  static void SetUpTestSuite() {
-    if (!fs::is_directory(TracesDir())) return;
-    auto apps = Application::LoadBundled(TracesDir());
-    ASSERT_TRUE(apps.ok()) << apps.status().ToString();
-    apps_ = new std::map<std::string, Application>(std::move(apps).value());
-  }
-  static void TearDownTestSuite() {
-    delete apps_;
-    apps_ = nullptr;
-  }
-  void SetUp() override {
-    if (!apps_) GTEST_SKIP() << "no Pollux traces at " << TracesDir();
-  }
-  static const Application* App(const std::string& name) { return &apps_->at(name); }
-
-  static std::map<std::string, Application>* apps_;
+  static const Application* App(const std::string& name) { return &BundledAppsTest::App(name); }
 };
-std::map<std::string, Application>* SimJobTest::apps_ = nullptr;
 
 struct Scenario {
   const char* app;
