@@ -724,6 +724,40 @@ void Server::Routes() {
     Reply(res, 200, {{"id", *id}});
   }));
 
+  // Membership of a job, for its workers' elastic runtime: the generation
+  // changes whenever the worker set does. With `after=G` the call waits (up to
+  // `wait_ms`, default 10 s) until the generation exceeds G or the job ends.
+  h.Get(R"(/api/v1/jobs/(\d+)/members)", api("/api/v1/jobs/{id}/members", {Role::kAdmin, Role::kUser, Role::kWorker},
+                                              [this, job_id](const Principal& who, const httplib::Request& req,
+                                                             httplib::Response& res) {
+    auto id = job_id(req);
+    std::optional<int64_t> after = IntParam(req, "after");
+    int64_t wait_ms = std::clamp<int64_t>(IntParam(req, "wait_ms").value_or(10000), 0, 60000);
+    std::unique_lock<std::mutex> lock(mu_);
+    auto visible = [&]() -> const Job* {
+      const Job* j = id ? model_.FindJob(*id) : nullptr;
+      bool ok = j && (who.role == Role::kWorker ? who.job == j->rec.id : CanSee(who, j->rec.consumer));
+      return ok ? j : nullptr;
+    };
+    if (!visible()) return Fail(res, NotFound("job " + req.matches[1].str() + " does not exist"));
+    if (after) {
+      changed_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] {
+        const Job* j = visible();
+        return stopping_ || !j || j->rec.generation > *after || IsTerminal(j->rec.state);
+      });
+    }
+    const Job* j = visible();
+    if (!j) return Fail(res, NotFound("job " + req.matches[1].str() + " does not exist"));
+    json members = json::array();
+    for (const auto& w : j->workers) {
+      auto host = model_.hosts().find(w.host);
+      members.push_back({{"rank", w.rank}, {"host", w.host}, {"generation", w.generation}, {"state", w.state},
+                         {"address", host != model_.hosts().end() ? host->second.address : ""}});
+    }
+    Reply(res, 200, {{"job", j->rec.id}, {"state", j->rec.state}, {"generation", j->rec.generation},
+                     {"members", members}});
+  }));
+
   h.Get(R"(/api/v1/jobs/(\d+)/logs)", api("/api/v1/jobs/{id}/logs", {Role::kAdmin, Role::kUser, Role::kWorker},
                                            [this, job_id](const Principal& who, const httplib::Request& req,
                                                           httplib::Response& res) {

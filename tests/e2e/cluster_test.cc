@@ -102,7 +102,17 @@ TEST_F(ClusterTest, ElasticJobShrinksForTheOtherTeamAndGrowsBack) {
   uint64_t a = cluster_->Submit("name: a\nconsumer: /teams/alpha\n" + spec);
   ASSERT_TRUE(LocalCluster::WaitFor([&] { return AllReported(a, 8); }, 20)) << WorldSize(a);
   std::set<int> before = Pids(a);
+  HttpReply m0 = cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(a) + "/members");
+  ASSERT_EQ(m0.status, 200);
+  ASSERT_EQ(m0.json["members"].size(), 8u);
+  int64_t g0 = m0.json["generation"];
   uint64_t b = cluster_->Submit("name: b\nconsumer: /teams/beta\n" + spec);
+  // A worker waiting on its membership wakes when the job shrinks.
+  HttpReply m1 = cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(a) + "/members?after=" +
+                                           std::to_string(g0) + "&wait_ms=8000");
+  ASSERT_EQ(m1.status, 200);
+  EXPECT_GT(m1.json["generation"].get<int64_t>(), g0);
+  EXPECT_EQ(m1.json["members"].size(), 4u);
   // Beta owns half: alpha's job shrinks to 4 and keeps 4 of its processes.
   ASSERT_TRUE(LocalCluster::WaitFor([&] { return WorldSize(a) == 4 && AllReported(b, 4); }, 20))
       << WorldSize(a) << " " << WorldSize(b);
