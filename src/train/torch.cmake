@@ -28,3 +28,12 @@ target_link_libraries(drover_train_pg
   PRIVATE ${TORCH_LIBRARIES} ${DROVER_GLOO_LIBRARY} Threads::Threads)
 
 drover_test(process_group_test SOURCES process_group_test.cc LIBS drover_train_pg SERIAL)
+
+# The data-parallel training loop (trainer.h): a module, an optimizer, the
+# elastic sampler, and one flat all-reduce per step over ElasticGroup.
+add_library(drover_train STATIC trainer.cc)
+target_link_libraries(drover_train
+  PUBLIC drover_train_pg drover_train_data drover_common ${TORCH_LIBRARIES}
+  PRIVATE Threads::Threads)
+
+drover_test(trainer_test SOURCES trainer_test.cc LIBS drover_train SERIAL)

@@ -1,0 +1,355 @@
+#include "train/trainer.h"
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <utility>
+
+#include <torch/torch.h>
+
+namespace drover::train {
+namespace {
+
+Status TorchError(const char* what, const std::exception& e) {
+  std::string msg = e.what();
+  // c10::Error messages carry a long backtrace; the first line is enough.
+  if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
+  return Internal(std::string("trainer: ") + what + ": " + msg);
+}
+
+int64_t NumElements(const std::vector<torch::Tensor>& ts) {
+  int64_t n = 0;
+  for (const auto& t : ts) n += t.numel();
+  return n;
+}
+
+}  // namespace
+
+Result<TensorDataset> ToTensors(const Dataset& dataset) {
+  const auto& im = dataset.images;
+  if (static_cast<size_t>(im.count) != dataset.labels.size() ||
+      im.pixels.size() != static_cast<size_t>(im.count) * im.rows * im.cols) {
+    return InvalidArgument("ToTensors: image and label counts or sizes differ");
+  }
+  try {
+    TensorDataset out;
+    auto bytes = torch::from_blob(const_cast<uint8_t*>(im.pixels.data()),
+                                  {im.count, 1, im.rows, im.cols}, torch::kUInt8);
+    out.images = bytes.to(torch::kFloat32).div_(255.0f);
+    out.labels = torch::from_blob(const_cast<uint8_t*>(dataset.labels.data()),
+                                  {static_cast<int64_t>(dataset.labels.size())}, torch::kUInt8)
+                     .to(torch::kInt64);
+    return out;
+  } catch (const std::exception& e) {
+    return TorchError("ToTensors", e);
+  }
+}
+
+OptimizerFactory SgdMomentum() {
+  return [](std::vector<torch::Tensor> params, const TrainOptions& o)
+             -> std::unique_ptr<torch::optim::Optimizer> {
+    return std::make_unique<torch::optim::SGD>(
+        std::move(params), torch::optim::SGDOptions(o.lr).momentum(o.momentum));
+  };
+}
+
+Result<std::unique_ptr<Trainer>> Trainer::Create(std::shared_ptr<torch::nn::Module> module,
+                                                 ForwardFn forward, TensorDataset data,
+                                                 const TrainOptions& options,
+                                                 OptimizerFactory optimizer) {
+  if (!module || !forward) return InvalidArgument("Trainer: null module or forward");
+  if (options.global_batch <= 0 || options.max_micro_batch <= 0) {
+    return InvalidArgument("Trainer: global_batch and max_micro_batch must be positive");
+  }
+  if (options.epochs < 0 || options.max_steps < 0) {
+    return InvalidArgument("Trainer: epochs and max_steps must not be negative");
+  }
+  if (!optimizer) optimizer = SgdMomentum();
+  try {
+    if (!data.images.defined() || !data.labels.defined() || data.images.dim() < 1 ||
+        data.labels.dim() != 1 || data.images.size(0) != data.labels.size(0)) {
+      return InvalidArgument("Trainer: images must be N x ... and labels N");
+    }
+    if (data.labels.scalar_type() != torch::kInt64) {
+      return InvalidArgument("Trainer: labels must be int64");
+    }
+    auto sampler = ElasticSampler::Create(data.images.size(0), options.seed);
+    if (!sampler.ok()) return sampler.status();
+    auto params = module->parameters();
+    for (const auto& p : params) {
+      if (p.scalar_type() != torch::kFloat32) {
+        return InvalidArgument("Trainer: only float32 parameters are supported");
+      }
+    }
+    auto opt = optimizer(params, options);
+    if (!opt) return InvalidArgument("Trainer: the optimizer factory returned null");
+    data.images = data.images.contiguous();
+    data.labels = data.labels.contiguous();
+    return std::unique_ptr<Trainer>(new Trainer(std::move(module), std::move(forward),
+                                                std::move(data), options, *std::move(sampler),
+                                                std::move(optimizer), std::move(opt)));
+  } catch (const std::exception& e) {
+    return TorchError("Create", e);
+  }
+}
+
+Trainer::Trainer(std::shared_ptr<torch::nn::Module> module, ForwardFn forward,
+                 TensorDataset data, const TrainOptions& options, ElasticSampler sampler,
+                 OptimizerFactory factory, std::unique_ptr<torch::optim::Optimizer> optimizer)
+    : module_(std::move(module)),
+      forward_(std::move(forward)),
+      data_(std::move(data)),
+      options_(options),
+      sampler_(std::move(sampler)),
+      factory_(std::move(factory)),
+      optimizer_(std::move(optimizer)),
+      params_(module_->parameters()) {}
+
+Trainer::~Trainer() = default;
+
+Result<StepMetrics> Trainer::Step() {
+  try {
+    return StepImpl();
+  } catch (const std::exception& e) {
+    return TorchError("Step", e);
+  }
+}
+
+Result<StepMetrics> Trainer::StepImpl() {
+  const auto t0 = std::chrono::steady_clock::now();
+  int world = 1;
+  int rank = 0;
+  const bool collective = group_ != nullptr && group_->world_size() > 1;
+  if (group_ != nullptr) {
+    if (!group_->formed()) return FailedPrecondition("Trainer::Step: the group is not formed");
+    world = group_->world_size();
+    rank = group_->rank();
+  }
+  const int64_t global = sampler_.NextBatchSize(options_.global_batch);
+  auto indices = sampler_.Next(options_.global_batch, world, rank);
+  if (!indices.ok()) return indices.status();
+  const int64_t local = static_cast<int64_t>(indices->size());
+
+  module_->train();
+  for (auto& p : params_) {
+    if (p.grad().defined()) {
+      p.mutable_grad().detach_();
+      p.mutable_grad().zero_();
+    }
+  }
+  // sum over this slice of loss_i / B: the slice's share of the global mean loss.
+  double loss_sum = 0;
+  auto all = torch::from_blob(indices->data(), {local}, torch::kInt64);
+  for (int64_t begin = 0; begin < local; begin += options_.max_micro_batch) {
+    const int64_t n = std::min(options_.max_micro_batch, local - begin);
+    auto idx = all.slice(0, begin, begin + n);
+    auto x = data_.images.index_select(0, idx);
+    auto y = data_.labels.index_select(0, idx);
+    auto logits = forward_(x);
+    auto loss = torch::nn::functional::cross_entropy(
+                    logits, y,
+                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
+                static_cast<double>(global);
+    loss.backward();
+    loss_sum += loss.item<double>();
+  }
+
+  // One flat bucket: every gradient, then the loss.
+  const int64_t n_grad = NumElements(params_);
+  std::vector<float> flat(static_cast<size_t>(n_grad) + 1, 0.0f);
+  int64_t off = 0;
+  for (const auto& p : params_) {
+    const int64_t n = p.numel();
+    if (p.grad().defined()) {
+      auto g = p.grad().contiguous();
+      std::memcpy(flat.data() + off, g.data_ptr<float>(), n * sizeof(float));
+    }
+    off += n;
+  }
+  flat[n_grad] = static_cast<float>(loss_sum);
+  if (collective) DROVER_RETURN_IF_ERROR(group_->AllReduceSum(flat));
+  off = 0;
+  for (auto& p : params_) {
+    const int64_t n = p.numel();
+    auto src = torch::from_blob(flat.data() + off, p.sizes(), torch::kFloat32);
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    p.mutable_grad().copy_(src);
+    off += n;
+  }
+  // Commit: nothing below can fail for want of peers.
+  optimizer_->step();
+  const int64_t epoch = sampler_.epoch();
+  DROVER_RETURN_IF_ERROR(sampler_.Advance(options_.global_batch));
+  ++step_;
+
+  StepMetrics m;
+  m.step = step_;
+  m.epoch = epoch;
+  m.loss = collective ? flat[n_grad] : loss_sum;
+  m.global_samples = global;
+  m.local_samples = local;
+  m.world_size = world;
+  m.wall = std::chrono::steady_clock::now() - t0;
+  m.samples_per_s = m.wall.count() > 0 ? global * 1e9 / static_cast<double>(m.wall.count()) : 0;
+  if (on_step_) on_step_(m);
+  if (sampler_.epoch() != epoch && on_epoch_end_) on_epoch_end_(epoch);
+  return m;
+}
+
+Status Trainer::Run() {
+  if (options_.epochs == 0 && options_.max_steps == 0) {
+    return InvalidArgument("Trainer::Run: set epochs or max_steps");
+  }
+  for (;;) {
+    if (options_.max_steps > 0 && step_ >= options_.max_steps) return Status::Ok();
+    if (options_.epochs > 0 && sampler_.epoch() >= options_.epochs) return Status::Ok();
+    auto m = Step();
+    if (!m.ok()) return m.status();
+  }
+}
+
+Result<std::vector<uint8_t>> Trainer::SaveState() {
+  try {
+    torch::serialize::OutputArchive archive;
+    torch::NoGradGuard no_grad;
+    for (const auto& item : module_->named_parameters()) {
+      archive.write("param." + item.key(), item.value().detach().clone());
+    }
+    for (const auto& item : module_->named_buffers()) {
+      archive.write("buffer." + item.key(), item.value().detach().clone());
+    }
+    torch::serialize::OutputArchive opt_archive(archive.compilation_unit());
+    optimizer_->save(opt_archive);
+    archive.write("optimizer", opt_archive);
+    archive.write("step", torch::tensor({step_}, torch::kInt64));
+    auto sampler = EncodeState(sampler_.state());
+    archive.write("sampler", torch::from_blob(sampler.data(), {static_cast<int64_t>(sampler.size())},
+                                              torch::kUInt8)
+                                 .clone());
+    {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      archive.write("rng", gen.get_state());
+    }
+    std::vector<uint8_t> out;
+    archive.save_to([&out](const void* data, size_t n) {
+      const auto* p = static_cast<const uint8_t*>(data);
+      out.insert(out.end(), p, p + n);
+      return n;
+    });
+    return out;
+  } catch (const std::exception& e) {
+    return TorchError("SaveState", e);
+  }
+}
+
+Status Trainer::LoadState(std::span<const uint8_t> bytes) {
+  try {
+    return LoadStateImpl(bytes);
+  } catch (const std::exception& e) {
+    Status s = TorchError("LoadState", e);
+    return InvalidArgument(s.message());
+  }
+}
+
+Status Trainer::LoadStateImpl(std::span<const uint8_t> bytes) {
+  if (bytes.empty()) return InvalidArgument("Trainer::LoadState: empty state");
+  torch::serialize::InputArchive archive;
+  archive.load_from(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+
+  // Read and check everything before changing anything.
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;  // (dest, src)
+  auto read_all = [&](const char* prefix, const auto& named) -> Status {
+    for (const auto& item : named) {
+      torch::Tensor t;
+      if (!archive.try_read(prefix + item.key(), t)) {
+        return InvalidArgument("Trainer::LoadState: missing " + (prefix + item.key()));
+      }
+      if (!t.sizes().equals(item.value().sizes()) ||
+          t.scalar_type() != item.value().scalar_type()) {
+        return InvalidArgument("Trainer::LoadState: shape or type mismatch for " +
+                               (prefix + item.key()));
+      }
+      copies.emplace_back(item.value(), t);
+    }
+    return Status::Ok();
+  };
+  DROVER_RETURN_IF_ERROR(read_all("param.", module_->named_parameters()));
+  DROVER_RETURN_IF_ERROR(read_all("buffer.", module_->named_buffers()));
+
+  torch::Tensor step_t, sampler_t, rng_t;
+  if (!archive.try_read("step", step_t) || !archive.try_read("sampler", sampler_t) ||
+      !archive.try_read("rng", rng_t)) {
+    return InvalidArgument("Trainer::LoadState: missing step, sampler or rng");
+  }
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    auto current = gen.get_state();
+    if (rng_t.scalar_type() != current.scalar_type() || rng_t.numel() != current.numel()) {
+      return InvalidArgument("Trainer::LoadState: malformed rng state");
+    }
+  }
+  sampler_t = sampler_t.contiguous();
+  if (sampler_t.scalar_type() != torch::kUInt8 || step_t.numel() != 1) {
+    return InvalidArgument("Trainer::LoadState: malformed step or sampler");
+  }
+  auto state = DecodeState(std::span<const uint8_t>(sampler_t.data_ptr<uint8_t>(),
+                                                    static_cast<size_t>(sampler_t.numel())));
+  if (!state.ok()) return state.status();
+  auto sampler = ElasticSampler::Restore(*state, data_.images.size(0));
+  if (!sampler.ok()) return sampler.status();
+
+  auto optimizer = factory_(params_, options_);
+  torch::serialize::InputArchive opt_archive;
+  if (!archive.try_read("optimizer", opt_archive)) {
+    return InvalidArgument("Trainer::LoadState: missing optimizer");
+  }
+  optimizer->load(opt_archive);
+
+  // Commit (no more checks below).
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& [dest, src] : copies) dest.copy_(src);
+  }
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(rng_t);
+  }
+  optimizer_ = std::move(optimizer);
+  sampler_ = *std::move(sampler);
+  step_ = step_t.item<int64_t>();
+  return Status::Ok();
+}
+
+Status Trainer::Synchronize(int root) {
+  if (group_ == nullptr || group_->world_size() <= 1) return Status::Ok();
+  std::vector<uint8_t> bytes;
+  if (group_->rank() == root) {
+    auto saved = SaveState();
+    if (!saved.ok()) return saved.status();
+    bytes = *std::move(saved);
+  }
+  DROVER_RETURN_IF_ERROR(group_->Broadcast(bytes, root));
+  if (group_->rank() == root) return Status::Ok();
+  return LoadState(bytes);
+}
+
+std::vector<float> Trainer::FlatParameters() const {
+  std::vector<float> out;
+  try {
+    out.reserve(static_cast<size_t>(NumElements(params_)));
+    for (const auto& p : params_) {
+      auto c = p.detach().contiguous();
+      const float* d = c.data_ptr<float>();
+      out.insert(out.end(), d, d + c.numel());
+    }
+  } catch (const std::exception&) {
+    out.clear();
+  }
+  return out;
+}
+
+}  // namespace drover::train

@@ -1,0 +1,167 @@
+// Trainer: the data-parallel training loop of elastic training.
+//
+// Every step trains on one GLOBAL batch of TrainOptions::global_batch samples
+// (the sampler's next batch, short at an epoch's end), whatever the world size:
+// this rank takes its slice, ElasticSampler::Next(global_batch, world, rank),
+// and runs it in micro-batches of at most max_micro_batch samples, summing the
+// per-sample losses divided by the global batch size B. Each rank's gradient is
+// then its share (slice / B) of the mean-loss gradient, so the sum over ranks is
+// exactly the gradient of the mean loss over the whole global batch: training
+// on 1 rank or on N gives the same model up to float summation order.
+//
+// The gradients (and the loss) go into ONE flat float buffer, one
+// ElasticGroup::AllReduceSum per step, are copied back, and the optimizer
+// steps. With no group, or a group of world size 1, the collective is skipped.
+//
+// Rollback: a step that fails (say the collective: Unavailable) leaves the
+// parameters, optimizer, sampler and step counter untouched, so the caller may
+// Form a new generation and simply call Step() again.
+//
+// Resize: the most senior worker's SaveState() is what a newcomer LoadState()s;
+// Synchronize(root) does that over the group's Broadcast.
+//
+// libtorch throws; nothing escapes this class: failures come back as Status
+// (Internal for a torch exception, with its message).
+//
+// Thread safety: none; one caller thread. The Trainer shares the module with
+// the caller (it trains it in place) and borrows the group.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+
+#include "common/status.h"
+#include "train/elastic_sampler.h"
+#include "train/idx_dataset.h"
+#include "train/process_group.h"
+
+namespace drover::train {
+
+struct TrainOptions {
+  //! Samples per optimizer step, summed over all ranks; constant across resizes.
+  int64_t global_batch = 64;
+  //! Largest forward/backward on this rank; a larger slice accumulates gradients.
+  int64_t max_micro_batch = 64;
+  //! Run() stops after this many epochs (0: no limit) ...
+  int64_t epochs = 0;
+  //! ... or once step() reaches this (0: no limit). One of the two must be set for Run().
+  int64_t max_steps = 0;
+  //! Seeds the data order (ElasticSampler).
+  uint64_t seed = 0;
+  //! Used by the default optimizer: SGD(lr, momentum).
+  double lr = 0.01;
+  double momentum = 0.9;
+};
+
+struct StepMetrics {
+  //! Steps completed, this one included.
+  int64_t step = 0;
+  //! The epoch this step's samples came from.
+  int64_t epoch = 0;
+  //! Mean loss over the whole global batch (all ranks).
+  double loss = 0;
+  //! Samples in the global batch.
+  int64_t global_samples = 0;
+  //! Samples this rank trained on.
+  int64_t local_samples = 0;
+  int world_size = 1;
+  //! Global samples per second of this step's wall time (compute + collective).
+  double samples_per_s = 0;
+  std::chrono::nanoseconds wall{0};
+};
+
+//! Images and labels as tensors.
+struct TensorDataset {
+  //! N x 1 x rows x cols, float in [0, 1].
+  torch::Tensor images;
+  //! N, int64 class indices.
+  torch::Tensor labels;
+};
+//! Converts LoadFashionMnist's bytes (copies). Internal on a torch failure.
+[[nodiscard]] Result<TensorDataset> ToTensors(const Dataset& dataset);
+
+//! The model: the module (whose parameters are trained and saved) and its forward.
+using ForwardFn = std::function<torch::Tensor(const torch::Tensor& input)>;
+//! Builds the optimizer over the module's parameters.
+using OptimizerFactory = std::function<std::unique_ptr<torch::optim::Optimizer>(
+    std::vector<torch::Tensor> parameters, const TrainOptions& options)>;
+//! The default: torch::optim::SGD(lr, momentum).
+OptimizerFactory SgdMomentum();
+
+class Trainer {
+ public:
+  //! InvalidArgument: null module or forward, non-float parameters, labels not
+  //! matching images, an empty dataset, global_batch or max_micro_batch <= 0,
+  //! negative epochs or max_steps. Loss: cross-entropy on forward's logits.
+  //! `optimizer` defaults to SgdMomentum().
+  [[nodiscard]] static Result<std::unique_ptr<Trainer>> Create(
+      std::shared_ptr<torch::nn::Module> module, ForwardFn forward, TensorDataset data,
+      const TrainOptions& options, OptimizerFactory optimizer = nullptr);
+
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  //! The group to all-reduce over; its current rank and world size are read at
+  //! each step. Null (the default) trains alone.
+  void SetGroup(ElasticGroup* group) { group_ = group; }
+
+  //! One optimizer step over the next global batch. FailedPrecondition if the
+  //! group has world size > 1 but is not formed; the collective's error
+  //! (Unavailable) if it fails. On any error nothing but gradients changed.
+  [[nodiscard]] Result<StepMetrics> Step();
+
+  //! Steps until max_steps or the end of epoch `epochs`; the first error stops it.
+  [[nodiscard]] Status Run();
+
+  //! Parameters, buffers, optimizer state, step, sampler state and torch's
+  //! default CPU generator state, as one torch archive.
+  [[nodiscard]] Result<std::vector<uint8_t>> SaveState();
+  //! Restores a SaveState() of a trainer of the same architecture and dataset
+  //! size. InvalidArgument on a corrupt or mismatched archive; nothing is
+  //! changed unless it all loads.
+  [[nodiscard]] Status LoadState(std::span<const uint8_t> bytes);
+  //! Rank `root` of the group broadcasts its SaveState(), every other rank
+  //! loads it. No-op without a group of world size > 1.
+  [[nodiscard]] Status Synchronize(int root);
+
+  //! Called after every successful step.
+  void OnStep(std::function<void(const StepMetrics&)> callback) { on_step_ = std::move(callback); }
+  //! Called with the finished epoch's index when a step completes an epoch.
+  void OnEpochEnd(std::function<void(int64_t epoch)> hook) { on_epoch_end_ = std::move(hook); }
+
+  int64_t step() const { return step_; }
+  const ElasticSampler& sampler() const { return sampler_; }
+  const TrainOptions& options() const { return options_; }
+  //! The parameters, flattened into one buffer (for comparisons and tests).
+  std::vector<float> FlatParameters() const;
+
+ private:
+  Trainer(std::shared_ptr<torch::nn::Module> module, ForwardFn forward, TensorDataset data,
+          const TrainOptions& options, ElasticSampler sampler, OptimizerFactory factory,
+          std::unique_ptr<torch::optim::Optimizer> optimizer);
+  Result<StepMetrics> StepImpl();
+  Status LoadStateImpl(std::span<const uint8_t> bytes);
+
+  std::shared_ptr<torch::nn::Module> module_;
+  ForwardFn forward_;
+  TensorDataset data_;
+  TrainOptions options_;
+  ElasticSampler sampler_;
+  OptimizerFactory factory_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::vector<torch::Tensor> params_;
+  ElasticGroup* group_ = nullptr;
+  int64_t step_ = 0;
+  std::function<void(const StepMetrics&)> on_step_;
+  std::function<void(int64_t)> on_epoch_end_;
+};
+
+}  // namespace drover::train

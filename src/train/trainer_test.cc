@@ -1,0 +1,413 @@
+// Trainer across real processes. As in process_group_test.cc, every trainer
+// (and the store host) runs in a forked child, so the gtest process never
+// touches libtorch and never forks with libtorch threads alive. Children report
+// through their exit code (0 = all checks passed) and a MAP_SHARED block that
+// holds their final parameters and throughput, which the parent compares.
+//
+// The model is a 784-64-10 MLP; data is synthetic (seeded, identical in every
+// process) except for the Fashion-MNIST loss check.
+#include "train/trainer.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+namespace drover::train {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr milliseconds kTimeout{8000};
+constexpr int kChildAlarmS = 60;
+constexpr int64_t kParams = 784 * 64 + 64 + 64 * 10 + 10;
+const char* kFashionDir = "/usr/share/datasets/fashion-mnist";
+
+// ---- helpers copied from process_group_test.cc ----
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+#define CHILD_CHECK(cond)                                                          \
+  do {                                                                             \
+    if (!(cond)) {                                                                 \
+      std::fprintf(stderr, "[pid %d] %s:%d: check failed: %s\n", getpid(), __FILE__, \
+                   __LINE__, #cond);                                               \
+      _exit(__LINE__ % 250 + 1);                                                   \
+    }                                                                              \
+  } while (0)
+#define CHILD_OK(expr)                                                                    \
+  do {                                                                                    \
+    Status _st = (expr);                                                                  \
+    if (!_st.ok()) {                                                                      \
+      std::fprintf(stderr, "[pid %d] %s:%d: %s: %s\n", getpid(), __FILE__, __LINE__, #expr, \
+                   _st.ToString().c_str());                                               \
+      _exit(__LINE__ % 250 + 1);                                                          \
+    }                                                                                     \
+  } while (0)
+
+pid_t Spawn(const std::function<int()>& body) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    alarm(kChildAlarmS);
+    _exit(body());
+  }
+  return pid;
+}
+
+pid_t SpawnStore(int port) {
+  return Spawn([port] {
+    GroupOptions o{.store_host = "127.0.0.1", .store_port = port, .is_store_server = true,
+                   .timeout = kTimeout};
+    auto g = ElasticGroup::Create(o);
+    CHILD_CHECK(g.ok());
+    for (;;) pause();
+    return 0;
+  });
+}
+
+std::unique_ptr<ElasticGroup> Connect(int port) {
+  GroupOptions o{.store_host = "127.0.0.1", .store_port = port, .is_store_server = false,
+                 .timeout = kTimeout};
+  auto g = ElasticGroup::Create(o);
+  CHILD_OK(g.status());
+  return std::move(g).value();
+}
+
+std::vector<int> Reap(const std::vector<pid_t>& pids, milliseconds deadline) {
+  std::vector<int> status(pids.size(), -1);
+  std::vector<bool> done(pids.size(), false);
+  auto end = std::chrono::steady_clock::now() + deadline;
+  size_t left = pids.size();
+  while (left > 0 && std::chrono::steady_clock::now() < end) {
+    for (size_t i = 0; i < pids.size(); ++i) {
+      if (done[i]) continue;
+      int st = 0;
+      if (waitpid(pids[i], &st, WNOHANG) == pids[i]) {
+        status[i] = st;
+        done[i] = true;
+        --left;
+      }
+    }
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  for (size_t i = 0; i < pids.size(); ++i) {
+    if (done[i]) continue;
+    kill(pids[i], SIGKILL);
+    waitpid(pids[i], nullptr, 0);
+  }
+  return status;
+}
+
+void KillAndReap(pid_t pid) {
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+}
+
+bool ExitedOk(int st) { return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0; }
+
+std::string Describe(int st) {
+  if (st == -1) return "still running at the deadline";
+  if (WIFEXITED(st)) return "exit " + std::to_string(WEXITSTATUS(st));
+  if (WIFSIGNALED(st)) return "signal " + std::to_string(WTERMSIG(st));
+  return "status " + std::to_string(st);
+}
+
+// ---- the model and data ----
+struct Mlp : torch::nn::Module {
+  Mlp() {
+    fc1 = register_module("fc1", torch::nn::Linear(784, 64));
+    fc2 = register_module("fc2", torch::nn::Linear(64, 10));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    return fc2(torch::relu(fc1(x.flatten(1))));
+  }
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+};
+
+// The same tensors in every process: labels depend on the image (a hidden
+// linear rule) so there is something to learn.
+TensorDataset Synthetic(int64_t n) {
+  torch::manual_seed(1234);
+  TensorDataset d;
+  d.images = torch::rand({n, 1, 28, 28});
+  auto w = torch::randn({784, 10});
+  d.labels = d.images.flatten(1).matmul(w).argmax(1).to(torch::kInt64);
+  return d;
+}
+
+std::unique_ptr<Trainer> MakeTrainer(uint64_t init_seed, const TrainOptions& o,
+                                     const TensorDataset& data) {
+  torch::manual_seed(init_seed);
+  auto m = std::make_shared<Mlp>();
+  auto t = Trainer::Create(m, [m](const torch::Tensor& x) { return m->forward(x); }, data, o);
+  CHILD_OK(t.status());
+  return std::move(t).value();
+}
+
+TrainOptions Options(int64_t micro) {
+  return TrainOptions{.global_batch = 64, .max_micro_batch = micro, .seed = 7, .lr = 0.05,
+                      .momentum = 0.9};
+}
+
+// Written by children, read by the parent after they exit.
+struct Shared {
+  float params[3][kParams];
+  std::atomic<double> samples_per_s[3];
+  std::atomic<double> first_loss, last_loss;
+  std::atomic<int> a_at_10{0};
+  std::atomic<int> a_done{0};
+};
+
+Shared* MapShared() {
+  void* p = mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  return new (p) Shared();
+}
+
+void Publish(Shared* sh, int slot, const Trainer& t) {
+  auto p = t.FlatParameters();
+  CHILD_CHECK(static_cast<int64_t>(p.size()) == kParams);
+  std::copy(p.begin(), p.end(), sh->params[slot]);
+}
+
+// Runs `steps` steps; returns the mean samples/s.
+double Train(Trainer& t, int steps) {
+  double sps = 0;
+  for (int i = 0; i < steps; ++i) {
+    auto m = t.Step();
+    CHILD_OK(m.status());
+    sps += m->samples_per_s;
+  }
+  return sps / steps;
+}
+
+float MaxAbsDiff(const float* a, const float* b) {
+  float d = 0;
+  for (int64_t i = 0; i < kParams; ++i) d = std::max(d, std::fabs(a[i] - b[i]));
+  return d;
+}
+
+bool WaitFlag(const std::atomic<int>& flag, milliseconds limit) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (flag.load() == 0) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  return true;
+}
+
+TEST(TrainerTest, SaveLoadReproducesTheNextStepBitwise) {
+  pid_t child = Spawn([] {
+    auto data = Synthetic(512);
+    auto a = MakeTrainer(1, Options(16), data);  // 4 micro-batches per step
+    Train(*a, 5);
+    auto saved = a->SaveState();
+    CHILD_OK(saved.status());
+    auto draw_a = torch::rand({4});  // from the generator state just saved
+    auto ma = a->Step();
+    CHILD_OK(ma.status());
+
+    auto b = MakeTrainer(2, Options(16), data);  // other init, no momentum yet
+    CHILD_CHECK(b->FlatParameters() != a->FlatParameters());
+    CHILD_OK(b->LoadState(*saved));
+    CHILD_CHECK(b->step() == 5);
+    CHILD_CHECK(b->sampler().cursor() == 5 * 64);
+    // The default generator was restored too: it draws what `a`'s drew after saving.
+    CHILD_CHECK(torch::equal(torch::rand({4}), draw_a));
+    auto mb = b->Step();
+    CHILD_OK(mb.status());
+    CHILD_CHECK(mb->loss == ma->loss);
+    CHILD_CHECK(b->FlatParameters() == a->FlatParameters());  // bitwise
+    CHILD_CHECK(b->sampler().state() == a->sampler().state());
+
+    // Garbage and truncated states are refused without changing anything.
+    auto before = b->FlatParameters();
+    std::vector<uint8_t> junk(100, 7);
+    CHILD_CHECK(b->LoadState(junk).code() == StatusCode::kInvalidArgument);
+    std::vector<uint8_t> half(saved->begin(), saved->begin() + saved->size() / 2);
+    CHILD_CHECK(!b->LoadState(half).ok());
+    CHILD_CHECK(b->FlatParameters() == before);
+    CHILD_CHECK(b->step() == 6);
+    return 0;
+  });
+  auto st = Reap({child}, milliseconds(60000));
+  EXPECT_TRUE(ExitedOk(st[0])) << Describe(st[0]);
+}
+
+TEST(TrainerTest, RunStopsAfterEpochsAndCallsHooks) {
+  pid_t child = Spawn([] {
+    auto data = Synthetic(200);  // 64, 64, 64, 8 per epoch
+    TrainOptions o = Options(64);
+    o.epochs = 2;
+    auto t = MakeTrainer(1, o, data);
+    std::vector<int64_t> ended;
+    int steps = 0;
+    int64_t samples = 0;
+    t->OnEpochEnd([&](int64_t e) { ended.push_back(e); });
+    t->OnStep([&](const StepMetrics& m) {
+      ++steps;
+      samples += m.global_samples;
+    });
+    CHILD_OK(t->Run());
+    CHILD_CHECK(steps == 8 && t->step() == 8);
+    CHILD_CHECK(samples == 400);
+    CHILD_CHECK((ended == std::vector<int64_t>{0, 1}));
+    return 0;
+  });
+  auto st = Reap({child}, milliseconds(60000));
+  EXPECT_TRUE(ExitedOk(st[0])) << Describe(st[0]);
+}
+
+// 30 steps of global batch 64: one process (one micro-batch of 64) vs two
+// (32 each, one flat all-reduce per step). Only the float summation order
+// differs, so the models agree to rounding.
+TEST(TrainerTest, TwoRanksMatchOneRank) {
+  Shared* sh = MapShared();
+  const int port = FreePort();
+  pid_t store = SpawnStore(port);
+  pid_t single = Spawn([sh] {
+    auto t = MakeTrainer(1, Options(64), Synthetic(1024));
+    sh->samples_per_s[0] = Train(*t, 30);
+    Publish(sh, 0, *t);
+    return 0;
+  });
+  std::vector<pid_t> pids = {single};
+  for (int r = 0; r < 2; ++r) {
+    pids.push_back(Spawn([sh, port, r] {
+      auto g = Connect(port);
+      CHILD_OK(g->Form(0, r, 2));
+      auto t = MakeTrainer(1, Options(32), Synthetic(1024));
+      t->SetGroup(g.get());
+      sh->samples_per_s[1 + r] = Train(*t, 30);
+      CHILD_CHECK(t->step() == 30);
+      Publish(sh, 1 + r, *t);
+      return 0;
+    }));
+  }
+  auto st = Reap(pids, milliseconds(90000));
+  KillAndReap(store);
+  for (size_t i = 0; i < st.size(); ++i) ASSERT_TRUE(ExitedOk(st[i])) << i << ": " << Describe(st[i]);
+  const float d01 = MaxAbsDiff(sh->params[0], sh->params[1]);
+  const float d12 = MaxAbsDiff(sh->params[1], sh->params[2]);
+  std::printf("1 rank vs 2 ranks after 30 steps: max |diff| = %.3g (ranks 0 vs 1: %.3g); "
+              "samples/s: 1 rank %.0f, 2 ranks %.0f / %.0f\n",
+              d01, d12, sh->samples_per_s[0].load(), sh->samples_per_s[1].load(),
+              sh->samples_per_s[2].load());
+  EXPECT_LT(d01, 1e-5f);
+  EXPECT_EQ(d12, 0.0f);  // both ranks apply the same all-reduced gradient
+}
+
+// 10 steps at world 1, a newcomer joins (gen 1, gets rank 0's state), 10 steps
+// at world 2, the newcomer leaves (gen 2, world 1), 10 more steps: the same
+// model as 30 static steps at world 1, to rounding.
+TEST(TrainerTest, OneTwoOneResizeMatchesStaticRun) {
+  Shared* sh = MapShared();
+  const int port = FreePort();
+  pid_t store = SpawnStore(port);
+  pid_t single = Spawn([sh] {
+    auto t = MakeTrainer(1, Options(64), Synthetic(1024));
+    Train(*t, 30);
+    Publish(sh, 0, *t);
+    return 0;
+  });
+  pid_t incumbent = Spawn([sh, port] {
+    auto g = Connect(port);
+    CHILD_OK(g->Form(0, 0, 1));
+    auto t = MakeTrainer(1, Options(32), Synthetic(1024));
+    t->SetGroup(g.get());
+    Train(*t, 10);
+    sh->a_at_10 = 1;
+    CHILD_OK(g->Form(1, 0, 2));
+    CHILD_OK(t->Synchronize(0));
+    Train(*t, 10);
+    CHILD_OK(g->Form(2, 0, 1));
+    Train(*t, 10);
+    CHILD_CHECK(t->step() == 30);
+    Publish(sh, 1, *t);
+    sh->a_done = 1;
+    return 0;
+  });
+  pid_t newcomer = Spawn([sh, port] {
+    auto t = MakeTrainer(99, Options(32), Synthetic(1024));  // another init: must be overwritten
+    auto g = Connect(port);
+    CHILD_CHECK(WaitFlag(sh->a_at_10, milliseconds(30000)));
+    CHILD_OK(g->Form(1, 1, 2));
+    t->SetGroup(g.get());
+    CHILD_OK(t->Synchronize(0));
+    CHILD_CHECK(t->step() == 10);
+    Train(*t, 10);
+    Publish(sh, 2, *t);
+    g->Leave();
+    CHILD_CHECK(WaitFlag(sh->a_done, milliseconds(30000)));
+    return 0;
+  });
+  auto st = Reap({single, incumbent, newcomer}, milliseconds(90000));
+  KillAndReap(store);
+  for (size_t i = 0; i < st.size(); ++i) ASSERT_TRUE(ExitedOk(st[i])) << i << ": " << Describe(st[i]);
+  const float d = MaxAbsDiff(sh->params[0], sh->params[1]);
+  std::printf("1->2->1 resize vs static 1 rank after 30 steps: max |diff| = %.3g\n", d);
+  EXPECT_LT(d, 1e-5f);
+}
+
+TEST(TrainerTest, MlpLossDecreasesOnFashionMnist) {
+  if (!std::filesystem::exists(std::string(kFashionDir) + "/train-images-idx3-ubyte.gz")) {
+    GTEST_SKIP() << "Fashion-MNIST not installed in " << kFashionDir;
+  }
+  Shared* sh = MapShared();
+  pid_t child = Spawn([sh] {
+    auto raw = LoadFashionMnist(kFashionDir, /*train=*/true);
+    CHILD_OK(raw.status());
+    auto data = ToTensors(*raw);
+    CHILD_OK(data.status());
+    CHILD_CHECK(data->images.size(0) == 60000);
+    auto t = MakeTrainer(1, Options(64), *data);
+    std::vector<double> losses;
+    double sps = 0;
+    t->OnStep([&](const StepMetrics& m) {
+      losses.push_back(m.loss);
+      sps += m.samples_per_s;
+    });
+    for (int i = 0; i < 50; ++i) CHILD_OK(t->Step().status());
+    auto mean = [](auto b, auto e) { double s = 0; int n = 0; for (; b != e; ++b, ++n) s += *b; return s / n; };
+    sh->first_loss = mean(losses.begin(), losses.begin() + 5);
+    sh->last_loss = mean(losses.end() - 5, losses.end());
+    sh->samples_per_s[0] = sps / 50;
+    return 0;
+  });
+  auto st = Reap({child}, milliseconds(60000));
+  ASSERT_TRUE(ExitedOk(st[0])) << Describe(st[0]);
+  std::printf("Fashion-MNIST MLP, 50 steps of 64: loss %.3f (first 5) -> %.3f (last 5), %.0f samples/s\n",
+              sh->first_loss.load(), sh->last_loss.load(), sh->samples_per_s[0].load());
+  EXPECT_LT(sh->last_loss.load(), 0.7 * sh->first_loss.load());
+}
+
+}  // namespace
+}  // namespace drover::train
