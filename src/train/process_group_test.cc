@@ -10,6 +10,7 @@
 // the newcomer's start) to each rank's first successful collective in the new
 // generation.
 #include "train/process_group.h"
+#include "train/multiprocess_test_util.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -40,24 +41,19 @@ using std::chrono::milliseconds;
 constexpr milliseconds kTimeout{8000};
 constexpr int kChildAlarmS = 30;
 
+using mp::Describe;
+using mp::ExitedOk;
+using mp::FreePort;
+using mp::KillAndReap;
+using mp::Reap;
+pid_t Spawn(const std::function<int()>& body) { return mp::Spawn(body, kChildAlarmS); }
+pid_t SpawnStore(int port) { return mp::SpawnStore(port, kTimeout, kChildAlarmS); }
+std::unique_ptr<ElasticGroup> Connect(int port) { return mp::Connect(port, kTimeout); }
+
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-// A port nobody listened on a moment ago (racy, but good enough for tests).
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
 }
 
 // Written by children, read by the parent after they exit.
@@ -72,97 +68,6 @@ struct Shared {
 Shared* MapShared() {
   void* p = mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   return new (p) Shared();
-}
-
-// In a child: report the failed check and exit with its line number.
-#define CHILD_CHECK(cond)                                                          \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      std::fprintf(stderr, "[pid %d] %s:%d: check failed: %s\n", getpid(), __FILE__, \
-                   __LINE__, #cond);                                               \
-      _exit(__LINE__ % 250 + 1);                                                   \
-    }                                                                              \
-  } while (0)
-#define CHILD_OK(expr)                                                                    \
-  do {                                                                                    \
-    Status _st = (expr);                                                                  \
-    if (!_st.ok()) {                                                                      \
-      std::fprintf(stderr, "[pid %d] %s:%d: %s: %s\n", getpid(), __FILE__, __LINE__, #expr, \
-                   _st.ToString().c_str());                                               \
-      _exit(__LINE__ % 250 + 1);                                                          \
-    }                                                                                     \
-  } while (0)
-
-pid_t Spawn(const std::function<int()>& body) {
-  std::fflush(stdout);
-  std::fflush(stderr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    alarm(kChildAlarmS);
-    _exit(body());
-  }
-  return pid;
-}
-
-// The store host: lives until the parent kills it.
-pid_t SpawnStore(int port) {
-  return Spawn([port] {
-    GroupOptions o{.store_host = "127.0.0.1", .store_port = port, .is_store_server = true,
-                   .timeout = kTimeout};
-    auto g = ElasticGroup::Create(o);
-    CHILD_CHECK(g.ok());
-    for (;;) pause();
-    return 0;
-  });
-}
-
-std::unique_ptr<ElasticGroup> Connect(int port) {
-  GroupOptions o{.store_host = "127.0.0.1", .store_port = port, .is_store_server = false,
-                 .timeout = kTimeout};
-  auto g = ElasticGroup::Create(o);
-  CHILD_OK(g.status());
-  return std::move(g).value();
-}
-
-// Waits for every pid until `deadline`, then SIGKILLs the rest; returns the wait statuses
-// (-1 for a child that had to be killed).
-std::vector<int> Reap(const std::vector<pid_t>& pids, milliseconds deadline) {
-  std::vector<int> status(pids.size(), -1);
-  std::vector<bool> done(pids.size(), false);
-  auto end = std::chrono::steady_clock::now() + deadline;
-  size_t left = pids.size();
-  while (left > 0 && std::chrono::steady_clock::now() < end) {
-    for (size_t i = 0; i < pids.size(); ++i) {
-      if (done[i]) continue;
-      int st = 0;
-      if (waitpid(pids[i], &st, WNOHANG) == pids[i]) {
-        status[i] = st;
-        done[i] = true;
-        --left;
-      }
-    }
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  for (size_t i = 0; i < pids.size(); ++i) {
-    if (done[i]) continue;
-    kill(pids[i], SIGKILL);
-    waitpid(pids[i], nullptr, 0);
-  }
-  return status;
-}
-
-void KillAndReap(pid_t pid) {
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-}
-
-bool ExitedOk(int st) { return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0; }
-
-std::string Describe(int st) {
-  if (st == -1) return "still running at the deadline";
-  if (WIFEXITED(st)) return "exit " + std::to_string(WEXITSTATUS(st));
-  if (WIFSIGNALED(st)) return "signal " + std::to_string(WTERMSIG(st));
-  return "status " + std::to_string(st);
 }
 
 double Ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }

@@ -7,6 +7,7 @@
 // The model is a 784-64-10 MLP; data is synthetic (seeded, identical in every
 // process) except for the Fashion-MNIST loss check.
 #include "train/trainer.h"
+#include "train/multiprocess_test_util.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -37,109 +38,17 @@ using std::chrono::milliseconds;
 
 constexpr milliseconds kTimeout{8000};
 constexpr int kChildAlarmS = 60;
+
+using mp::Describe;
+using mp::ExitedOk;
+using mp::FreePort;
+using mp::KillAndReap;
+using mp::Reap;
+pid_t Spawn(const std::function<int()>& body) { return mp::Spawn(body, kChildAlarmS); }
+pid_t SpawnStore(int port) { return mp::SpawnStore(port, kTimeout, kChildAlarmS); }
+std::unique_ptr<ElasticGroup> Connect(int port) { return mp::Connect(port, kTimeout); }
 constexpr int64_t kParams = 784 * 64 + 64 + 64 * 10 + 10;
 const char* kFashionDir = "/usr/share/datasets/fashion-mnist";
-
-// ---- helpers copied from process_group_test.cc ----
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-#define CHILD_CHECK(cond)                                                          \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      std::fprintf(stderr, "[pid %d] %s:%d: check failed: %s\n", getpid(), __FILE__, \
-                   __LINE__, #cond);                                               \
-      _exit(__LINE__ % 250 + 1);                                                   \
-    }                                                                              \
-  } while (0)
-#define CHILD_OK(expr)                                                                    \
-  do {                                                                                    \
-    Status _st = (expr);                                                                  \
-    if (!_st.ok()) {                                                                      \
-      std::fprintf(stderr, "[pid %d] %s:%d: %s: %s\n", getpid(), __FILE__, __LINE__, #expr, \
-                   _st.ToString().c_str());                                               \
-      _exit(__LINE__ % 250 + 1);                                                          \
-    }                                                                                     \
-  } while (0)
-
-pid_t Spawn(const std::function<int()>& body) {
-  std::fflush(stdout);
-  std::fflush(stderr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    alarm(kChildAlarmS);
-    _exit(body());
-  }
-  return pid;
-}
-
-pid_t SpawnStore(int port) {
-  return Spawn([port] {
-    GroupOptions o{.store_host = "127.0.0.1", .store_port = port, .is_store_server = true,
-                   .timeout = kTimeout};
-    auto g = ElasticGroup::Create(o);
-    CHILD_CHECK(g.ok());
-    for (;;) pause();
-    return 0;
-  });
-}
-
-std::unique_ptr<ElasticGroup> Connect(int port) {
-  GroupOptions o{.store_host = "127.0.0.1", .store_port = port, .is_store_server = false,
-                 .timeout = kTimeout};
-  auto g = ElasticGroup::Create(o);
-  CHILD_OK(g.status());
-  return std::move(g).value();
-}
-
-std::vector<int> Reap(const std::vector<pid_t>& pids, milliseconds deadline) {
-  std::vector<int> status(pids.size(), -1);
-  std::vector<bool> done(pids.size(), false);
-  auto end = std::chrono::steady_clock::now() + deadline;
-  size_t left = pids.size();
-  while (left > 0 && std::chrono::steady_clock::now() < end) {
-    for (size_t i = 0; i < pids.size(); ++i) {
-      if (done[i]) continue;
-      int st = 0;
-      if (waitpid(pids[i], &st, WNOHANG) == pids[i]) {
-        status[i] = st;
-        done[i] = true;
-        --left;
-      }
-    }
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  for (size_t i = 0; i < pids.size(); ++i) {
-    if (done[i]) continue;
-    kill(pids[i], SIGKILL);
-    waitpid(pids[i], nullptr, 0);
-  }
-  return status;
-}
-
-void KillAndReap(pid_t pid) {
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-}
-
-bool ExitedOk(int st) { return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0; }
-
-std::string Describe(int st) {
-  if (st == -1) return "still running at the deadline";
-  if (WIFEXITED(st)) return "exit " + std::to_string(WEXITSTATUS(st));
-  if (WIFSIGNALED(st)) return "signal " + std::to_string(WTERMSIG(st));
-  return "status " + std::to_string(st);
-}
 
 // ---- the model and data ----
 struct Mlp : torch::nn::Module {
