@@ -114,18 +114,26 @@ int RunSim(const SimArgs& a) {
       std::cerr << "drover sim: " << rows.status().message() << "\n";
       return 1;
     }
-    if (auto probe = sim::BuildPhillyWorkload(*rows, philly_opt); !probe.ok()) {
-      std::cerr << "drover sim: " << probe.status().message() << "\n";
-      return 2;
-    } else if (!a.json && !a.quiet) {
+    // Each run consumes its jobs, so every policy gets its own copy of the workload.
+    std::vector<std::shared_ptr<sim::PhillyWorkload>> workloads;
+    for (size_t i = 0; i < a.policies.size(); ++i) {
+      auto w = sim::BuildPhillyWorkload(*rows, philly_opt);
+      if (!w.ok()) {
+        std::cerr << "drover sim: " << w.status().message() << "\n";
+        return 2;
+      }
+      workloads.push_back(std::make_shared<sim::PhillyWorkload>(std::move(w).value()));
+    }
+    if (!a.json && !a.quiet) {
       std::fprintf(stderr, "philly: %zu jobs from %s over %g days on %d GPUs (%d larger jobs dropped)\n",
-                   probe->jobs.size(), philly_opt.start.c_str(), philly_opt.days, philly_opt.gpus,
-                   probe->dropped);
+                   workloads[0]->jobs.size(), philly_opt.start.c_str(), philly_opt.days, philly_opt.gpus,
+                   workloads[0]->dropped);
     }
     std::vector<std::future<sim::SimResult>> futures;
-    for (const std::string& p : a.policies) {
-      futures.push_back(std::async(std::launch::async, [&, p]() {
-        auto w = sim::BuildPhillyWorkload(*rows, philly_opt);
+    for (size_t i = 0; i < a.policies.size(); ++i) {
+      const std::string& p = a.policies[i];
+      std::shared_ptr<sim::PhillyWorkload> w = workloads[i];
+      futures.push_back(std::async(std::launch::async, [&, p, w]() {
         auto policy = std::move(sched::MakePolicy(p).value());
         sim::SimOptions opt;
         opt.nodes = philly_opt.gpus / 8;

@@ -41,4 +41,17 @@ bool PathWithin(const std::string& path, const std::string& root) {
   return path.size() == root.size() || path[root.size()] == '/';
 }
 
+bool MayUse(const Principal& who, const std::string& consumer) {
+  if (who.role == Role::kAdmin) return true;
+  if (who.role != Role::kUser) return false;
+  for (const std::string& c : who.consumers) {
+    if (PathWithin(consumer, c)) return true;
+  }
+  return false;
+}
+
+bool MaySeeJob(const Principal& who, JobId job, const std::string& consumer) {
+  return who.role == Role::kWorker ? who.job == job : MayUse(who, consumer);
+}
+
 }  // namespace drover::master

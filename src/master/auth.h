@@ -29,5 +29,10 @@ std::string NewToken(const std::string& kind);
 std::string Sha256Hex(const std::string& data);
 //! True when `path` is `root` or lies below it ("/a/b" is within "/a", not "/ab").
 bool PathWithin(const std::string& path, const std::string& root);
+//! Whether `who` may see and act on work in `consumer`: admins everywhere,
+//! users inside their subtrees, nobody else.
+bool MayUse(const Principal& who, const std::string& consumer);
+//! Whether `who` may see job `job` of `consumer`: as MayUse, and a worker its own job.
+bool MaySeeJob(const Principal& who, JobId job, const std::string& consumer);
 
 }  // namespace drover::master

@@ -103,10 +103,8 @@ Result<JobId> ClusterModel::Submit(const ParsedJob& parsed, const std::string& y
   if (consumer < 0) {
     return NotFound("consumer " + spec.consumer + " does not exist; `drover consumers` lists them");
   }
-  if (who.role != Role::kAdmin) {
-    bool allowed = std::any_of(who.consumers.begin(), who.consumers.end(),
-                               [&](const std::string& c) { return PathWithin(spec.consumer, c); });
-    if (!allowed) return PermissionDenied("user " + who.name + " may not submit to consumer " + spec.consumer);
+  if (!MayUse(who, spec.consumer)) {
+    return PermissionDenied("user " + who.name + " may not submit to consumer " + spec.consumer);
   }
   if (parsed.argv.empty()) return InvalidArgument("command: a job needs a command to run");
   // Refuse what could never run, with the reason.

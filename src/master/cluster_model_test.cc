@@ -97,7 +97,9 @@ TEST_F(ClusterModelTest, ElasticJobShrinksForAnotherConsumerKeepingItsWorkers) {
   EXPECT_EQ(bb, 2);
   // The first job's remaining workers are ranks 0 and 1 of its first generation: the same processes.
   for (const auto& d : desired) {
-    if (d.job == first) EXPECT_LT(d.rank, 2);
+    if (d.job == first) {
+      EXPECT_LT(d.rank, 2);
+    }
   }
   ASSERT_EQ(model_.FindJob(first)->rescales.size(), 1u);
   EXPECT_EQ(model_.FindJob(first)->rescales[0].to, 2);

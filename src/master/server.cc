@@ -66,15 +66,6 @@ json ResourcesJson(const Resources& r) {
   return {{"gpus", r.gpus}, {"cpu_millis", r.cpu_millis}, {"memory_mib", r.memory_mib}};
 }
 
-bool CanSee(const Principal& who, const std::string& consumer) {
-  if (who.role == Role::kAdmin) return true;
-  if (who.role != Role::kUser) return false;
-  for (const std::string& c : who.consumers) {
-    if (PathWithin(consumer, c)) return true;
-  }
-  return false;
-}
-
 json JobSummary(const Job& j, const std::string& reason) {
   const store::JobRecord& r = j.rec;
   int workers = 0;
@@ -618,7 +609,7 @@ void Server::Routes() {
     JobId last = 0;
     for (auto it = model_.jobs().upper_bound(static_cast<JobId>(after)); it != model_.jobs().end(); ++it) {
       const Job& j = it->second;
-      if (!CanSee(who, j.rec.consumer)) continue;
+      if (!MayUse(who, j.rec.consumer)) continue;
       if (!state.empty() && j.rec.state != state) continue;
       if (!consumer.empty() && !PathWithin(j.rec.consumer, consumer)) continue;
       if (!user.empty() && j.rec.user != user) continue;
@@ -649,7 +640,7 @@ void Server::Routes() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       const Job* j = id ? model_.FindJob(*id) : nullptr;
-      bool visible = j && (who.role == Role::kWorker ? who.job == j->rec.id : CanSee(who, j->rec.consumer));
+      bool visible = j && MaySeeJob(who, j->rec.id, j->rec.consumer);
       if (!visible) return Fail(res, NotFound("job " + req.matches[1].str() + " does not exist"));
       out = JobSummary(*j, model_.PendingReason(j->rec.id));
       out["command"] = j->rec.argv;
@@ -682,7 +673,7 @@ void Server::Routes() {
     auto id = job_id(req);
     std::unique_lock<std::mutex> lock(mu_);
     const Job* j = id ? model_.FindJob(*id) : nullptr;
-    if (!j || !CanSee(who, j->rec.consumer)) return Fail(res, NotFound("job " + req.matches[1].str() + " does not exist"));
+    if (!j || !MayUse(who, j->rec.consumer)) return Fail(res, NotFound("job " + req.matches[1].str() + " does not exist"));
     store::WriteBatch batch;
     Status st = model_.Cancel(*id, "cancelled by " + who.name, Now(), &batch);
     if (!st.ok()) return Fail(res, st);
@@ -714,7 +705,7 @@ void Server::Routes() {
     }
     std::unique_lock<std::mutex> lock(mu_);
     const Job* j = id ? model_.FindJob(*id) : nullptr;
-    if (!j || !CanSee(who, j->rec.consumer)) return Fail(res, NotFound("job " + req.matches[1].str() + " does not exist"));
+    if (!j || !MayUse(who, j->rec.consumer)) return Fail(res, NotFound("job " + req.matches[1].str() + " does not exist"));
     store::WriteBatch batch;
     Status st = model_.Update(*id, priority, bounds, Now(), &batch);
     if (!st.ok()) return Fail(res, st);
@@ -736,7 +727,7 @@ void Server::Routes() {
     std::unique_lock<std::mutex> lock(mu_);
     auto visible = [&]() -> const Job* {
       const Job* j = id ? model_.FindJob(*id) : nullptr;
-      bool ok = j && (who.role == Role::kWorker ? who.job == j->rec.id : CanSee(who, j->rec.consumer));
+      bool ok = j && MaySeeJob(who, j->rec.id, j->rec.consumer);
       return ok ? j : nullptr;
     };
     if (!visible()) return Fail(res, NotFound("job " + req.matches[1].str() + " does not exist"));
@@ -765,7 +756,7 @@ void Server::Routes() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       const Job* j = id ? model_.FindJob(*id) : nullptr;
-      bool visible = j && (who.role == Role::kWorker ? who.job == j->rec.id : CanSee(who, j->rec.consumer));
+      bool visible = j && MaySeeJob(who, j->rec.id, j->rec.consumer);
       if (!visible) return Fail(res, NotFound("job " + req.matches[1].str() + " does not exist"));
     }
     int rank = static_cast<int>(IntParam(req, "worker").value_or(0));

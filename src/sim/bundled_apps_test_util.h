@@ -13,11 +13,14 @@
 
 namespace drover::sim::simtest {
 
-//! data/pollux/traces: from DROVER_DATA_DIR (set by ctest), else the source tree.
-inline std::string TracesDir() {
+//! The bundled data/ directory: DROVER_DATA_DIR (set by ctest), else the source tree's.
+inline std::string DataDir() {
   const char* data = std::getenv("DROVER_DATA_DIR");
-  return (std::filesystem::path(data ? data : DROVER_TEST_DATA_DIR) / "pollux" / "traces").string();
+  return data ? data : DROVER_TEST_DATA_DIR;
 }
+
+//! data/pollux/traces.
+inline std::string TracesDir() { return (std::filesystem::path(DataDir()) / "pollux" / "traces").string(); }
 
 //! A fixture whose suite loads every bundled application once.
 class BundledAppsTest : public ::testing::Test {

@@ -6,16 +6,14 @@
 
 #include "sched/policy.h"
 #include "sim/application.h"
+#include "sim/bundled_apps_test_util.h"
 #include "sim/pollux_workload.h"
 #include "sim/simulator.h"
 
 namespace drover::sim {
 namespace {
 
-std::string Bundled() {
-  const char* d = std::getenv("DROVER_DATA_DIR");
-  return std::string(d ? d : DROVER_TEST_DATA_DIR) + "/pollux";
-}
+std::string Bundled() { return simtest::DataDir() + "/pollux"; }
 
 double MeanJct(const std::string& policy_name, int workload) {
   static auto apps = Application::LoadBundled(Bundled() + "/traces");

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "sim/bundled_apps_test_util.h"
 #include "sim/philly.h"
 #include "sim/pollux_workload.h"
 
@@ -62,10 +63,7 @@ TEST(SimulatorTest, JobsStartAtTheFirstRoundAfterSubmission) {
   EXPECT_EQ(r.placement_changes, 2);
 }
 
-std::string DataDir() {
-  const char* d = std::getenv("DROVER_DATA_DIR");
-  return d ? d : DROVER_TEST_DATA_DIR;
-}
+using simtest::DataDir;
 
 TEST(PhillyTest, PlanOwnsTheClusterInProportionToDemand) {
   std::string path = ::testing::TempDir() + "/philly-test.csv";

@@ -26,6 +26,13 @@ namespace drover::train::mp {
 
 using std::chrono::milliseconds;
 
+//! Gloo and store timeout for test ranks. Generous: a loaded CI machine can take
+//! seconds to schedule a rendezvous; a killed peer is still noticed in
+//! milliseconds (its sockets close).
+inline constexpr milliseconds kTimeout{8000};
+//! Every child is killed by alarm() after this long, whatever it is doing.
+inline constexpr int kChildAlarmS = 60;
+
 // A port nobody listened on a moment ago (racy, but good enough for tests).
 inline int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -60,7 +67,7 @@ inline int FreePort() {
     }                                                                                     \
   } while (0)
 
-inline pid_t Spawn(const std::function<int()>& body, int alarm_s) {
+inline pid_t Spawn(const std::function<int()>& body, int alarm_s = kChildAlarmS) {
   std::fflush(stdout);
   std::fflush(stderr);
   pid_t pid = fork();
@@ -72,7 +79,7 @@ inline pid_t Spawn(const std::function<int()>& body, int alarm_s) {
 }
 
 // The store host: lives until the parent kills it.
-inline pid_t SpawnStore(int port, milliseconds timeout, int alarm_s) {
+inline pid_t SpawnStore(int port, milliseconds timeout = kTimeout, int alarm_s = kChildAlarmS) {
   return Spawn([port, timeout] {
     GroupOptions o{.store_host = "127.0.0.1", .store_port = port, .is_store_server = true,
                    .timeout = timeout};
@@ -83,7 +90,7 @@ inline pid_t SpawnStore(int port, milliseconds timeout, int alarm_s) {
   }, alarm_s);
 }
 
-inline std::unique_ptr<ElasticGroup> Connect(int port, milliseconds timeout) {
+inline std::unique_ptr<ElasticGroup> Connect(int port, milliseconds timeout = kTimeout) {
   GroupOptions o{.store_host = "127.0.0.1", .store_port = port, .is_store_server = false,
                  .timeout = timeout};
   auto g = ElasticGroup::Create(o);

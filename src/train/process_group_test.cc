@@ -36,19 +36,15 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Generous: a loaded CI machine can take seconds to schedule a rendezvous; a
-// killed peer is still noticed in milliseconds (its sockets close).
-constexpr milliseconds kTimeout{8000};
-constexpr int kChildAlarmS = 30;
-
+using mp::Connect;
 using mp::Describe;
 using mp::ExitedOk;
 using mp::FreePort;
 using mp::KillAndReap;
+using mp::kTimeout;
 using mp::Reap;
-pid_t Spawn(const std::function<int()>& body) { return mp::Spawn(body, kChildAlarmS); }
-pid_t SpawnStore(int port) { return mp::SpawnStore(port, kTimeout, kChildAlarmS); }
-std::unique_ptr<ElasticGroup> Connect(int port) { return mp::Connect(port, kTimeout); }
+using mp::Spawn;
+using mp::SpawnStore;
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(

@@ -36,17 +36,15 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr milliseconds kTimeout{8000};
-constexpr int kChildAlarmS = 60;
-
+using mp::Connect;
 using mp::Describe;
 using mp::ExitedOk;
 using mp::FreePort;
 using mp::KillAndReap;
+using mp::kTimeout;
 using mp::Reap;
-pid_t Spawn(const std::function<int()>& body) { return mp::Spawn(body, kChildAlarmS); }
-pid_t SpawnStore(int port) { return mp::SpawnStore(port, kTimeout, kChildAlarmS); }
-std::unique_ptr<ElasticGroup> Connect(int port) { return mp::Connect(port, kTimeout); }
+using mp::Spawn;
+using mp::SpawnStore;
 constexpr int64_t kParams = 784 * 64 + 64 + 64 * 10 + 10;
 const char* kFashionDir = "/usr/share/datasets/fashion-mnist";
 
