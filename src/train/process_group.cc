@@ -8,6 +8,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <exception>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -27,6 +28,67 @@ struct ElasticGroup::Impl {
 
 namespace {
 
+// c10d::Store over a KeyValue (the drover server's per-job store). c10d
+// reports failure by throwing, so Status errors become c10::Error here and are
+// caught again at ElasticGroup's edge. Gloo's rendezvous uses set, get and wait.
+class KeyValueStore : public c10d::Store {
+ public:
+  KeyValueStore(std::shared_ptr<KeyValue> kv, std::chrono::milliseconds timeout)
+      : c10d::Store(timeout), kv_(std::move(kv)) {}
+
+  void set(const std::string& key, const std::vector<uint8_t>& value) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Throw(kv_->Set(key, value));
+  }
+  std::vector<uint8_t> get(const std::string& key) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return Value(kv_->Get(key, timeout_));
+  }
+  int64_t add(const std::string& key, int64_t value) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return Value(kv_->Add(key, value));
+  }
+  bool deleteKey(const std::string& key) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return Value(kv_->Delete(key));
+  }
+  bool check(const std::vector<std::string>& keys) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& key : keys) {
+      auto v = kv_->Get(key, std::chrono::milliseconds(0));
+      if (!v.ok() && v.status().code() == StatusCode::kNotFound) return false;
+      Value(std::move(v));
+    }
+    return true;
+  }
+  int64_t getNumKeys() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return Value(kv_->NumKeys());
+  }
+  void wait(const std::vector<std::string>& keys) override { wait(keys, timeout_); }
+  void wait(const std::vector<std::string>& keys, const std::chrono::milliseconds& timeout) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (const auto& key : keys) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      Value(kv_->Get(key, std::max(left, std::chrono::milliseconds(0))));
+    }
+  }
+
+ private:
+  static void Throw(const Status& st) {
+    if (!st.ok()) TORCH_CHECK(false, "rendezvous store: ", st.message());
+  }
+  template <typename T>
+  static T Value(Result<T> r) {
+    Throw(r.status());
+    return std::move(*r);
+  }
+
+  std::mutex mu_;
+  std::shared_ptr<KeyValue> kv_;
+};
+
 // Runs a collective's work to completion; libtorch reports failure by throwing.
 Status Wait(const c10::intrusive_ptr<c10d::Work>& work, const std::string& where) {
   try {
@@ -44,7 +106,7 @@ ElasticGroup::ElasticGroup(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) 
 ElasticGroup::~ElasticGroup() { Leave(); }
 
 Result<std::unique_ptr<ElasticGroup>> ElasticGroup::Create(const GroupOptions& options) {
-  if (options.store_port < 1 || options.store_port > 65535) {
+  if (!options.kv && (options.store_port < 1 || options.store_port > 65535)) {
     return InvalidArgument("GroupOptions.store_port: " + std::to_string(options.store_port) +
                            " is not in 1..65535");
   }
@@ -53,18 +115,22 @@ Result<std::unique_ptr<ElasticGroup>> ElasticGroup::Create(const GroupOptions& o
   }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  const std::string store_name = options.store_host + ":" + std::to_string(options.store_port);
-  try {
-    c10d::TCPStoreOptions so;
-    so.port = static_cast<std::uint16_t>(options.store_port);
-    so.isServer = options.is_store_server;
-    so.numWorkers = c10::nullopt;  // membership changes; never wait for a count
-    so.waitWorkers = false;
-    so.timeout = options.timeout;
-    impl->store = c10::make_intrusive<c10d::TCPStore>(options.store_host, so);
-  } catch (const std::exception& e) {
-    return Unavailable(std::string(options.is_store_server ? "hosting" : "connecting to") +
-                       " TCPStore " + store_name + ": " + e.what());
+  if (options.kv) {
+    impl->store = c10::make_intrusive<KeyValueStore>(options.kv, options.timeout);
+  } else {
+    const std::string store_name = options.store_host + ":" + std::to_string(options.store_port);
+    try {
+      c10d::TCPStoreOptions so;
+      so.port = static_cast<std::uint16_t>(options.store_port);
+      so.isServer = options.is_store_server;
+      so.numWorkers = c10::nullopt;  // membership changes; never wait for a count
+      so.waitWorkers = false;
+      so.timeout = options.timeout;
+      impl->store = c10::make_intrusive<c10d::TCPStore>(options.store_host, so);
+    } catch (const std::exception& e) {
+      return Unavailable(std::string(options.is_store_server ? "hosting" : "connecting to") +
+                         " TCPStore " + store_name + ": " + e.what());
+    }
   }
   try {
     impl->device = c10d::ProcessGroupGloo::createDeviceForHostname(options.device_hostname);

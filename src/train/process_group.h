@@ -1,7 +1,8 @@
 // ElasticGroup: the re-formable collective group of elastic training.
 //
-// One TCPStore serves the whole job (whoever hosts it, the agent or a rank, is
-// the caller's business). Each membership of the job is a generation: Form(g,
+// One store serves the whole job: a TCPStore (whoever hosts it is the
+// caller's business) or any KeyValue, such as the drover server's per-job
+// store, which outlives every worker. Each membership of the job is a generation: Form(g,
 // rank, world) builds a fresh c10d ProcessGroupGloo under PrefixStore("gen<g>/")
 // of that store, so the rendezvous keys of one generation never meet those of
 // another, and the process never restarts to change the world size. The Gloo
@@ -29,10 +30,14 @@
 #include <vector>
 
 #include "common/status.h"
+#include "train/key_value.h"
 
 namespace drover::train {
 
 struct GroupOptions {
+  //! Rendezvous over this store (the drover server's, via JobClient) instead
+  //! of a TCPStore; the store_* fields are then unused.
+  std::shared_ptr<KeyValue> kv;
   //! Host and port of the job's TCPStore.
   std::string store_host = "127.0.0.1";
   int store_port = 0;

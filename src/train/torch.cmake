@@ -31,9 +31,14 @@ drover_test(process_group_test SOURCES process_group_test.cc LIBS drover_train_p
 
 # The data-parallel training loop (trainer.h): a module, an optimizer, the
 # elastic sampler, and one flat all-reduce per step over ElasticGroup.
-add_library(drover_train STATIC trainer.cc)
+add_library(drover_train STATIC trainer.cc elastic_runner.cc)
 target_link_libraries(drover_train
-  PUBLIC drover_train_pg drover_train_data drover_common ${TORCH_LIBRARIES}
-  PRIVATE Threads::Threads)
+  PUBLIC drover_train_pg drover_train_data drover_train_client drover_common ${TORCH_LIBRARIES}
+  PRIVATE spdlog::spdlog Threads::Threads)
+
+# The built-in trainer (Fashion-MNIST CNN/MLP) that elastic jobs name.
+add_executable(drover-train drover_train_main.cc)
+target_link_libraries(drover-train PRIVATE drover_train CLI11::CLI11 nlohmann_json::nlohmann_json spdlog::spdlog)
+install(TARGETS drover-train)
 
 drover_test(trainer_test SOURCES trainer_test.cc LIBS drover_train SERIAL)

@@ -157,7 +157,7 @@ Result<StepMetrics> Trainer::StepImpl() {
 
   // One flat bucket: every gradient, then the loss.
   const int64_t n_grad = NumElements(params_);
-  std::vector<float> flat(static_cast<size_t>(n_grad) + 1, 0.0f);
+  std::vector<float> flat(static_cast<size_t>(n_grad) + 2, 0.0f);
   int64_t off = 0;
   for (const auto& p : params_) {
     const int64_t n = p.numel();
@@ -168,6 +168,7 @@ Result<StepMetrics> Trainer::StepImpl() {
     off += n;
   }
   flat[n_grad] = static_cast<float>(loss_sum);
+  flat[n_grad + 1] = signal_ ? signal_() : 0.0f;
   if (collective) DROVER_RETURN_IF_ERROR(group_->AllReduceSum(flat));
   off = 0;
   for (auto& p : params_) {
@@ -190,11 +191,29 @@ Result<StepMetrics> Trainer::StepImpl() {
   m.global_samples = global;
   m.local_samples = local;
   m.world_size = world;
+  m.signal = flat[n_grad + 1];
+  m.indices = std::move(*indices);
   m.wall = std::chrono::steady_clock::now() - t0;
   m.samples_per_s = m.wall.count() > 0 ? global * 1e9 / static_cast<double>(m.wall.count()) : 0;
   if (on_step_) on_step_(m);
   if (sampler_.epoch() != epoch && on_epoch_end_) on_epoch_end_(epoch);
   return m;
+}
+
+Status Trainer::SetGlobalBatch(int64_t global_batch) {
+  if (global_batch <= 0) return InvalidArgument("Trainer: global_batch must be positive");
+  options_.global_batch = global_batch;
+  return Status::Ok();
+}
+
+Status Trainer::SetLearningRate(double lr) {
+  if (!(lr > 0)) return InvalidArgument("Trainer: the learning rate must be positive");
+  try {
+    for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
+  } catch (const std::exception& e) {
+    return TorchError("SetLearningRate", e);
+  }
+  return Status::Ok();
 }
 
 Status Trainer::Run() {

@@ -75,6 +75,10 @@ struct StepMetrics {
   //! Global samples per second of this step's wall time (compute + collective).
   double samples_per_s = 0;
   std::chrono::nanoseconds wall{0};
+  //! Sum over ranks of SetSignal()'s values for this step (0 without a signal).
+  double signal = 0;
+  //! The sample indices this rank trained on.
+  std::vector<int64_t> indices;
 };
 
 //! Images and labels as tensors.
@@ -112,6 +116,18 @@ class Trainer {
   //! The group to all-reduce over; its current rank and world size are read at
   //! each step. Null (the default) trains alone.
   void SetGroup(ElasticGroup* group) { group_ = group; }
+
+  //! A value each rank contributes to every step's all-reduce (riding in the
+  //! gradient bucket, so it costs no extra collective); StepMetrics::signal is
+  //! the sum. The elastic runner uses it to agree on the step after which the
+  //! group changes.
+  void SetSignal(std::function<float()> local) { signal_ = std::move(local); }
+
+  //! Changes the samples per step from the next step on (the constant
+  //! per-worker-batch mode sets world x per-worker batch). InvalidArgument if <= 0.
+  [[nodiscard]] Status SetGlobalBatch(int64_t global_batch);
+  //! Sets every parameter group's learning rate. InvalidArgument if not > 0.
+  [[nodiscard]] Status SetLearningRate(double lr);
 
   //! One optimizer step over the next global batch. FailedPrecondition if the
   //! group has world size > 1 but is not formed; the collective's error
@@ -162,6 +178,7 @@ class Trainer {
   int64_t step_ = 0;
   std::function<void(const StepMetrics&)> on_step_;
   std::function<void(int64_t)> on_epoch_end_;
+  std::function<float()> signal_;
 };
 
 }  // namespace drover::train

@@ -1,0 +1,427 @@
+#include "train/elastic_runner.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+namespace drover::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr const char* kCheckpointFile = "state.pt";
+// How long a long poll for membership waits at most in one call.
+constexpr milliseconds kPollWait{5000};
+// How long the server may stay unreachable before Fit gives up.
+constexpr std::chrono::seconds kServerPatience{60};
+
+std::atomic<bool> g_terminate{false};
+extern "C" void OnTerminate(int) { g_terminate.store(true); }
+
+double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+std::string Getenv(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+}  // namespace
+
+Result<BatchMode> ParseBatchMode(const std::string& text) {
+  if (text == "global") return BatchMode::kConstantGlobal;
+  if (text == "per-worker") return BatchMode::kConstantPerWorker;
+  return InvalidArgument("batch mode '" + text + "': expected global or per-worker");
+}
+
+Result<LrScaling> ParseLrScaling(const std::string& text) {
+  if (text == "none") return LrScaling::kNone;
+  if (text == "linear") return LrScaling::kLinear;
+  if (text == "sqrt") return LrScaling::kSqrt;
+  return InvalidArgument("learning-rate scaling '" + text + "': expected none, linear or sqrt");
+}
+
+double ScaledLearningRate(double lr, LrScaling scaling, int world) {
+  switch (scaling) {
+    case LrScaling::kLinear:
+      return lr * world;
+    case LrScaling::kSqrt:
+      return lr * std::sqrt(static_cast<double>(world));
+    case LrScaling::kNone:
+      break;
+  }
+  return lr;
+}
+
+// The two helper threads of an elastic worker, each with its own connection:
+// a watcher that long-polls membership, and a heartbeat that reports progress.
+struct ElasticRunner::Threads {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;
+  int64_t known = 0;   //!< the generation the group is formed at
+  bool newer = false;  //!< a newer generation, all members ready, exists
+  bool leaving = false;
+  WorkerStatus status;  //!< the progress to report next
+  std::deque<WorkerStatus::Rescale> rescales;
+  std::thread watcher, heartbeat;
+
+  void Watch(JobClient* client) {
+    std::unique_lock<std::mutex> lock(mu);
+    while (!stop) {
+      if (newer) {  // wait for the main thread to act on it
+        cv.wait(lock, [&] { return stop || !newer; });
+        continue;
+      }
+      const int64_t g = known;
+      lock.unlock();
+      auto m = client->Members(g, /*ready=*/true, kPollWait);
+      lock.lock();
+      if (!m.ok()) {
+        cv.wait_for(lock, milliseconds(200), [&] { return stop; });
+        continue;
+      }
+      if (known == g && (m->generation > g || m->Terminal())) newer = true;
+    }
+  }
+
+  void Beat(JobClient* client, milliseconds interval) {
+    std::unique_lock<std::mutex> lock(mu);
+    bool warned = false;
+    while (!stop) {
+      WorkerStatus s = status;
+      s.generation = known;
+      if (!rescales.empty()) s.rescale = rescales.front();
+      lock.unlock();
+      auto r = client->PostStatus(s);
+      lock.lock();
+      if (r.ok()) {
+        if (s.rescale && !rescales.empty()) rescales.pop_front();
+        warned = false;
+      } else if (!warned && r.status().code() != StatusCode::kNotFound) {
+        spdlog::warn("cannot report progress: {}", r.status().message());
+        warned = true;
+      }
+      if (!rescales.empty() && r.ok()) continue;
+      cv.wait_for(lock, interval, [&] { return stop || !rescales.empty(); });
+    }
+  }
+};
+
+Result<std::unique_ptr<ElasticRunner>> ElasticRunner::Create(Trainer* trainer, const ElasticOptions& options) {
+  if (!trainer) return InvalidArgument("ElasticRunner: null trainer");
+  if (options.batch_mode == BatchMode::kConstantPerWorker && options.per_worker_batch <= 0) {
+    return InvalidArgument("ElasticRunner: per_worker_batch must be positive");
+  }
+  if (options.checkpoint_every < 0) return InvalidArgument("ElasticRunner: checkpoint_every must not be negative");
+  std::unique_ptr<ElasticRunner> runner(new ElasticRunner(trainer, options));
+  auto env = WorkerEnvFromEnvironment();
+  if (env.ok()) {
+    auto client = JobClient::Create(*env);
+    if (!client.ok()) return client.status();
+    runner->client_ = std::move(*client);
+  } else if (env.status().code() != StatusCode::kNotFound) {
+    return env.status();
+  }
+  return runner;
+}
+
+ElasticRunner::ElasticRunner(Trainer* trainer, const ElasticOptions& options)
+    : trainer_(trainer), options_(options), base_lr_(trainer->options().lr) {}
+
+ElasticRunner::~ElasticRunner() { StopThreads(); }
+
+bool ElasticRunner::Done() const {
+  if (options_.stop_when && options_.stop_when()) return true;
+  const TrainOptions& o = trainer_->options();
+  if (o.max_steps > 0 && trainer_->step() >= o.max_steps) return true;
+  return o.epochs > 0 && trainer_->sampler().epoch() >= o.epochs;
+}
+
+bool ElasticRunner::SaveDue() const {
+  return rank() == 0 && options_.checkpoint_every > 0 && trainer_->step() % options_.checkpoint_every == 0;
+}
+
+Status ElasticRunner::Configure(int world) {
+  if (options_.batch_mode == BatchMode::kConstantGlobal) return Status::Ok();
+  DROVER_RETURN_IF_ERROR(trainer_->SetGlobalBatch(options_.per_worker_batch * world));
+  return trainer_->SetLearningRate(ScaledLearningRate(base_lr_, options_.lr_scaling, world));
+}
+
+Status ElasticRunner::SaveCheckpoint() {
+  if (options_.checkpoint_dir.empty()) return Status::Ok();
+  auto bytes = trainer_->SaveState();
+  if (!bytes.ok()) return bytes.status();
+  std::error_code ec;
+  std::filesystem::create_directories(options_.checkpoint_dir, ec);
+  const auto path = options_.checkpoint_dir / kCheckpointFile;
+  const auto tmp = options_.checkpoint_dir / (std::string(kCheckpointFile) + ".tmp");
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Unavailable("checkpoint " + tmp.string() + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < bytes->size()) {
+    ssize_t n = ::write(fd, bytes->data() + done, bytes->size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      return Unavailable("checkpoint " + tmp.string() + ": " + std::strerror(errno));
+    }
+    done += static_cast<size_t>(n);
+  }
+  bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!synced || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    return Unavailable("checkpoint " + path.string() + ": " + std::strerror(errno));
+  }
+  int dir = ::open(options_.checkpoint_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  return Status::Ok();
+}
+
+Status ElasticRunner::LoadCheckpoint(bool* loaded) {
+  *loaded = false;
+  if (options_.checkpoint_dir.empty()) return Status::Ok();
+  const auto path = options_.checkpoint_dir / kCheckpointFile;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::Ok();
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Status st = trainer_->LoadState(bytes);
+  if (!st.ok()) return InvalidArgument("checkpoint " + path.string() + ": " + st.message());
+  *loaded = true;
+  spdlog::info("resumed from checkpoint {} at step {}", path.string(), trainer_->step());
+  return Status::Ok();
+}
+
+Status ElasticRunner::Fit() {
+  bool loaded = false;
+  DROVER_RETURN_IF_ERROR(LoadCheckpoint(&loaded));
+  have_state_ = loaded;
+  Status st = client_ ? FitElastic() : FitStandalone();
+  trainer_->SetSignal(nullptr);
+  StopThreads();
+  if (st.ok() && !left_ && rank() == 0) DROVER_RETURN_IF_ERROR(SaveCheckpoint());
+  return st;
+}
+
+// A fixed group, as torchrun would give it.
+Status ElasticRunner::FitStandalone() {
+  auto rank = std::atoi(Getenv("RANK", "0").c_str());
+  auto world = std::atoi(Getenv("WORLD_SIZE", "1").c_str());
+  if (world < 1 || rank < 0 || rank >= world) {
+    return InvalidArgument("RANK/WORLD_SIZE: need 0 <= RANK < WORLD_SIZE");
+  }
+  if (world > 1) {
+    GroupOptions go;
+    go.store_host = Getenv("MASTER_ADDR", "127.0.0.1");
+    go.store_port = std::atoi(Getenv("MASTER_PORT", "29500").c_str());
+    go.is_store_server = rank == 0;
+    go.timeout = std::max(options_.collective_timeout, milliseconds(30000));  // a slow peer start is no failure here
+    auto group = ElasticGroup::Create(go);
+    if (!group.ok()) return group.status();
+    group_ = std::move(*group);
+    DROVER_RETURN_IF_ERROR(group_->Form(0, rank, world));
+    trainer_->SetGroup(group_.get());
+    DROVER_RETURN_IF_ERROR(trainer_->Synchronize(0));
+  }
+  DROVER_RETURN_IF_ERROR(Configure(world));
+  while (!Done()) {
+    const auto t0 = Clock::now();
+    auto m = trainer_->Step();
+    if (!m.ok()) return m.status();
+    if (SaveDue()) DROVER_RETURN_IF_ERROR(SaveCheckpoint());
+    std::this_thread::sleep_until(t0 + options_.min_step);
+  }
+  return Status::Ok();
+}
+
+void ElasticRunner::StartThreads() {
+  threads_ = std::make_unique<Threads>();
+  threads_->status.ready = true;
+  auto watch_client = JobClient::Create(client_->env());
+  auto beat_client = JobClient::Create(client_->env());
+  // Create() only fails on a bad URL, which client_ already passed.
+  threads_->watcher = std::thread([t = threads_.get(), c = std::shared_ptr<JobClient>(std::move(*watch_client))] {
+    t->Watch(c.get());
+  });
+  threads_->heartbeat = std::thread([t = threads_.get(), c = std::shared_ptr<JobClient>(std::move(*beat_client)),
+                                     interval = options_.status_interval] { t->Beat(c.get(), interval); });
+}
+
+void ElasticRunner::StopThreads() {
+  if (!threads_) return;
+  {
+    std::lock_guard<std::mutex> lock(threads_->mu);
+    threads_->stop = true;
+  }
+  threads_->cv.notify_all();
+  if (threads_->watcher.joinable()) threads_->watcher.join();
+  if (threads_->heartbeat.joinable()) threads_->heartbeat.join();
+  threads_.reset();
+}
+
+Status ElasticRunner::Regroup(const Membership& m, int rank) {
+  const int world = static_cast<int>(m.members.size());
+  DROVER_RETURN_IF_ERROR(group_->Form(m.generation, rank, world));
+  trainer_->SetGroup(group_.get());
+  if (world > 1) {
+    // Elect the root: the highest committed step wins, then the lowest rank.
+    std::vector<float> steps(static_cast<size_t>(world), 0.0f);
+    steps[static_cast<size_t>(rank)] = have_state_ ? static_cast<float>(trainer_->step() + 1) : 0.0f;
+    DROVER_RETURN_IF_ERROR(group_->AllReduceSum(steps));
+    const int root = static_cast<int>(std::max_element(steps.begin(), steps.end()) - steps.begin());
+    const bool same = std::all_of(steps.begin(), steps.end(), [&](float s) { return s == steps[0] && s > 0; });
+    if (!same) DROVER_RETURN_IF_ERROR(trainer_->Synchronize(root));
+  }
+  have_state_ = true;
+  return Configure(world);
+}
+
+void ElasticRunner::FinalReport(int world) {
+  if (left_) return;
+  WorkerStatus last;
+  {
+    std::lock_guard<std::mutex> lock(threads_->mu);
+    last = threads_->status;
+  }
+  last.generation = known_generation_;
+  last.world_size = world;
+  auto r = client_->PostStatus(last);
+  if (!r.ok() && r.status().code() != StatusCode::kNotFound) {
+    spdlog::warn("cannot report the final progress: {}", r.status().message());
+  }
+}
+
+void ElasticRunner::AwaitNewGeneration(int64_t generation) {
+  auto m = client_->Members(generation, /*ready=*/true, options_.regroup_after);
+  if (m.ok() && (m->generation > generation || m->Terminal())) return;
+  spdlog::warn("the group of generation {} failed but the server has no new one after {} ms; asking for one",
+               generation, options_.regroup_after.count());
+  WorkerStatus ask;
+  ask.generation = generation;
+  ask.ready = true;
+  ask.regroup = true;
+  auto r = client_->PostStatus(ask);
+  if (!r.ok()) spdlog::warn("cannot ask for a new generation: {}", r.status().message());
+}
+
+Status ElasticRunner::FitElastic() {
+  struct sigaction sa {};
+  sa.sa_handler = OnTerminate;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGTERM, &sa, nullptr);
+
+  GroupOptions go;
+  go.kv = std::shared_ptr<JobClient>(JobClient::Create(client_->env()).value());
+  go.timeout = options_.collective_timeout;
+  go.device_hostname = Getenv("DROVER_GLOO_HOSTNAME", "127.0.0.1");
+  auto group = ElasticGroup::Create(go);
+  if (!group.ok()) return group.status();
+  group_ = std::move(*group);
+  StartThreads();
+  trainer_->SetSignal([t = threads_.get()] {
+    std::lock_guard<std::mutex> lock(t->mu);
+    return t->newer || g_terminate.load() ? 1.0f : 0.0f;
+  });
+  const int slot = client_->env().slot;
+  int world = 0;  // of the last group formed
+  Clock::time_point last_step_end = Clock::now();
+  bool after_failure = false;
+  Clock::time_point unreachable_since{};
+
+  while (!Done()) {
+    auto m = client_->Members(known_generation_, /*ready=*/true, kPollWait);
+    if (!m.ok()) {
+      if (unreachable_since == Clock::time_point{}) unreachable_since = Clock::now();
+      if (Clock::now() - unreachable_since > kServerPatience) return m.status();
+      std::this_thread::sleep_for(milliseconds(200));
+      continue;
+    }
+    unreachable_since = {};
+    if (m->Terminal()) return FailedPrecondition("job " + std::to_string(client_->env().job) + " is " + m->job_state);
+    const int rank = m->RankOf(slot);
+    if (rank < 0) {
+      spdlog::info("worker {} is no longer a member of generation {}: leaving at step {}", slot, m->generation,
+                   trainer_->step());
+      left_ = true;
+      break;
+    }
+    if (g_terminate.load()) return FailedPrecondition("terminated by SIGTERM");
+    if (m->generation <= known_generation_) continue;  // a wait that timed out
+    const int64_t failed_at = m->generation;
+    Status st = Regroup(*m, rank);
+    if (!st.ok()) {
+      spdlog::warn("re-forming generation {} failed: {}", failed_at, st.message());
+      known_generation_ = std::max(known_generation_, failed_at);
+      AwaitNewGeneration(failed_at);
+      continue;
+    }
+    const int new_world = group_->world_size();
+    RescaleEvent ev{world, new_world, Ms(Clock::now() - last_step_end), trainer_->step(), after_failure};
+    {
+      std::lock_guard<std::mutex> lock(threads_->mu);
+      known_generation_ = m->generation;
+      threads_->known = m->generation;
+      threads_->newer = false;
+      threads_->status.world_size = new_world;
+      if (world > 0 && world != new_world && rank == 0) {
+        threads_->rescales.push_back({world, new_world, ev.pause_ms});
+      }
+    }
+    threads_->cv.notify_all();
+    if (world > 0 && world != new_world) {
+      spdlog::info("rescaled {} -> {} workers at step {} (generation {}, rank {}): paused {:.1f} ms{}", world,
+                   new_world, ev.step, m->generation, rank, ev.pause_ms, after_failure ? " after a failure" : "");
+      if (on_rescale_) on_rescale_(ev);
+    } else {
+      spdlog::info("formed generation {}: rank {} of {} at step {}", m->generation, rank, new_world, ev.step);
+    }
+    world = new_world;
+    after_failure = false;
+
+    // Train until the signal says the group changes after this step, or a step fails.
+    while (!Done()) {
+      const auto t0 = Clock::now();
+      auto step = trainer_->Step();
+      if (!step.ok()) {
+        spdlog::warn("step {} failed, rolled back: {}", trainer_->step() + 1, step.status().message());
+        after_failure = true;
+        group_->Leave();
+        AwaitNewGeneration(known_generation_);
+        break;
+      }
+      {
+        std::lock_guard<std::mutex> lock(threads_->mu);
+        WorkerStatus& s = threads_->status;
+        s.step = step->step;
+        s.epoch = step->epoch;
+        s.loss = step->loss;
+        s.samples_per_s = step->samples_per_s;
+      }
+      if (SaveDue()) {
+        Status cs = SaveCheckpoint();
+        if (!cs.ok()) spdlog::warn("{}", cs.message());
+      }
+      std::this_thread::sleep_until(t0 + options_.min_step);
+      last_step_end = Clock::now();
+      if (step->signal > 0) break;
+    }
+  }
+  FinalReport(world);
+  return Status::Ok();
+}
+
+}  // namespace drover::train

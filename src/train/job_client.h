@@ -1,0 +1,114 @@
+// JobClient: a worker's view of its job on the drover server — membership,
+// status reports, and the job's key-value space for rendezvous.
+//
+// Environment (set by the agent for every worker): DROVER_SERVER (URL),
+// DROVER_TOKEN (job-scoped worker token), DROVER_JOB_ID, RANK (this worker's
+// slot in the job, stable for the worker's life). Endpoints used:
+//   GET  /api/v1/jobs/{id}/members?after=G&ready=1&wait_ms=W
+//   POST /api/v1/jobs/{id}/workers/{rank}/status
+//   PUT|GET|POST|DELETE /api/v1/jobs/{id}/kv/{key}
+//
+// Thread safety: none; one call at a time per JobClient (it holds one
+// keep-alive connection). Threads that need to call concurrently (a
+// membership watcher, a heartbeat) each use their own JobClient.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "train/key_value.h"
+
+namespace httplib {
+class Client;
+}
+
+namespace drover::train {
+
+struct WorkerEnv {
+  std::string server;
+  std::string token;
+  uint64_t job = 0;
+  //! This worker's slot (RANK at launch), not its rank in the current group.
+  int slot = 0;
+  bool insecure = false;
+};
+//! Reads DROVER_SERVER, DROVER_TOKEN, DROVER_JOB_ID and RANK (and
+//! DROVER_INSECURE=1 to skip TLS verification). NotFound when DROVER_SERVER
+//! is unset (not running under drover); InvalidArgument naming a malformed one.
+Result<WorkerEnv> WorkerEnvFromEnvironment();
+
+struct Member {
+  int slot = 0;
+  std::string host;
+  std::string state;
+  bool ready = false;
+};
+
+struct Membership {
+  int64_t generation = 0;
+  //! The job's state: RUNNING, STARTING, ... a terminal state ends training.
+  std::string job_state;
+  //! Current members, sorted by slot; "exited" ones left out.
+  std::vector<Member> members;
+  //! This worker's rank in the group: its index in `members`, or -1.
+  int RankOf(int slot) const;
+  bool Terminal() const;
+};
+
+struct WorkerStatus {
+  int64_t generation = 0;
+  bool ready = false;
+  std::optional<int64_t> step, epoch;
+  std::optional<double> loss, samples_per_s;
+  std::optional<int> world_size;
+  struct Rescale {
+    int from = 0;
+    int to = 0;
+    double pause_ms = 0;
+  };
+  std::optional<Rescale> rescale;
+  //! Asks the server to open a new generation if the job is still at
+  //! `generation` (the group failed but no member is known to be gone).
+  bool regroup = false;
+};
+
+class JobClient : public KeyValue {
+ public:
+  //! InvalidArgument for a bad server URL.
+  static Result<std::unique_ptr<JobClient>> Create(const WorkerEnv& env);
+  ~JobClient() override;
+
+  //! The membership now (after < 0), or once the generation exceeds `after`
+  //! (with `ready`: and every member has reported ready), or at `wait`.
+  Result<Membership> Members(int64_t after, bool ready, std::chrono::milliseconds wait);
+  //! Heartbeat and progress. NotFound once this worker is no longer a member.
+  //! Returns the job's current generation.
+  Result<int64_t> PostStatus(const WorkerStatus& status);
+
+  Status Set(const std::string& key, const std::vector<uint8_t>& value) override;
+  Result<std::vector<uint8_t>> Get(const std::string& key, std::chrono::milliseconds wait) override;
+  Result<int64_t> Add(const std::string& key, int64_t delta) override;
+  Result<bool> Delete(const std::string& key) override;
+  Result<int64_t> NumKeys() override;
+
+  const WorkerEnv& env() const { return env_; }
+
+ private:
+  JobClient(WorkerEnv env, std::string prefix, std::unique_ptr<httplib::Client> client);
+  //! The answer's body on 2xx, else the mapped error naming `what`.
+  Result<std::string> Call(const std::string& method, const std::string& path, const std::string& body,
+                           const std::string& content_type, std::chrono::milliseconds read_timeout,
+                           const std::string& what);
+  std::string JobPath() const;
+
+  WorkerEnv env_;
+  std::string prefix_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+}  // namespace drover::train
