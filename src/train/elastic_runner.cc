@@ -424,4 +424,12 @@ Status ElasticRunner::FitElastic() {
   return Status::Ok();
 }
 
+Status Fit(Trainer* trainer, const ElasticOptions& options, bool* left) {
+  auto runner = ElasticRunner::Create(trainer, options);
+  if (!runner.ok()) return runner.status();
+  Status st = (*runner)->Fit();
+  if (left) *left = (*runner)->left();
+  return st;
+}
+
 }  // namespace drover::train

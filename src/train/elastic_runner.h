@@ -149,4 +149,9 @@ class ElasticRunner {
   int64_t known_generation_ = 0;
 };
 
+//! Trains `trainer` under its job's membership (or standalone): the one call a
+//! user program makes. Returns as ElasticRunner::Fit; `left` (optional) is set
+//! when this worker left the job before the end.
+[[nodiscard]] Status Fit(Trainer* trainer, const ElasticOptions& options = {}, bool* left = nullptr);
+
 }  // namespace drover::train

@@ -42,3 +42,8 @@ target_link_libraries(drover-train PRIVATE drover_train CLI11::CLI11 nlohmann_js
 install(TARGETS drover-train)
 
 drover_test(trainer_test SOURCES trainer_test.cc LIBS drover_train SERIAL)
+
+# The example user program (examples/custom-training) links the runtime like a
+# user's would; it lives below here because find_package(Torch)'s imported
+# targets are visible only in this directory and those under it.
+add_subdirectory(${PROJECT_SOURCE_DIR}/examples/custom-training ${CMAKE_BINARY_DIR}/examples/custom-training)

@@ -147,9 +147,9 @@ Result<StepMetrics> Trainer::StepImpl() {
     auto x = data_.images.index_select(0, idx);
     auto y = data_.labels.index_select(0, idx);
     auto logits = forward_(x);
-    auto loss = torch::nn::functional::cross_entropy(
-                    logits, y,
-                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
+    auto loss = (loss_ ? loss_(logits, y)
+                       : torch::nn::functional::cross_entropy(
+                             logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))) /
                 static_cast<double>(global);
     loss.backward();
     loss_sum += loss.item<double>();

@@ -93,6 +93,9 @@ struct TensorDataset {
 
 //! The model: the module (whose parameters are trained and saved) and its forward.
 using ForwardFn = std::function<torch::Tensor(const torch::Tensor& input)>;
+//! The loss of a micro-batch: forward's output and the labels in, the SUM of
+//! the per-sample losses out (a scalar); the Trainer divides by the global batch.
+using LossFn = std::function<torch::Tensor(const torch::Tensor& output, const torch::Tensor& labels)>;
 //! Builds the optimizer over the module's parameters.
 using OptimizerFactory = std::function<std::unique_ptr<torch::optim::Optimizer>(
     std::vector<torch::Tensor> parameters, const TrainOptions& options)>;
@@ -116,6 +119,9 @@ class Trainer {
   //! The group to all-reduce over; its current rank and world size are read at
   //! each step. Null (the default) trains alone.
   void SetGroup(ElasticGroup* group) { group_ = group; }
+
+  //! Replaces the default loss, summed cross-entropy on forward's logits.
+  void SetLoss(LossFn loss) { loss_ = std::move(loss); }
 
   //! A value each rank contributes to every step's all-reduce (riding in the
   //! gradient bucket, so it costs no extra collective); StepMetrics::signal is
@@ -179,6 +185,7 @@ class Trainer {
   std::function<void(const StepMetrics&)> on_step_;
   std::function<void(int64_t)> on_epoch_end_;
   std::function<float()> signal_;
+  LossFn loss_;
 };
 
 }  // namespace drover::train
