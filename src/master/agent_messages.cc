@@ -22,6 +22,25 @@ Result<int64_t> Count(const json& o, const char* field, int64_t fallback, int64_
   return v.get<int64_t>();
 }
 
+// An optional field: absent or null leaves `out` unset.
+Status OptionalInt(const json& o, const std::string& at, const char* field, int64_t min, int64_t max,
+                   std::optional<int64_t>* out) {
+  if (!o.contains(field) || o[field].is_null()) return Status::Ok();
+  const json& v = o[field];
+  if (!v.is_number_integer() || v.get<int64_t>() < min || v.get<int64_t>() > max) {
+    return Bad(at + field, "expected an integer from " + std::to_string(min) + " to " + std::to_string(max));
+  }
+  *out = v.get<int64_t>();
+  return Status::Ok();
+}
+
+Status OptionalNumber(const json& o, const std::string& at, const char* field, std::optional<double>* out) {
+  if (!o.contains(field) || o[field].is_null()) return Status::Ok();
+  if (!o[field].is_number()) return Bad(at + field, "expected a number");
+  *out = o[field].get<double>();
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<store::HostRecord> DecodeRegistration(const std::string& body) {
@@ -101,6 +120,43 @@ Result<SyncReport> DecodeSyncReport(const std::string& body) {
     }
   }
   return r;
+}
+
+Result<WorkerStatus> DecodeWorkerStatus(const std::string& body) {
+  json o = json::parse(body, nullptr, false);
+  if (o.is_discarded() || !o.is_object()) return Bad("body", "expected a JSON object");
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  constexpr int64_t kMaxWorkers = 1 << 20;
+  WorkerStatus s;
+  if (!o.contains("generation") || !o["generation"].is_number_integer()) {
+    return Bad("generation", "required: the membership generation the worker has joined, an integer");
+  }
+  s.generation = o["generation"].get<int64_t>();
+  std::optional<int64_t> world_size;
+  if (o.contains("ready") && !o["ready"].is_null()) {
+    if (!o["ready"].is_boolean()) return Bad("ready", "expected true or false");
+    s.ready = o["ready"].get<bool>();
+  }
+  DROVER_RETURN_IF_ERROR(OptionalInt(o, "", "step", 0, kMax, &s.step));
+  DROVER_RETURN_IF_ERROR(OptionalInt(o, "", "epoch", 0, kMax, &s.epoch));
+  DROVER_RETURN_IF_ERROR(OptionalNumber(o, "", "loss", &s.loss));
+  DROVER_RETURN_IF_ERROR(OptionalNumber(o, "", "samples_per_s", &s.samples_per_s));
+  DROVER_RETURN_IF_ERROR(OptionalInt(o, "", "world_size", 0, kMaxWorkers, &world_size));
+  if (world_size) s.world_size = static_cast<int>(*world_size);
+  if (o.contains("rescale") && !o["rescale"].is_null()) {
+    const json& r = o["rescale"];
+    if (!r.is_object()) return Bad("rescale", "expected {\"from\": N, \"to\": M, \"pause_ms\": T}");
+    std::optional<int64_t> from, to;
+    std::optional<double> pause;
+    DROVER_RETURN_IF_ERROR(OptionalInt(r, "rescale.", "from", 0, kMaxWorkers, &from));
+    DROVER_RETURN_IF_ERROR(OptionalInt(r, "rescale.", "to", 0, kMaxWorkers, &to));
+    DROVER_RETURN_IF_ERROR(OptionalNumber(r, "rescale.", "pause_ms", &pause));
+    if (!from) return Bad("rescale.from", "required: the number of workers before the resize");
+    if (!to) return Bad("rescale.to", "required: the number of workers after the resize");
+    if (!pause || *pause < 0) return Bad("rescale.pause_ms", "required: a number of milliseconds, at least 0");
+    s.rescale = Rescale{0, static_cast<int>(*from), static_cast<int>(*to), *pause};
+  }
+  return s;
 }
 
 }  // namespace drover::master

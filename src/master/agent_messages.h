@@ -1,5 +1,6 @@
-// The server's side of docs/agent-protocol.md: decoding what agents send.
-// Every field is checked and a bad one is named; nothing here throws.
+// The server's side of docs/agent-protocol.md: decoding what agents send, and
+// what workers' training runtimes post about themselves. Every field is
+// checked and a bad one is named; nothing here throws.
 #pragma once
 
 #include <string>
@@ -28,5 +29,9 @@ struct SyncReport {
 Result<store::HostRecord> DecodeRegistration(const std::string& body);
 //! POST /api/v1/agent/sync body -> report. kInvalidArgument naming the field.
 Result<SyncReport> DecodeSyncReport(const std::string& body);
+//! POST /api/v1/jobs/{id}/workers/{rank}/status body -> the status. Only
+//! `generation` is required; an absent or null field is not reported.
+//! kInvalidArgument naming the field.
+Result<WorkerStatus> DecodeWorkerStatus(const std::string& body);
 
 }  // namespace drover::master

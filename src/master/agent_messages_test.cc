@@ -57,5 +57,40 @@ TEST(AgentMessagesTest, RegistrationChecksEveryCount) {
             "gpu_slots: expected an integer from 0 to 65536");
 }
 
+TEST(AgentMessagesTest, WorkerStatusDecodes) {
+  auto s = DecodeWorkerStatus(R"({"generation":3,"ready":true,"step":123,"epoch":0,"loss":0.53,
+      "samples_per_s":1234.5,"world_size":2,"rescale":{"from":4,"to":2,"pause_ms":37.5}})");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->generation, 3);
+  EXPECT_TRUE(s->ready);
+  EXPECT_EQ(s->step, 123);
+  EXPECT_EQ(s->epoch, 0);
+  EXPECT_DOUBLE_EQ(*s->loss, 0.53);
+  EXPECT_EQ(s->world_size, 2);
+  ASSERT_TRUE(s->rescale);
+  EXPECT_EQ(s->rescale->to, 2);
+  EXPECT_DOUBLE_EQ(*s->rescale->pause_ms, 37.5);
+  // Only the generation is required; null is "not reported" (a NaN loss serialises as null).
+  s = DecodeWorkerStatus(R"({"generation":1,"loss":null})");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_FALSE(s->ready);
+  EXPECT_FALSE(s->loss);
+  EXPECT_FALSE(s->rescale);
+}
+
+TEST(AgentMessagesTest, WorkerStatusNamesTheBadField) {
+  auto error = [](const char* body) { return DecodeWorkerStatus(body).status().message(); };
+  EXPECT_EQ(error("[]"), "body: expected a JSON object");
+  EXPECT_EQ(error(R"({"step":1})"),
+            "generation: required: the membership generation the worker has joined, an integer");
+  EXPECT_EQ(error(R"({"generation":1,"ready":"yes"})"), "ready: expected true or false");
+  EXPECT_EQ(error(R"({"generation":1,"step":-1})"), "step: expected an integer from 0 to 9223372036854775807");
+  EXPECT_EQ(error(R"({"generation":1,"loss":"low"})"), "loss: expected a number");
+  EXPECT_EQ(error(R"({"generation":1,"rescale":{"from":4,"pause_ms":3}})"),
+            "rescale.to: required: the number of workers after the resize");
+  EXPECT_EQ(error(R"({"generation":1,"rescale":{"from":4,"to":2,"pause_ms":"3"}})"),
+            "rescale.pause_ms: expected a number");
+}
+
 }  // namespace
 }  // namespace drover::master

@@ -35,6 +35,11 @@ std::string Describe(const std::vector<store::WorkerRecord>& workers) {
 
 }  // namespace
 
+const WorkerContact* Job::Contact(const store::WorkerRecord& w) const {
+  auto it = contacts.find(w.rank);
+  return it != contacts.end() && it->second.generation == w.generation ? &it->second : nullptr;
+}
+
 std::string ClusterModel::JobToken(JobId job, const std::string& secret) {
   std::string id = std::to_string(job);
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -273,6 +278,7 @@ void ClusterModel::RestartOrFail(Job& job, const std::string& why, double now, s
   if (job.rec.restarts < job.rec.max_restarts) {
     ++job.rec.restarts;
     ++job.rec.generation;
+    job.progress = {};  // every worker starts over
     for (auto& w : job.workers) {
       w.generation = job.rec.generation;
       w.pid = 0;
@@ -297,10 +303,10 @@ void ClusterModel::OnWorkerExit(Job& job, const ReportedWorker& r, double now, s
   auto it = std::find_if(job.workers.begin(), job.workers.end(), [&](const auto& w) { return w.rank == r.rank; });
   if (it == job.workers.end() || it->state == "exited") return;
   int code = r.signal ? 128 + r.signal : r.exit_code;
-  it->state = "exited";
-  it->exit_code = code;
   std::string who = "worker " + std::to_string(r.rank) + " on " + it->host;
   if (code == 0) {
+    it->state = "exited";
+    it->exit_code = 0;
     Event(job, "worker", who + " exited with 0", now, batch);
     bool all_done = std::all_of(job.workers.begin(), job.workers.end(),
                                 [](const auto& w) { return w.state == "exited" && w.exit_code == 0; });
@@ -314,13 +320,23 @@ void ClusterModel::OnWorkerExit(Job& job, const ReportedWorker& r, double now, s
     }
     return;
   }
-  std::string why = who + (r.signal ? " was killed by signal " + std::to_string(r.signal)
-                                    : " exited with " + std::to_string(code));
+  OnWorkerFailed(job, r.rank, code,
+                 who + (r.signal ? " was killed by signal " + std::to_string(r.signal)
+                                 : " exited with " + std::to_string(code)),
+                 now, batch);
+}
+
+void ClusterModel::OnWorkerFailed(Job& job, int rank, int code, const std::string& why, double now,
+                                  store::WriteBatch* batch) {
+  auto it = std::find_if(job.workers.begin(), job.workers.end(), [&](const auto& w) { return w.rank == rank; });
+  if (it == job.workers.end() || it->state == "exited") return;
+  it->state = "exited";
+  it->exit_code = code;
   int alive = static_cast<int>(std::count_if(job.workers.begin(), job.workers.end(),
                                              [](const auto& w) { return w.state != "exited"; }));
   if (!job.rec.workers.rigid() && alive >= job.rec.workers.min) {
     int from = static_cast<int>(job.workers.size());
-    RemoveWorkers(job, {r.rank}, batch);
+    RemoveWorkers(job, {rank}, batch);
     ++job.rec.generation;
     job.rescales.push_back({now, from, from - 1});
     Event(job, "scale", why + "; continuing on " + Plural(alive, "worker"), now, batch);
@@ -433,6 +449,80 @@ int ClusterModel::CheckHosts(double now, double timeout, store::WriteBatch* batc
   return changed;
 }
 
+Result<std::pair<Job*, store::WorkerRecord*>> ClusterModel::Member(JobId id, int rank) {
+  Job* job = MutableJob(id);
+  if (!job) return NotFound("job " + std::to_string(id) + " does not exist");
+  auto it = std::find_if(job->workers.begin(), job->workers.end(),
+                         [&](const auto& w) { return w.rank == rank && w.state != "exited"; });
+  if (it == job->workers.end()) {
+    return NotFound("worker " + std::to_string(rank) + " of job " + std::to_string(id) + " is not a member");
+  }
+  return std::pair<Job*, store::WorkerRecord*>{job, &*it};
+}
+
+Result<int64_t> ClusterModel::ReportWorkerStatus(JobId id, int rank, const WorkerStatus& s, double now) {
+  auto member = Member(id, rank);
+  if (!member.ok()) return member.status();
+  auto [job, it] = *member;
+  WorkerContact& c = job->contacts[rank];
+  if (c.generation != it->generation) c = {it->generation, now, false};  // a new incarnation starts not ready
+  c.last_status = now;
+  // A worker joins no generation older than the one it was started at: an
+  // older one comes from the previous incarnation, still being stopped.
+  if (s.ready && s.generation >= it->generation) c.ready = true;
+
+  Progress& p = job->progress;
+  if (!s.step || !p.step || *s.step >= *p.step) {  // a lagging rank does not move the step back
+    if (s.step) p.step = s.step;
+    if (s.loss) p.loss = s.loss;
+  }
+  if (s.epoch) p.epoch = s.epoch;
+  if (s.samples_per_s) p.samples_per_s = s.samples_per_s;
+  if (s.world_size) p.world_size = s.world_size;
+
+  if (s.rescale) {
+    auto r = std::find_if(job->rescales.begin(), job->rescales.end(),
+                          [&](const Rescale& x) { return !x.pause_ms && x.to == s.rescale->to; });
+    if (r != job->rescales.end()) {
+      r->pause_ms = s.rescale->pause_ms;
+    } else {
+      job->rescales.push_back({now, s.rescale->from, s.rescale->to, s.rescale->pause_ms});
+    }
+  }
+  return job->rec.generation;
+}
+
+int ClusterModel::CheckWorkers(double now, double timeout, store::WriteBatch* batch) {
+  int failed = 0;
+  for (auto& [id, job] : jobs_) {
+    std::erase_if(job.contacts, [&](const auto& kv) {  // incarnations that are gone
+      auto w = std::find_if(job.workers.begin(), job.workers.end(), [&](const auto& w) { return w.rank == kv.first; });
+      return w == job.workers.end() || w->generation != kv.second.generation;
+    });
+    std::vector<int> ranks;
+    for (const auto& w : job.workers) ranks.push_back(w.rank);
+    for (int rank : ranks) {
+      // Looked up again each time: failing one worker may restart or shrink the job.
+      auto w = std::find_if(job.workers.begin(), job.workers.end(), [&](const auto& w) { return w.rank == rank; });
+      const WorkerContact* c = w == job.workers.end() ? nullptr : job.Contact(*w);
+      if (!c || w->state == "exited" || now - c->last_status <= timeout) continue;
+      char silent[32];
+      std::snprintf(silent, sizeof silent, "%.1fs", now - c->last_status);
+      std::string why = "worker " + std::to_string(rank) + " on " + w->host + " sent no heartbeat for " + silent;
+      if (WorkerUnresponsive(id, rank, why, now, batch).ok()) ++failed;
+    }
+  }
+  return failed;
+}
+
+Status ClusterModel::WorkerUnresponsive(JobId id, int rank, const std::string& why, double now,
+                                        store::WriteBatch* batch) {
+  auto member = Member(id, rank);
+  if (!member.ok()) return member.status();
+  OnWorkerFailed(*member->first, rank, 128 + 9, why, now, batch);  // as if killed: its agent stops it
+  return Status::Ok();
+}
+
 std::vector<int> ClusterModel::FreeGpus(const std::string& host) const {
   auto h = hosts_.find(host);
   if (h == hosts_.end()) return {};
@@ -509,6 +599,7 @@ void ClusterModel::ApplyDecision(const sched::Decision& d, const std::vector<std
     for (const auto& w : job->workers) all.insert(w.rank);
     RemoveWorkers(*job, all, batch);
     ++job->rec.generation;
+    job->progress = {};
     SetState(*job, kPreempted, d.reason, now, batch);
     return;
   }

@@ -66,12 +66,43 @@ struct Rescale {
   double time = 0;
   int from = 0;
   int to = 0;
+  std::optional<double> pause_ms;  //!< how long training paused for it, as a worker reported; unknown if unset
+};
+
+//! A status post of a worker's training runtime (heartbeat, readiness, progress).
+struct WorkerStatus {
+  int64_t generation = 0;  //!< the membership generation the worker has joined
+  bool ready = false;
+  std::optional<int64_t> step, epoch;
+  std::optional<double> loss, samples_per_s;
+  std::optional<int> world_size;
+  std::optional<Rescale> rescale;  //!< a resize the worker went through (from, to, pause_ms; time unused)
+};
+
+//! A job's training progress, as its workers last reported it.
+struct Progress {
+  std::optional<int64_t> step, epoch;
+  std::optional<double> loss, samples_per_s;
+  std::optional<int> world_size;  //!< as the runtime counts it
+};
+
+//! What a worker incarnation last told the server through its status posts.
+struct WorkerContact {
+  int64_t generation = 0;  //!< the WorkerRecord::generation it belongs to
+  double last_status = 0;  //!< server clock
+  bool ready = false;      //!< sticky for the incarnation
 };
 
 struct Job {
   store::JobRecord rec;
   std::vector<store::WorkerRecord> workers;  //!< the desired workers, by rank
   std::vector<Rescale> rescales;
+  // From the workers' status posts; in memory only (a server restart forgets them).
+  Progress progress;
+  std::map<int, WorkerContact> contacts;  //!< by rank
+
+  //! The status of this incarnation of `w`; null until it posts.
+  const WorkerContact* Contact(const store::WorkerRecord& w) const;
 };
 
 struct Host {
@@ -127,6 +158,18 @@ class ClusterModel {
   //! Marks hosts not seen for `timeout` seconds down. Returns how many changed.
   int CheckHosts(double now, double timeout, store::WriteBatch* batch);
 
+  // -- workers' runtime ------------------------------------------------------
+  //! Records a worker's status post: its heartbeat and readiness, the job's
+  //! progress, a resize's pause. Nothing here is persisted. Returns the job's
+  //! generation; kNotFound when `rank` is not a current worker of the job.
+  Result<int64_t> ReportWorkerStatus(JobId id, int rank, const WorkerStatus& status, double now);
+  //! A worker that has posted status, but none for `timeout` seconds, fails
+  //! as if it had crashed (WorkerUnresponsive). Returns how many failed.
+  int CheckWorkers(double now, double timeout, store::WriteBatch* batch);
+  //! Fails worker `rank` of job `id` with `why`: an elastic job above `min`
+  //! drops it, any other restarts or fails.
+  Status WorkerUnresponsive(JobId id, int rank, const std::string& why, double now, store::WriteBatch* batch);
+
   // -- scheduling ------------------------------------------------------------
   //! One scheduling cycle: builds sched's ClusterState, decides, applies.
   //! Returns the number of changes.
@@ -141,12 +184,15 @@ class ClusterModel {
 
  private:
   Job* MutableJob(JobId id);
+  //! Job `id` and its worker `rank` if that is a current (not exited) worker; else kNotFound.
+  Result<std::pair<Job*, store::WorkerRecord*>> Member(JobId id, int rank);
   void SetState(Job& job, const std::string& state, const std::string& why, double now, store::WriteBatch* batch);
   void Event(const Job& job, const std::string& type, const std::string& message, double now, store::WriteBatch* batch);
   void Persist(const Job& job, store::WriteBatch* batch);
   void RemoveWorkers(Job& job, const std::set<int>& ranks, store::WriteBatch* batch);
   void RestartOrFail(Job& job, const std::string& why, double now, store::WriteBatch* batch);
   void OnWorkerExit(Job& job, const ReportedWorker& r, double now, store::WriteBatch* batch);
+  void OnWorkerFailed(Job& job, int rank, int code, const std::string& why, double now, store::WriteBatch* batch);
   void ApplyDecision(const sched::Decision& d, const std::vector<std::string>& host_names, double now,
                      store::WriteBatch* batch);
   std::vector<int> FreeGpus(const std::string& host) const;

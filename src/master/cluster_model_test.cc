@@ -153,5 +153,103 @@ TEST_F(ClusterModelTest, CancelStopsWorkers) {
   EXPECT_EQ(model_.Cancel(id, "again", 4, &b).code(), StatusCode::kFailedPrecondition);
 }
 
+// Runs a job to RUNNING on h1 and returns its desired workers.
+std::vector<DesiredWorker> Running(ClusterModel& model, sched::Policy& policy, JobId id) {
+  store::WriteBatch b;
+  model.Schedule(policy, 1, &b);
+  std::vector<ReportedWorker> report;
+  for (const auto& d : model.Desired("h1", kCtx)) report.push_back({d.job, d.rank, d.generation, 1000 + d.rank});
+  model.Sync("h1", report, 2, kCtx, &b);
+  EXPECT_EQ(model.FindJob(id)->rec.state, kRunning);
+  return model.Desired("h1", kCtx);
+}
+
+TEST_F(ClusterModelTest, WorkerStatusRecordsReadinessProgressAndPauses) {
+  JobId id = Submit("name: e\nconsumer: /a\nworkers: {min: 1, max: 4}\ncommand: [\"sleep\", \"9\"]\n");
+  auto desired = Running(model_, *policy_, id);
+  ASSERT_EQ(desired.size(), 4u);
+  const Job& job = *model_.FindJob(id);
+  int64_t generation = job.rec.generation;
+  WorkerStatus s;
+  s.generation = generation;
+  s.step = 10;
+  s.loss = 0.5;
+  EXPECT_EQ(*model_.ReportWorkerStatus(id, 0, s, 3), generation);
+  EXPECT_FALSE(job.Contact(job.workers[0])->ready);
+  EXPECT_EQ(job.Contact(job.workers[1]), nullptr);
+  s.ready = true;
+  s.step = 8;  // a lagging rank: the step and loss stay
+  s.loss = 0.9;
+  s.epoch = 1;
+  ASSERT_TRUE(model_.ReportWorkerStatus(id, 1, s, 3).ok());
+  EXPECT_TRUE(job.Contact(job.workers[1])->ready);
+  EXPECT_EQ(job.progress.step, 10);
+  EXPECT_EQ(job.progress.loss, 0.5);
+  EXPECT_EQ(job.progress.epoch, 1);
+  EXPECT_EQ(model_.ReportWorkerStatus(id, 7, s, 3).status().code(), StatusCode::kNotFound);
+
+  // A resize's pause goes to the oldest resize to that size without one, else to a new entry.
+  store::WriteBatch b;
+  ASSERT_TRUE(model_.Update(id, std::nullopt, WorkerBounds{1, 2}, 4, &b).ok());
+  ASSERT_EQ(job.rescales.size(), 1u);
+  s.rescale = Rescale{0, 4, 2, 37.5};
+  ASSERT_TRUE(model_.ReportWorkerStatus(id, 0, s, 5).ok());
+  ASSERT_EQ(job.rescales.size(), 1u);
+  EXPECT_EQ(job.rescales[0].pause_ms, 37.5);
+  s.rescale = Rescale{0, 2, 3, 12};
+  ASSERT_TRUE(model_.ReportWorkerStatus(id, 0, s, 6).ok());
+  ASSERT_EQ(job.rescales.size(), 2u);
+  EXPECT_EQ(job.rescales[1].time, 6);
+  EXPECT_EQ(job.rescales[1].pause_ms, 12);
+}
+
+TEST_F(ClusterModelTest, SilentWorkerLeavesAnElasticJob) {
+  JobId id = Submit("name: e\nconsumer: /a\nworkers: {min: 1, max: 4}\ncommand: [\"sleep\", \"9\"]\n");
+  auto desired = Running(model_, *policy_, id);
+  ASSERT_EQ(desired.size(), 4u);
+  int64_t generation = model_.FindJob(id)->rec.generation;
+  WorkerStatus s;
+  s.generation = generation;
+  for (int r = 0; r < 4; ++r) ASSERT_TRUE(model_.ReportWorkerStatus(id, r, s, r == 2 ? 3 : 12).ok());
+  store::WriteBatch b;
+  EXPECT_EQ(model_.CheckWorkers(12.9, 10, &b), 0);  // rank 2 has been silent 9.9 s
+  EXPECT_EQ(model_.CheckWorkers(13.3, 10, &b), 1);
+  const Job& job = *model_.FindJob(id);
+  EXPECT_EQ(job.rec.state, kRunning);
+  EXPECT_EQ(job.workers.size(), 3u);
+  EXPECT_GT(job.rec.generation, generation);
+  EXPECT_EQ(model_.Desired("h1", kCtx).size(), 3u);  // the agent stops rank 2
+  bool told = false;
+  for (const auto& e : b.events) told = told || e.message.find("worker 2 on h1 sent no heartbeat for 10.3s") == 0;
+  EXPECT_TRUE(told);
+  EXPECT_EQ(model_.CheckWorkers(13.4, 10, &b), 0);
+  // Workers that never posted are not held to the timeout.
+  EXPECT_EQ(model_.CheckWorkers(100, 10, &b), 3);
+}
+
+TEST_F(ClusterModelTest, SilentWorkerRestartsARigidJobWhoseNewWorkersStartNotReady) {
+  JobId id = Submit("name: r\nconsumer: /a\nworkers: 2\nmax_restarts: 1\ncommand: [\"sleep\", \"9\"]\n");
+  Running(model_, *policy_, id);
+  const Job& job = *model_.FindJob(id);
+  WorkerStatus s;
+  s.generation = job.rec.generation;
+  s.ready = true;
+  s.step = 50;
+  ASSERT_TRUE(model_.ReportWorkerStatus(id, 0, s, 3).ok());
+  ASSERT_TRUE(model_.ReportWorkerStatus(id, 1, s, 3).ok());
+  store::WriteBatch b;
+  EXPECT_EQ(model_.CheckWorkers(20, 10, &b), 1) << "the restart replaces the other silent worker too";
+  EXPECT_EQ(job.rec.state, kStarting);
+  EXPECT_EQ(job.rec.restarts, 1);
+  EXPECT_EQ(job.Contact(job.workers[0]), nullptr);
+  EXPECT_EQ(job.Contact(job.workers[1]), nullptr);
+  EXPECT_FALSE(job.progress.step);
+  // A ready post naming a generation older than the worker's is from the old process.
+  s.generation = job.rec.generation - 1;
+  ASSERT_TRUE(model_.ReportWorkerStatus(id, 0, s, 21).ok());
+  EXPECT_FALSE(job.Contact(job.workers[0])->ready);
+  EXPECT_EQ(model_.WorkerUnresponsive(id, 9, "test", 22, &b).code(), StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace drover::master
