@@ -20,6 +20,10 @@ void AddServerCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--policy", opt->policy, "scheduling policy: drover, fifo")->capture_default_str();
   cmd->add_option("--heartbeat-timeout", opt->heartbeat_timeout, "seconds before a silent host is marked down")
       ->capture_default_str();
+  cmd->add_option("--worker-heartbeat-timeout", opt->worker_heartbeat_timeout,
+                  "seconds without a status post before a worker that posts status counts as failed (0: never)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->callback([opt, listen, &exit_code]() {
     size_t colon = listen->rfind(':');
     if (colon == std::string::npos) {

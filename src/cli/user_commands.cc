@@ -1,6 +1,7 @@
 #include "cli/user_commands.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -239,6 +240,21 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
       std::string cmdline;
       for (const json& a : j["command"]) cmdline += (cmdline.empty() ? "" : " ") + a.get<std::string>();
       std::printf("  Command:   %s\n", cmdline.c_str());
+      if (!j.value("step", json()).is_null()) {  // reported by the workers' training runtime
+        std::string progress = "step " + std::to_string(j["step"].get<int64_t>());
+        char buf[64];
+        if (!j.value("epoch", json()).is_null()) progress += ", epoch " + std::to_string(j["epoch"].get<int64_t>());
+        if (!j.value("loss", json()).is_null()) {
+          std::snprintf(buf, sizeof buf, ", loss %.4g", j["loss"].get<double>());
+          progress += buf;
+        }
+        if (!j.value("samples_per_s", json()).is_null()) {
+          std::snprintf(buf, sizeof buf, ", %.1f samples/s", j["samples_per_s"].get<double>());
+          progress += buf;
+        }
+        progress += ", world size " + std::to_string(j["world_size"].get<int>());
+        std::printf("  Progress:  %s\n", progress.c_str());
+      }
       if (!j["worker_list"].empty()) {
         std::printf("\n  %-5s %-16s %-8s %-10s %s\n", "RANK", "HOST", "PID", "STATE", "GPUS");
         for (const json& w : j["worker_list"]) {
@@ -251,7 +267,12 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
       if (!j["rescales"].empty()) {
         std::printf("\n  Resizes:\n");
         for (const json& s : j["rescales"]) {
-          std::printf("  %s  %d -> %d workers\n", Clock(s["time"]).c_str(), s["from"].get<int>(), s["to"].get<int>());
+          std::string pause;
+          if (!s.value("pause_ms", json()).is_null()) {
+            pause = ", pause " + std::to_string(std::llround(s["pause_ms"].get<double>())) + " ms";
+          }
+          std::printf("  %s  %d -> %d workers%s\n", Clock(s["time"]).c_str(), s["from"].get<int>(),
+                      s["to"].get<int>(), pause.c_str());
         }
       }
       std::printf("\n  Events:\n");

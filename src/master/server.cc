@@ -40,7 +40,8 @@ int HttpStatus(StatusCode c) {
 
 void Reply(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  // Keys of a job's store are caller's bytes: never throw on invalid UTF-8.
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
 void Fail(httplib::Response& res, const Status& st) { Reply(res, HttpStatus(st.code()), {{"error", st.message()}}); }
@@ -66,6 +67,11 @@ json ResourcesJson(const Resources& r) {
   return {{"gpus", r.gpus}, {"cpu_millis", r.cpu_millis}, {"memory_mib", r.memory_mib}};
 }
 
+template <typename T>
+json OrNull(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
 json JobSummary(const Job& j, const std::string& reason) {
   const store::JobRecord& r = j.rec;
   int workers = 0;
@@ -82,7 +88,11 @@ json JobSummary(const Job& j, const std::string& reason) {
           {"submit_time", r.submit_time},
           {"start_time", r.start_time},
           {"end_time", r.end_time},
-          {"reason", reason.empty() ? r.reason : reason}};
+          {"reason", reason.empty() ? r.reason : reason},
+          {"step", OrNull(j.progress.step)},
+          {"epoch", OrNull(j.progress.epoch)},
+          {"loss", OrNull(j.progress.loss)},
+          {"samples_per_s", OrNull(j.progress.samples_per_s)}};
 }
 
 std::optional<int64_t> IntParam(const httplib::Request& req, const char* name) {
@@ -112,8 +122,13 @@ void Server::Stop() {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
+  {
+    std::lock_guard<std::mutex> lock(kv_mu_);
+    kv_stopping_ = true;
+  }
   wake_scheduler_.notify_all();
   changed_.notify_all();
+  kv_changed_.notify_all();
   if (http_) http_->stop();
 }
 
@@ -256,7 +271,15 @@ void Server::SchedulerLoop() {
     store::WriteBatch batch;
     double now = Now();
     model_.CheckHosts(now, opt_.heartbeat_timeout, &batch);
+    if (opt_.worker_heartbeat_timeout > 0) model_.CheckWorkers(now, opt_.worker_heartbeat_timeout, &batch);
     model_.Schedule(*policy_, now, &batch);
+    {
+      std::lock_guard<std::mutex> kv_lock(kv_mu_);
+      for (JobId id : kv_.Jobs()) {
+        const Job* j = model_.FindJob(id);
+        if (!j || IsTerminal(j->rec.state)) kv_.Drop(id);
+      }
+    }
     metrics_.ObserveCycle(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     Status st = Commit(lock, std::move(batch));
     if (!st.ok()) spdlog::error("could not store the scheduler's decisions: {}", st.ToString());
@@ -631,17 +654,26 @@ void Server::Routes() {
     if (s.empty() || *end) return std::nullopt;
     return static_cast<JobId>(v);
   };
+  // The job of the request's path if `who` may see it (admins: any; users:
+  // their subtrees; workers: their own job), else null. Call with mu_ held.
+  auto visible_job = [this, job_id](const Principal& who, const httplib::Request& req) -> const Job* {
+    auto id = job_id(req);
+    const Job* j = id ? model_.FindJob(*id) : nullptr;
+    return j && MaySeeJob(who, j->rec.id, j->rec.consumer) ? j : nullptr;
+  };
+  auto no_such_job = [](const httplib::Request& req) { return NotFound("job " + req.matches[1].str() + " does not exist"); };
+  const std::vector<Role> job_readers = {Role::kAdmin, Role::kUser, Role::kWorker};
 
-  h.Get(R"(/api/v1/jobs/(\d+))", api("/api/v1/jobs/{id}", {Role::kAdmin, Role::kUser, Role::kWorker},
-                                      [this, job_id](const Principal& who, const httplib::Request& req,
-                                                     httplib::Response& res) {
+  h.Get(R"(/api/v1/jobs/(\d+))", api("/api/v1/jobs/{id}", job_readers,
+                                      [this, job_id, visible_job, no_such_job](const Principal& who,
+                                                                               const httplib::Request& req,
+                                                                               httplib::Response& res) {
     auto id = job_id(req);
     json out;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      const Job* j = id ? model_.FindJob(*id) : nullptr;
-      bool visible = j && MaySeeJob(who, j->rec.id, j->rec.consumer);
-      if (!visible) return Fail(res, NotFound("job " + req.matches[1].str() + " does not exist"));
+      const Job* j = visible_job(who, req);
+      if (!j) return Fail(res, no_such_job(req));
       out = JobSummary(*j, model_.PendingReason(j->rec.id));
       out["command"] = j->rec.argv;
       out["resources"] = ResourcesJson(j->rec.per_worker);
@@ -654,8 +686,11 @@ void Server::Routes() {
                            {"state", w.state}, {"generation", w.generation}});
       }
       out["worker_list"] = workers;
+      out["reported_world_size"] = OrNull(j->progress.world_size);
       json rescales = json::array();
-      for (const Rescale& r : j->rescales) rescales.push_back({{"time", r.time}, {"from", r.from}, {"to", r.to}});
+      for (const Rescale& r : j->rescales) {
+        rescales.push_back({{"time", r.time}, {"from", r.from}, {"to", r.to}, {"pause_ms", OrNull(r.pause_ms)}});
+      }
       out["rescales"] = rescales;
     }
     auto events = store_->Events(*id, 200);
@@ -717,47 +752,164 @@ void Server::Routes() {
 
   // Membership of a job, for its workers' elastic runtime: the generation
   // changes whenever the worker set does. With `after=G` the call waits (up to
-  // `wait_ms`, default 10 s) until the generation exceeds G or the job ends.
-  h.Get(R"(/api/v1/jobs/(\d+)/members)", api("/api/v1/jobs/{id}/members", {Role::kAdmin, Role::kUser, Role::kWorker},
-                                              [this, job_id](const Principal& who, const httplib::Request& req,
-                                                             httplib::Response& res) {
-    auto id = job_id(req);
+  // `wait_ms`, default 10 s) until the generation exceeds G or the job ends;
+  // with `ready=1` as well, also until every member not exited has posted
+  // ready (so the senior rank knows when newcomers can join).
+  h.Get(R"(/api/v1/jobs/(\d+)/members)", api("/api/v1/jobs/{id}/members", job_readers,
+                                              [this, visible_job, no_such_job](const Principal& who,
+                                                                               const httplib::Request& req,
+                                                                               httplib::Response& res) {
     std::optional<int64_t> after = IntParam(req, "after");
     int64_t wait_ms = std::clamp<int64_t>(IntParam(req, "wait_ms").value_or(10000), 0, 60000);
-    std::unique_lock<std::mutex> lock(mu_);
-    auto visible = [&]() -> const Job* {
-      const Job* j = id ? model_.FindJob(*id) : nullptr;
-      bool ok = j && MaySeeJob(who, j->rec.id, j->rec.consumer);
-      return ok ? j : nullptr;
+    bool ready = req.get_param_value("ready") == "1" || req.get_param_value("ready") == "true";
+    auto all_ready = [](const Job& j) {
+      return std::all_of(j.workers.begin(), j.workers.end(), [&](const store::WorkerRecord& w) {
+        const WorkerContact* c = j.Contact(w);
+        return w.state == "exited" || (c && c->ready);
+      });
     };
-    if (!visible()) return Fail(res, NotFound("job " + req.matches[1].str() + " does not exist"));
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!visible_job(who, req)) return Fail(res, no_such_job(req));
     if (after) {
       changed_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] {
-        const Job* j = visible();
-        return stopping_ || !j || j->rec.generation > *after || IsTerminal(j->rec.state);
+        const Job* j = visible_job(who, req);
+        return stopping_ || !j || IsTerminal(j->rec.state) ||
+               (j->rec.generation > *after && (!ready || all_ready(*j)));
       });
     }
-    const Job* j = visible();
-    if (!j) return Fail(res, NotFound("job " + req.matches[1].str() + " does not exist"));
+    const Job* j = visible_job(who, req);
+    if (!j) return Fail(res, no_such_job(req));
     json members = json::array();
     for (const auto& w : j->workers) {
       auto host = model_.hosts().find(w.host);
+      const WorkerContact* c = j->Contact(w);
       members.push_back({{"rank", w.rank}, {"host", w.host}, {"generation", w.generation}, {"state", w.state},
-                         {"address", host != model_.hosts().end() ? host->second.address : ""}});
+                         {"address", host != model_.hosts().end() ? host->second.address : ""},
+                         {"ready", c && c->ready}});
     }
     Reply(res, 200, {{"job", j->rec.id}, {"state", j->rec.state}, {"generation", j->rec.generation},
                      {"members", members}});
   }));
 
-  h.Get(R"(/api/v1/jobs/(\d+)/logs)", api("/api/v1/jobs/{id}/logs", {Role::kAdmin, Role::kUser, Role::kWorker},
-                                           [this, job_id](const Principal& who, const httplib::Request& req,
-                                                          httplib::Response& res) {
+  // A worker's status post: its heartbeat, whether it is ready (has joined
+  // the membership and holds the training state), the job's progress, and the
+  // pause a resize cost. Kept in memory only.
+  h.Post(R"(/api/v1/jobs/(\d+)/workers/(\d+)/status)",
+         api("/api/v1/jobs/{id}/workers/{rank}/status", {Role::kAdmin, Role::kWorker},
+             [this, visible_job, no_such_job](const Principal& who, const httplib::Request& req,
+                                              httplib::Response& res) {
+    Result<WorkerStatus> status = DecodeWorkerStatus(req.body);
+    if (!status.ok()) return Fail(res, status.status());
+    std::string rank_text = req.matches[2];
+    std::unique_lock<std::mutex> lock(mu_);
+    const Job* j = visible_job(who, req);
+    if (!j) return Fail(res, no_such_job(req));
+    int rank = rank_text.size() > 9 ? -1 : std::stoi(rank_text);
+    Result<int64_t> generation = model_.ReportWorkerStatus(j->rec.id, rank, *status, Now());
+    if (!generation.ok()) {
+      return Fail(res, NotFound("worker " + rank_text + " of job " + req.matches[1].str() + " is not a member"));
+    }
+    changed_.notify_all();  // waiting membership reads look at readiness again
+    lock.unlock();
+    Reply(res, 200, {{"generation", *generation}});
+  }));
+
+  // -- each job's key-value store: the workers' c10d rendezvous ---------------
+  // In memory only (see JobKvStore). Reads may wait for a key; they wait on
+  // kv_mu_/kv_changed_, never holding mu_.
+  //
+  // The job's store incarnation (its restart count) if `who` may use its
+  // store: not found if invisible, a failed precondition once the job ended.
+  auto kv_job = [this, visible_job, no_such_job](const Principal& who,
+                                                 const httplib::Request& req) -> Result<std::pair<JobId, int64_t>> {
+    std::lock_guard<std::mutex> lock(mu_);
+    const Job* j = visible_job(who, req);
+    if (!j) return no_such_job(req);
+    if (IsTerminal(j->rec.state)) return FailedPrecondition("job " + std::to_string(j->rec.id) + " has ended");
+    return std::pair<JobId, int64_t>{j->rec.id, j->rec.restarts};
+  };
+  // Wraps a key-value handler: authentication, the job's checks, the key.
+  auto kv_api = [api, job_readers, kv_job](const std::string& route,
+                                           std::function<void(JobId, int64_t, const std::string&,
+                                                              const httplib::Request&, httplib::Response&)> fn) {
+    return api(route, job_readers, [kv_job, fn](const Principal& who, const httplib::Request& req,
+                                                httplib::Response& res) {
+      Result<std::pair<JobId, int64_t>> job = kv_job(who, req);
+      if (!job.ok()) return Fail(res, job.status());
+      fn(job->first, job->second, req.matches.size() > 2 ? req.matches[2].str() : "", req, res);
+    });
+  };
+
+  h.Put(R"(/api/v1/jobs/(\d+)/kv/(.+))", kv_api("/api/v1/jobs/{id}/kv/{key}", [this](JobId id, int64_t inc,
+                                                                                       const std::string& key,
+                                                                                       const httplib::Request& req,
+                                                                                       httplib::Response& res) {
+    {
+      std::lock_guard<std::mutex> lock(kv_mu_);
+      Status st = kv_.Set(id, inc, key, req.body);
+      if (!st.ok()) return Fail(res, st);
+    }
+    kv_changed_.notify_all();
+    Reply(res, 200, {{"key", key}});
+  }));
+
+  h.Get(R"(/api/v1/jobs/(\d+)/kv/(.+))", kv_api("/api/v1/jobs/{id}/kv/{key}", [this](JobId id, int64_t inc,
+                                                                                       const std::string& key,
+                                                                                       const httplib::Request& req,
+                                                                                       httplib::Response& res) {
+    int64_t wait_ms = std::clamp<int64_t>(IntParam(req, "wait_ms").value_or(0), 0, 60000);
+    std::optional<std::string> value;
+    {
+      std::unique_lock<std::mutex> lock(kv_mu_);
+      kv_changed_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] {
+        value = kv_.Get(id, inc, key);
+        return kv_stopping_ || value.has_value();
+      });
+    }
+    if (!value) return Fail(res, NotFound("key " + key + " is not set in job " + std::to_string(id) + "'s store"));
+    res.status = 200;
+    res.set_content(std::move(*value), "application/octet-stream");
+  }));
+
+  h.Post(R"(/api/v1/jobs/(\d+)/kv/(.+))", kv_api("/api/v1/jobs/{id}/kv/{key}", [this](JobId id, int64_t inc,
+                                                                                        const std::string& key,
+                                                                                        const httplib::Request& req,
+                                                                                        httplib::Response& res) {
+    std::optional<int64_t> add = IntParam(req, "add");
+    if (!add) return Fail(res, InvalidArgument("add: expected an integer, e.g. ?add=1"));
+    std::unique_lock<std::mutex> lock(kv_mu_);
+    Result<int64_t> value = kv_.Add(id, inc, key, *add);
+    lock.unlock();
+    if (!value.ok()) return Fail(res, value.status());
+    kv_changed_.notify_all();
+    Reply(res, 200, {{"value", *value}});
+  }));
+
+  h.Delete(R"(/api/v1/jobs/(\d+)/kv/(.+))", kv_api("/api/v1/jobs/{id}/kv/{key}", [this](JobId id, int64_t inc,
+                                                                                          const std::string& key,
+                                                                                          const httplib::Request&,
+                                                                                          httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(kv_mu_);
+    bool deleted = kv_.Erase(id, inc, key);
+    Reply(res, 200, {{"deleted", deleted}});
+  }));
+
+  h.Get(R"(/api/v1/jobs/(\d+)/kv)", kv_api("/api/v1/jobs/{id}/kv", [this](JobId id, int64_t inc, const std::string&,
+                                                                           const httplib::Request&,
+                                                                           httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(kv_mu_);
+    size_t keys = kv_.Count(id, inc);
+    Reply(res, 200, {{"keys", keys}});
+  }));
+
+  h.Get(R"(/api/v1/jobs/(\d+)/logs)", api("/api/v1/jobs/{id}/logs", job_readers,
+                                           [this, job_id, visible_job, no_such_job](const Principal& who,
+                                                                                    const httplib::Request& req,
+                                                                                    httplib::Response& res) {
     auto id = job_id(req);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      const Job* j = id ? model_.FindJob(*id) : nullptr;
-      bool visible = j && MaySeeJob(who, j->rec.id, j->rec.consumer);
-      if (!visible) return Fail(res, NotFound("job " + req.matches[1].str() + " does not exist"));
+      if (!visible_job(who, req)) return Fail(res, no_such_job(req));
     }
     int rank = static_cast<int>(IntParam(req, "worker").value_or(0));
     int64_t tail = IntParam(req, "tail").value_or(-1);

@@ -5,7 +5,12 @@
 // committed (Store::ApplyAsync, queued under the model lock so commits follow
 // the order of the changes). The scheduler runs on every relevant event and
 // at least every `schedule_interval` seconds. A host that has not synced for
-// `heartbeat_timeout` seconds is marked down.
+// `heartbeat_timeout` seconds is marked down; a worker that has posted status
+// but none for `worker_heartbeat_timeout` seconds fails as if it had crashed.
+//
+// Workers' status posts (heartbeat, readiness, progress) and each job's
+// rendezvous key-value store live in memory only: they are ephemeral, and the
+// workers post again and rebuild their rendezvous after a server restart.
 //
 // Thread safety: Run() blocks; Stop() may be called from any thread.
 #pragma once
@@ -18,6 +23,7 @@
 #include <thread>
 
 #include "master/cluster_model.h"
+#include "master/kv_store.h"
 #include "master/metrics.h"
 #include "sched/policy.h"
 #include "store/store.h"
@@ -38,6 +44,7 @@ struct ServerOptions {
   std::string advertise_url;          //!< URL workers use to reach the server; default from host:port
   std::string policy = "drover";
   double heartbeat_timeout = 10;      //!< seconds without a sync before a host is down
+  double worker_heartbeat_timeout = 10;  //!< seconds without a status post before a worker fails; 0: never
   double schedule_interval = 1;       //!< seconds between periodic scheduling cycles
   size_t max_body_bytes = 1 << 20;    //!< larger requests get 413
   int threads = 64;                   //!< HTTP worker threads (long polls hold one each)
@@ -82,6 +89,11 @@ class Server {
   bool schedule_requested_ = true;
   std::condition_variable wake_scheduler_;
   bool stopping_ = false;
+
+  std::mutex kv_mu_;                    // guards the three below; taken after mu_ if both are
+  std::condition_variable kv_changed_;  // a key was set: wakes waiting reads
+  JobKvStore kv_;
+  bool kv_stopping_ = false;
 
   std::thread scheduler_;
   std::atomic<int> bound_port_{0};

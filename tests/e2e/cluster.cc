@@ -93,6 +93,7 @@ bool LocalCluster::StartServer() {
                                    "127.0.0.1:" + std::to_string(port_), "--heartbeat-timeout",
                                    std::to_string(heartbeat_timeout_)};
   if (!tls_cert_.empty()) args.insert(args.end(), {"--tls-cert", tls_cert_, "--tls-key", tls_key_});
+  args.insert(args.end(), server_args_.begin(), server_args_.end());
   server_ = Spawn(args, dir_ + "/server.log");
   bool up = WaitFor([&] { return Call("GET", "/healthz").status == 200; }, 15);
   if (!up) return false;
@@ -154,6 +155,7 @@ HttpReply LocalCluster::Call(const std::string& method, const std::string& path,
   httplib::Result res = method == "GET"    ? c.Get(path)
                         : method == "POST" ? c.Post(path, body, "application/yaml")
                         : method == "PUT"  ? c.Put(path, body, "application/yaml")
+                        : method == "DELETE" ? c.Delete(path)
                                            : c.Patch(path, body, "application/json");
   HttpReply r;
   if (!res) return r;

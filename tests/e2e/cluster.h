@@ -31,6 +31,10 @@ class LocalCluster {
     tls_cert_ = std::move(cert);
     tls_key_ = std::move(key);
   }
+  //! More `drover server` flags, for every later server start.
+  void AddServerArgs(const std::vector<std::string>& args) {
+    server_args_.insert(server_args_.end(), args.begin(), args.end());
+  }
   //! Starts the server (on a free port) and `agents` agents with `gpus` slots each.
   bool Start(int agents, int gpus, double heartbeat_timeout = 3);
   bool StartServer();
@@ -39,6 +43,7 @@ class LocalCluster {
   void KillAgent(const std::string& name, int sig);
   pid_t server_pid() const { return server_; }
 
+  //! GET, POST, PUT, DELETE or (otherwise) PATCH; "none" as `token` sends none, "" the admin's.
   HttpReply Call(const std::string& method, const std::string& path, const std::string& body = "",
                  const std::string& token = "") const;
   //! Polls `ok` every 50 ms for up to `seconds`; true once it holds.
@@ -65,6 +70,7 @@ class LocalCluster {
   std::vector<std::pair<std::string, pid_t>> agents_;
   std::string admin_token_, join_token_;
   std::string tls_cert_, tls_key_;
+  std::vector<std::string> server_args_;
 };
 
 //! True when a process with this PID exists (and is not a zombie of ours).

@@ -2,10 +2,15 @@
 // running small shell programs as workers.
 #include <signal.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -36,6 +41,7 @@ class ClusterTest : public ::testing::Test {
   void SetUp() override {
     std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     cluster_ = std::make_unique<LocalCluster>(DROVER_BINARY, ::testing::TempDir() + "/drover-e2e-" + name);
+    cluster_->AddServerArgs(server_args_);
     ASSERT_TRUE(cluster_->Start(2, 4)) << "see " << cluster_->dir() << "/*.log";
     ASSERT_EQ(cluster_->Call("PUT", "/api/v1/plan", kPlan).status, 200);
   }
@@ -64,6 +70,7 @@ class ClusterTest : public ::testing::Test {
   }
 
   std::unique_ptr<LocalCluster> cluster_;
+  std::vector<std::string> server_args_;
 };
 
 TEST_F(ClusterTest, RigidJobRunsOnAllWorkersAndItsLogsArrive) {
@@ -247,6 +254,218 @@ TEST(TlsClusterTest, ServesHttpsToAgentsAndClients) {
   ASSERT_NE(id, 0u);
   EXPECT_TRUE(cluster.WaitState(id, "SUCCEEDED", 15)) << cluster.JobState(id);
   if (!HasFailure()) std::filesystem::remove_all(dir);
+}
+
+// The endpoints of the elastic training runtime, used as its workers use
+// them: with the job-scoped token each worker gets in DROVER_TOKEN.
+class RuntimeTest : public ClusterTest {
+ protected:
+  RuntimeTest() { server_args_ = {"--worker-heartbeat-timeout", "1"}; }
+
+  // Submits a job whose rank 0 writes its worker token to a file, and returns the id and token.
+  std::pair<uint64_t, std::string> SubmitWithToken(const std::string& yaml) {
+    std::string dir = cluster_->dir();
+    uint64_t id = cluster_->Submit(yaml + kRes + "command: [\"/bin/sh\", \"-c\", \"if [ $RANK = 0 ]; then echo $DROVER_TOKEN > " +
+                                   dir + "/t-$DROVER_JOB_ID.tmp; mv " + dir + "/t-$DROVER_JOB_ID.tmp " + dir +
+                                   "/t-$DROVER_JOB_ID; fi; sleep 300\"]\n");
+    std::string token;
+    std::string file = dir + "/t-" + std::to_string(id);
+    EXPECT_TRUE(LocalCluster::WaitFor([&] {
+      std::ifstream in(file);
+      return static_cast<bool>(std::getline(in, token)) && !token.empty();
+    }, 20)) << "no token from job " << id;
+    return {id, token};
+  }
+
+  HttpReply Job(uint64_t id) { return cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id)); }
+};
+
+TEST_F(RuntimeTest, EachJobHasAKeyValueStoreForItsRendezvous) {
+  auto [id, token] = SubmitWithToken("name: kv\nconsumer: /teams/alpha\n");
+  auto [other, other_token] = SubmitWithToken("name: other\nconsumer: /teams/beta\n");
+  ASSERT_FALSE(token.empty());
+  ASSERT_FALSE(other_token.empty());
+  std::string kv = "/api/v1/jobs/" + std::to_string(id) + "/kv";
+  std::string value("bytes\0with a nul", 16);
+  HttpReply put = cluster_->Call("PUT", kv + "/gen1/addr", value, token);
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(put.json["key"], "gen1/addr");
+  HttpReply get = cluster_->Call("GET", kv + "/gen1/addr", "", token);
+  EXPECT_EQ(get.status, 200);
+  EXPECT_EQ(get.body, value);
+  HttpReply missing = cluster_->Call("GET", kv + "/gen1/nope?wait_ms=50", "", token);
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_NE(missing.json.value("error", "").find("not set"), std::string::npos) << missing.body;
+
+  // A waiting read wakes as soon as another client sets the key.
+  auto waiting = std::async(std::launch::async, [&, token = token] {
+    HttpReply r = cluster_->Call("GET", kv + "/gen1/late?wait_ms=5000", "", token);
+    return std::make_pair(r, std::chrono::steady_clock::now());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(cluster_->Call("PUT", kv + "/gen1/late", "here", token).status, 200);
+  auto [late, t1] = waiting.get();
+  double ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+  std::printf("a waiting read returned %.2f ms after the write began\n", ms);
+  EXPECT_EQ(late.status, 200);
+  EXPECT_EQ(late.body, "here");
+  EXPECT_LT(ms, 50);
+
+  // Counters, deletion, the number of keys.
+  EXPECT_EQ(cluster_->Call("POST", kv + "/gen1/count?add=3", "", token).json["value"], 3);
+  EXPECT_EQ(cluster_->Call("POST", kv + "/gen1/count?add=-5", "", token).json["value"], -2);
+  EXPECT_EQ(cluster_->Call("GET", kv + "/gen1/count", "", token).body, "-2");
+  EXPECT_EQ(cluster_->Call("POST", kv + "/gen1/count", "", token).status, 400);
+  EXPECT_EQ(cluster_->Call("POST", kv + "/gen1/count?add=x", "", token).status, 400);
+  EXPECT_EQ(cluster_->Call("POST", kv + "/gen1/addr?add=1", "", token).status, 400);
+  EXPECT_EQ(cluster_->Call("GET", kv, "", token).json["keys"], 3);
+  EXPECT_EQ(cluster_->Call("DELETE", kv + "/gen1/count", "", token).json["deleted"], true);
+  EXPECT_EQ(cluster_->Call("DELETE", kv + "/gen1/count", "", token).json["deleted"], false);
+  EXPECT_EQ(cluster_->Call("GET", kv).json["keys"], 2);  // the admin may look too
+
+  // Limits: key length, 64 MiB of values per job (each request stays under the 1 MiB body limit).
+  EXPECT_EQ(cluster_->Call("PUT", kv + "/" + std::string(513, 'k'), "x", token).status, 400);
+  std::string chunk(1000000, 'v');
+  int stored = 0;
+  HttpReply full;
+  for (int i = 0; i < 80; ++i) {
+    full = cluster_->Call("PUT", kv + "/big/" + std::to_string(i), chunk, token);
+    if (full.status != 200) break;
+    ++stored;
+  }
+  EXPECT_EQ(stored, 67);
+  EXPECT_EQ(full.status, 413);
+  EXPECT_NE(full.json.value("error", "").find("64 MiB"), std::string::npos) << full.body;
+
+  // Another job's worker cannot see this store; the store ends with its job.
+  EXPECT_EQ(cluster_->Call("GET", kv + "/gen1/addr", "", other_token).status, 404);
+  EXPECT_EQ(cluster_->Call("PUT", kv + "/gen1/addr", "x", other_token).status, 404);
+  EXPECT_EQ(cluster_->Call("GET", kv + "/gen1/addr", "", cluster_->join_token()).status, 403);
+  EXPECT_EQ(cluster_->Call("POST", "/api/v1/jobs/" + std::to_string(id) + "/cancel", "{}").status, 200);
+  HttpReply ended = cluster_->Call("GET", kv + "/gen1/addr", "", token);
+  EXPECT_EQ(ended.status, 409);
+  EXPECT_NE(ended.json.value("error", "").find("has ended"), std::string::npos) << ended.body;
+}
+
+TEST_F(RuntimeTest, WorkerStatusShowsProgressGatesReadinessAndSilentWorkersLeave) {
+  auto [id, token] = SubmitWithToken("name: elastic\nconsumer: /teams/alpha\nworkers: {min: 1, max: 3}\n");
+  ASSERT_FALSE(token.empty());
+  std::string job = "/api/v1/jobs/" + std::to_string(id);
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return AllReported(id, 3); }, 20)) << WorldSize(id);
+  int64_t g0 = cluster_->Call("GET", job + "/members", "", token).json["generation"];
+  auto status = [&](int rank, const json& body, const std::string& as = "") {
+    return cluster_->Call("POST", job + "/workers/" + std::to_string(rank) + "/status", body.dump(),
+                          as.empty() ? token : as);
+  };
+
+  // Heartbeats every 200 ms for the ranks in `beating`, as the runtime sends them.
+  std::mutex mu;
+  std::set<int> beating = {0, 1};
+  std::atomic<bool> stop{false};
+  std::thread heart([&, token = token] {
+    while (!stop) {
+      std::set<int> ranks;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        ranks = beating;
+      }
+      for (int r : ranks) {
+        cluster_->Call("POST", job + "/workers/" + std::to_string(r) + "/status", json{{"generation", g0}}.dump(),
+                       token);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  });
+  struct Joiner {
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~Joiner() {
+      stop = true;
+      t.join();
+    }
+  } joiner{stop, heart};
+
+  HttpReply first = status(0, {{"generation", g0}, {"ready", true}, {"step", 5}, {"epoch", 0}, {"loss", 0.5},
+                                {"samples_per_s", 100.0}, {"world_size", 3}});
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(first.json["generation"], g0);
+  ASSERT_EQ(status(1, {{"generation", g0}, {"ready", true}, {"step", 3}, {"loss", 0.9}}).status, 200);
+  HttpReply j = Job(id);
+  EXPECT_EQ(j.json["step"], 5) << "a lagging rank does not move the step back";
+  EXPECT_EQ(j.json["loss"], 0.5);
+  EXPECT_EQ(j.json["epoch"], 0);
+  EXPECT_EQ(j.json["samples_per_s"], 100.0);
+  EXPECT_EQ(j.json["world_size"], 3);
+  EXPECT_EQ(cluster_->Call("GET", "/api/v1/jobs").json["jobs"][0]["step"], 5);
+  HttpReply bad = status(0, {{"generation", g0}, {"loss", "low"}});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.json["error"], "loss: expected a number");
+  HttpReply stranger = status(7, {{"generation", g0}});
+  EXPECT_EQ(stranger.status, 404);
+  EXPECT_EQ(stranger.json["error"], "worker 7 of job " + std::to_string(id) + " is not a member");
+  HttpReply alice = cluster_->Call("POST", "/api/v1/users", R"({"name":"alice","consumers":["/teams/alpha"]})");
+  EXPECT_EQ(status(0, {{"generation", g0}}, alice.json["token"]).status, 403);
+
+  // Shrink to 2 and grow back to 3: the new rank 2 starts not ready, and a
+  // membership read with ready=1 waits for it.
+  ASSERT_EQ(cluster_->Call("PATCH", job, R"({"workers":{"min":1,"max":2}})").status, 200);
+  ASSERT_EQ(cluster_->Call("PATCH", job, R"({"workers":{"min":1,"max":3}})").status, 200);
+  HttpReply grown;
+  ASSERT_TRUE(LocalCluster::WaitFor([&] {
+    grown = cluster_->Call("GET", job + "/members", "", token);
+    return grown.json["members"].size() == 3u;
+  }, 10));
+  int64_t g1 = grown.json["generation"];
+  EXPECT_EQ(grown.json["members"][0]["ready"], true);
+  EXPECT_EQ(grown.json["members"][2]["ready"], false);
+  auto waiting = std::async(std::launch::async, [&, token = token] {
+    return cluster_->Call("GET", job + "/members?after=" + std::to_string(g1 - 1) + "&ready=1&wait_ms=8000", "",
+                          token);
+  });
+  EXPECT_EQ(waiting.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout)
+      << "returned before the new member was ready";
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    beating.insert(2);
+  }
+  ASSERT_EQ(status(2, {{"generation", g1}, {"ready", true}}).status, 200);
+  ASSERT_EQ(waiting.wait_for(std::chrono::seconds(2)), std::future_status::ready);
+  HttpReply ready = waiting.get();
+  ASSERT_EQ(ready.status, 200);
+  for (const json& m : ready.json["members"]) EXPECT_EQ(m["ready"], true) << ready.body;
+
+  // The pause a resize cost goes to the resize it reports (to 3, not the earlier one to 2).
+  ASSERT_EQ(status(0, {{"generation", g1}, {"rescale", {{"from", 2}, {"to", 3}, {"pause_ms", 37.5}}}}).status, 200);
+  j = Job(id);
+  ASSERT_EQ(j.json["rescales"].size(), 2u) << j.body;
+  EXPECT_TRUE(j.json["rescales"][0]["pause_ms"].is_null());
+  EXPECT_EQ(j.json["rescales"][1]["pause_ms"], 37.5);
+
+  // Rank 1 falls silent: the job carries on without it (the scheduler may then
+  // grow it again with a new rank) and its agent stops it.
+  int pid1 = 0;
+  for (const json& w : j.json["worker_list"]) {
+    if (w["rank"] == 1) pid1 = w["pid"];
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    beating.erase(1);
+  }
+  auto has_rank_1 = [&] {
+    j = Job(id);
+    for (const json& w : j.json["worker_list"]) {
+      if (w["rank"] == 1) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return !has_rank_1(); }, 5)) << j.body;
+  EXPECT_EQ(j.json["state"], "RUNNING");
+  // Silent for over 1 s when a scheduler tick (every second) saw it.
+  EXPECT_NE(j.json["events"].dump().find("sent no heartbeat for "), std::string::npos) << j.json["events"].dump();
+  EXPECT_NE(j.json["events"].dump().find("worker 1 on host-"), std::string::npos) << j.json["events"].dump();
+  EXPECT_TRUE(LocalCluster::WaitFor([&] { return !Alive(pid1); }, 15)) << "worker " << pid1 << " still runs";
+  EXPECT_EQ(status(1, {{"generation", g1}}).status, 404);
 }
 
 }  // namespace
