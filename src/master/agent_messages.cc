@@ -137,6 +137,10 @@ Result<WorkerStatus> DecodeWorkerStatus(const std::string& body) {
     if (!o["ready"].is_boolean()) return Bad("ready", "expected true or false");
     s.ready = o["ready"].get<bool>();
   }
+  if (o.contains("regroup") && !o["regroup"].is_null()) {
+    if (!o["regroup"].is_boolean()) return Bad("regroup", "expected true or false");
+    s.regroup = o["regroup"].get<bool>();
+  }
   DROVER_RETURN_IF_ERROR(OptionalInt(o, "", "step", 0, kMax, &s.step));
   DROVER_RETURN_IF_ERROR(OptionalInt(o, "", "epoch", 0, kMax, &s.epoch));
   DROVER_RETURN_IF_ERROR(OptionalNumber(o, "", "loss", &s.loss));

@@ -492,6 +492,19 @@ Result<int64_t> ClusterModel::ReportWorkerStatus(JobId id, int rank, const Worke
   return job->rec.generation;
 }
 
+Result<int64_t> ClusterModel::Regroup(JobId id, int64_t generation, const std::string& who, double now,
+                                      store::WriteBatch* batch) {
+  Job* job = MutableJob(id);
+  if (!job) return NotFound("job " + std::to_string(id) + " does not exist");
+  if (job->rec.generation == generation && !IsTerminal(job->rec.state)) {
+    ++job->rec.generation;
+    Event(*job, "regroup", who + " asked for a new group after generation " + std::to_string(generation) + " failed",
+          now, batch);
+    Persist(*job, batch);
+  }
+  return job->rec.generation;
+}
+
 int ClusterModel::CheckWorkers(double now, double timeout, store::WriteBatch* batch) {
   int failed = 0;
   for (auto& [id, job] : jobs_) {

@@ -77,6 +77,8 @@ struct WorkerStatus {
   std::optional<double> loss, samples_per_s;
   std::optional<int> world_size;
   std::optional<Rescale> rescale;  //!< a resize the worker went through (from, to, pause_ms; time unused)
+  //! The group failed at `generation` with no member known to be gone: open a new one.
+  bool regroup = false;
 };
 
 //! A job's training progress, as its workers last reported it.
@@ -163,6 +165,11 @@ class ClusterModel {
   //! progress, a resize's pause. Nothing here is persisted. Returns the job's
   //! generation; kNotFound when `rank` is not a current worker of the job.
   Result<int64_t> ReportWorkerStatus(JobId id, int rank, const WorkerStatus& status, double now);
+  //! A worker's group failed at `generation` though no member is gone (say a
+  //! rendezvous timed out): opens generation + 1 with the same workers, once —
+  //! a no-op if the job has already moved past `generation`. Returns the
+  //! job's generation. kNotFound for an unknown job.
+  Result<int64_t> Regroup(JobId id, int64_t generation, const std::string& who, double now, store::WriteBatch* batch);
   //! A worker that has posted status, but none for `timeout` seconds, fails
   //! as if it had crashed (WorkerUnresponsive). Returns how many failed.
   int CheckWorkers(double now, double timeout, store::WriteBatch* batch);

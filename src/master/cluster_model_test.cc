@@ -227,6 +227,21 @@ TEST_F(ClusterModelTest, SilentWorkerLeavesAnElasticJob) {
   EXPECT_EQ(model_.CheckWorkers(100, 10, &b), 3);
 }
 
+TEST_F(ClusterModelTest, RegroupOpensOneNewGenerationWithTheSameWorkers) {
+  JobId id = Submit("name: e\nconsumer: /a\nworkers: {min: 1, max: 4}\ncommand: [\"sleep\", \"9\"]\n");
+  ASSERT_EQ(Running(model_, *policy_, id).size(), 4u);
+  const Job& job = *model_.FindJob(id);
+  const int64_t g = job.rec.generation;
+  store::WriteBatch b;
+  EXPECT_EQ(*model_.Regroup(id, g, "worker 1", 5, &b), g + 1);
+  // Every rank that saw the failure asks; only the first opens a generation.
+  EXPECT_EQ(*model_.Regroup(id, g, "worker 2", 5, &b), g + 1);
+  EXPECT_EQ(job.workers.size(), 4u);
+  ASSERT_FALSE(b.jobs.empty());
+  EXPECT_EQ(b.jobs.back().generation, g + 1);  // durable: workers never see it go back
+  EXPECT_EQ(model_.Regroup(99, g, "worker 1", 5, &b).status().code(), StatusCode::kNotFound);
+}
+
 TEST_F(ClusterModelTest, SilentWorkerRestartsARigidJobWhoseNewWorkersStartNotReady) {
   JobId id = Submit("name: r\nconsumer: /a\nworkers: 2\nmax_restarts: 1\ncommand: [\"sleep\", \"9\"]\n");
   Running(model_, *policy_, id);

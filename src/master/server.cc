@@ -809,6 +809,15 @@ void Server::Routes() {
     if (!generation.ok()) {
       return Fail(res, NotFound("worker " + rank_text + " of job " + req.matches[1].str() + " is not a member"));
     }
+    if (status->regroup) {
+      store::WriteBatch batch;
+      generation = model_.Regroup(j->rec.id, status->generation, "worker " + rank_text, Now(), &batch);
+      if (!generation.ok()) return Fail(res, generation.status());
+      Status st = Commit(lock, std::move(batch));  // unlocks
+      if (!st.ok()) return Fail(res, st);
+      changed_.notify_all();
+      return Reply(res, 200, {{"generation", *generation}});
+    }
     changed_.notify_all();  // waiting membership reads look at readiness again
     lock.unlock();
     Reply(res, 200, {{"generation", *generation}});

@@ -71,6 +71,7 @@ struct ElasticRunner::Threads {
   std::condition_variable cv;
   bool stop = false;
   int64_t known = 0;   //!< the generation the group is formed at
+  int64_t joined = 0;  //!< the generation this worker was started at
   bool newer = false;  //!< a newer generation, all members ready, exists
   bool leaving = false;
   WorkerStatus status;  //!< the progress to report next
@@ -92,7 +93,7 @@ struct ElasticRunner::Threads {
         cv.wait_for(lock, milliseconds(200), [&] { return stop; });
         continue;
       }
-      if (known == g && (m->generation > g || m->Terminal())) newer = true;
+      if (known == g && ((m->generation > g && m->AllReady()) || m->Terminal())) newer = true;
     }
   }
 
@@ -101,7 +102,7 @@ struct ElasticRunner::Threads {
     bool warned = false;
     while (!stop) {
       WorkerStatus s = status;
-      s.generation = known;
+      s.generation = std::max(known, joined);
       if (!rescales.empty()) s.rescale = rescales.front();
       lock.unlock();
       auto r = client->PostStatus(s);
@@ -248,9 +249,10 @@ Status ElasticRunner::FitStandalone() {
   return Status::Ok();
 }
 
-void ElasticRunner::StartThreads() {
+void ElasticRunner::StartThreads(int64_t joined) {
   threads_ = std::make_unique<Threads>();
   threads_->status.ready = true;
+  threads_->joined = joined;
   auto watch_client = JobClient::Create(client_->env());
   auto beat_client = JobClient::Create(client_->env());
   // Create() only fails on a bad URL, which client_ already passed.
@@ -275,7 +277,11 @@ void ElasticRunner::StopThreads() {
 
 Status ElasticRunner::Regroup(const Membership& m, int rank) {
   const int world = static_cast<int>(m.members.size());
+  const auto t0 = Clock::now();
   DROVER_RETURN_IF_ERROR(group_->Form(m.generation, rank, world));
+  const auto t1 = Clock::now();
+  form_ms_ = Ms(t1 - t0);
+  sync_ms_ = 0;
   trainer_->SetGroup(group_.get());
   if (world > 1) {
     // Elect the root: the highest committed step wins, then the lowest rank.
@@ -285,6 +291,7 @@ Status ElasticRunner::Regroup(const Membership& m, int rank) {
     const int root = static_cast<int>(std::max_element(steps.begin(), steps.end()) - steps.begin());
     const bool same = std::all_of(steps.begin(), steps.end(), [&](float s) { return s == steps[0] && s > 0; });
     if (!same) DROVER_RETURN_IF_ERROR(trainer_->Synchronize(root));
+    sync_ms_ = Ms(Clock::now() - t1);
   }
   have_state_ = true;
   return Configure(world);
@@ -297,7 +304,7 @@ void ElasticRunner::FinalReport(int world) {
     std::lock_guard<std::mutex> lock(threads_->mu);
     last = threads_->status;
   }
-  last.generation = known_generation_;
+  last.generation = std::max(known_generation_, threads_->joined);
   last.world_size = world;
   auto r = client_->PostStatus(last);
   if (!r.ok() && r.status().code() != StatusCode::kNotFound) {
@@ -331,7 +338,20 @@ Status ElasticRunner::FitElastic() {
   auto group = ElasticGroup::Create(go);
   if (!group.ok()) return group.status();
   group_ = std::move(*group);
-  StartThreads();
+  // The generation this worker was started at: its ready reports name it.
+  int64_t joined = 0;
+  for (Clock::time_point until = Clock::now() + kServerPatience;;) {
+    auto now = client_->Members(-1, /*ready=*/false, milliseconds(0));
+    if (now.ok()) {
+      for (const Member& mem : now->members) {
+        if (mem.slot == client_->env().slot) joined = mem.generation;
+      }
+      break;
+    }
+    if (Clock::now() > until) return now.status();
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  StartThreads(joined);
   trainer_->SetSignal([t = threads_.get()] {
     std::lock_guard<std::mutex> lock(t->mu);
     return t->newer || g_terminate.load() ? 1.0f : 0.0f;
@@ -360,7 +380,8 @@ Status ElasticRunner::FitElastic() {
       break;
     }
     if (g_terminate.load()) return FailedPrecondition("terminated by SIGTERM");
-    if (m->generation <= known_generation_) continue;  // a wait that timed out
+    // A wait that timed out, or newcomers still starting: keep waiting.
+    if (m->generation <= known_generation_ || !m->AllReady()) continue;
     const int64_t failed_at = m->generation;
     Status st = Regroup(*m, rank);
     if (!st.ok()) {
@@ -370,7 +391,8 @@ Status ElasticRunner::FitElastic() {
       continue;
     }
     const int new_world = group_->world_size();
-    RescaleEvent ev{world, new_world, Ms(Clock::now() - last_step_end), trainer_->step(), after_failure};
+    RescaleEvent ev{world, new_world, Ms(Clock::now() - last_step_end), trainer_->step(), after_failure, form_ms_,
+                    sync_ms_};
     {
       std::lock_guard<std::mutex> lock(threads_->mu);
       known_generation_ = m->generation;
@@ -383,8 +405,10 @@ Status ElasticRunner::FitElastic() {
     }
     threads_->cv.notify_all();
     if (world > 0 && world != new_world) {
-      spdlog::info("rescaled {} -> {} workers at step {} (generation {}, rank {}): paused {:.1f} ms{}", world,
-                   new_world, ev.step, m->generation, rank, ev.pause_ms, after_failure ? " after a failure" : "");
+      spdlog::info("rescaled {} -> {} workers at step {} (generation {}, rank {}): paused {:.1f} ms "
+                   "(forming the group {:.1f} ms, electing and sending state {:.1f} ms){}",
+                   world, new_world, ev.step, m->generation, rank, ev.pause_ms, ev.form_ms, ev.sync_ms,
+                   after_failure ? " after a failure" : "");
       if (on_rescale_) on_rescale_(ev);
     } else {
       spdlog::info("formed generation {}: rank {} of {} at step {}", m->generation, rank, new_world, ev.step);

@@ -95,6 +95,9 @@ struct RescaleEvent {
   int64_t step = 0;
   //! After a failure (a lost peer) rather than a planned change.
   bool after_failure = false;
+  //! Parts of the pause: forming the group, electing the root and sending its state.
+  double form_ms = 0;
+  double sync_ms = 0;
 };
 
 class ElasticRunner {
@@ -133,7 +136,8 @@ class ElasticRunner {
   bool Done() const;
   //! Whether this rank writes a checkpoint after the step just taken.
   bool SaveDue() const;
-  void StartThreads();
+  //! `joined`: the generation this worker was started at.
+  void StartThreads(int64_t joined);
   void StopThreads();
 
   struct Threads;
@@ -147,6 +151,9 @@ class ElasticRunner {
   bool left_ = false;
   bool have_state_ = false;
   int64_t known_generation_ = 0;
+  //! The last Regroup's parts, for RescaleEvent.
+  double form_ms_ = 0;
+  double sync_ms_ = 0;
 };
 
 //! Trains `trainer` under its job's membership (or standalone): the one call a

@@ -77,6 +77,10 @@ bool Membership::Terminal() const {
          job_state == "PREEMPTED";
 }
 
+bool Membership::AllReady() const {
+  return std::all_of(members.begin(), members.end(), [](const Member& m) { return m.ready; });
+}
+
 Result<std::unique_ptr<JobClient>> JobClient::Create(const WorkerEnv& env) {
   auto url = agent::ParseServerUrl(env.server);
   if (!url.ok()) return url.status();
@@ -132,6 +136,7 @@ Result<Membership> JobClient::Members(int64_t after, bool ready, milliseconds wa
   for (const json& w : j["members"]) {
     Member member;
     member.slot = w.value("rank", -1);
+    member.generation = w.value("generation", int64_t{0});
     member.host = w.value("host", "");
     member.state = w.value("state", "");
     member.ready = w.value("ready", false);

@@ -44,6 +44,8 @@ Result<WorkerEnv> WorkerEnvFromEnvironment();
 
 struct Member {
   int slot = 0;
+  //! The generation this worker was (re)started at.
+  int64_t generation = 0;
   std::string host;
   std::string state;
   bool ready = false;
@@ -58,6 +60,9 @@ struct Membership {
   //! This worker's rank in the group: its index in `members`, or -1.
   int RankOf(int slot) const;
   bool Terminal() const;
+  //! Every member has reported ready (a long poll with `ready` may return at
+  //! its timeout before that).
+  bool AllReady() const;
 };
 
 struct WorkerStatus {

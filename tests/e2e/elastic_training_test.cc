@@ -1,0 +1,243 @@
+// End-to-end elastic training: drover-train workers under a real server and
+// agents on localhost, resized by the scheduler while they train.
+#include <signal.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "tests/e2e/cluster.h"
+
+namespace drover::e2e {
+namespace {
+
+using json = nlohmann::json;
+
+// Equal plans: each team owns 2 of the 4 slots (2 hosts x 2).
+const char* kPlan = R"(consumers:
+  - name: teams
+    owned: 4
+    children:
+      - name: alpha
+        owned: 2
+        reclaim_grace: 2
+      - name: beta
+        owned: 2
+        reclaim_grace: 2
+)";
+
+class ElasticTrainingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    dir_ = ::testing::TempDir() + "/drover-elastic-" + name;
+    std::filesystem::remove_all(dir_);
+    cluster_ = std::make_unique<LocalCluster>(DROVER_BINARY, dir_);
+    ASSERT_TRUE(cluster_->Start(2, 2)) << "see " << dir_ << "/*.log";
+    ASSERT_EQ(cluster_->Call("PUT", "/api/v1/plan", kPlan).status, 200);
+  }
+  void TearDown() override {
+    cluster_.reset();
+    if (!HasFailure()) std::filesystem::remove_all(dir_);
+  }
+
+  //! A drover-train job: the MLP on the first `limit` samples, throttled so
+  //! that resizes land mid-training.
+  std::string Job(const std::string& name, const std::string& consumer, int min, int max,
+                  const std::string& args) {
+    std::ostringstream y;
+    y << "name: " << name << "\nconsumer: " << consumer << "\nworkers: {min: " << min << ", max: " << max << "}\n"
+      << "resources: {gpus: 1, cpus: 0.1, memory: 64Mi}\n"
+      << "command: [\"" << DROVER_TRAIN_BINARY << "\", \"--model\", \"mlp\", \"--threads\", \"1\", "
+      << "\"--log-every\", \"100\", \"--epochs\", \"0\", \"--collective-timeout-ms\", \"8000\"" << args << "]\n";
+    return y.str();
+  }
+  json Get(uint64_t id) { return cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id)).json; }
+  int64_t Step(uint64_t id) {
+    json j = Get(id);
+    return j.contains("step") && j["step"].is_number() ? j["step"].get<int64_t>() : -1;
+  }
+  int World(uint64_t id) { return Get(id).value("world_size", -1); }
+  std::set<int> Pids(uint64_t id) {
+    std::set<int> pids;
+    const json job = Get(id);  // named: a temporary would die before the loop
+    for (const json& w : job["worker_list"]) pids.insert(w["pid"].get<int>());
+    return pids;
+  }
+  //! The world is `n`, every worker has a PID, and training has moved past `step`.
+  bool Running(uint64_t id, int n, int64_t step) {
+    std::set<int> p = Pids(id);
+    return World(id) == n && static_cast<int>(p.size()) == n && !p.count(0) && Step(id) > step;
+  }
+  std::string Logs(uint64_t id, int worker) {
+    return cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id) + "/logs?worker=" + std::to_string(worker)).body;
+  }
+  std::string Explain(uint64_t id) { return Get(id).dump().substr(0, 4000) + "\nrank 0 log:\n" + Logs(id, 0); }
+
+  std::string dir_;
+  std::unique_ptr<LocalCluster> cluster_;
+};
+
+// The issue's end-to-end case: two teams, equal plans, 4 slots.
+TEST_F(ElasticTrainingTest, SecondTeamShrinksTheFirstFromFourToTwoWithSamePidsAndItGrowsBack) {
+  uint64_t a = cluster_->Submit(Job("alpha", "/teams/alpha", 1, 4, ", \"--max-steps\", \"100000\", \"--min-step-ms\", \"20\""));
+  ASSERT_NE(a, 0u);
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return Running(a, 4, 5); }, 40)) << Explain(a);
+  std::set<int> before = Pids(a);
+  uint64_t b = cluster_->Submit(Job("beta", "/teams/beta", 1, 4, ", \"--max-steps\", \"150\", \"--min-step-ms\", \"20\""));
+  ASSERT_NE(b, 0u);
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return World(a) == 2 && Running(b, 2, 0); }, 40))
+      << Explain(a) << "\n" << Explain(b);
+  const int64_t step_at_shrink = Step(a);
+  std::set<int> after = Pids(a);
+  ASSERT_EQ(after.size(), 2u);
+  for (int p : after) EXPECT_TRUE(before.count(p)) << "worker " << p << " is new: alpha was restarted";
+  // Alpha keeps training on 2 while beta runs, then grows back when beta ends.
+  ASSERT_TRUE(cluster_->WaitState(b, "SUCCEEDED", 60)) << Explain(b);
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return Running(a, 4, step_at_shrink); }, 40)) << Explain(a);
+  std::set<int> regrown = Pids(a);
+  for (int p : after) EXPECT_TRUE(regrown.count(p)) << "worker " << p << " was replaced when alpha grew";
+
+  json j = Get(a);
+  std::vector<std::pair<int, int>> seen;
+  for (const json& r : j["rescales"]) {
+    seen.push_back({r["from"].get<int>(), r["to"].get<int>()});
+    if (r["to"].get<int>() == 2 || (r["from"].get<int>() == 2 && r["to"].get<int>() == 4)) {
+      ASSERT_TRUE(LocalCluster::WaitFor([&] {
+        const json now = Get(a);
+        for (const json& s : now["rescales"]) {
+          if (s["from"] == r["from"] && s["to"] == r["to"] && s["pause_ms"].is_number()) return true;
+        }
+        return false;
+      }, 10)) << j["rescales"].dump();
+    }
+  }
+  EXPECT_NE(std::find(seen.begin(), seen.end(), std::make_pair(4, 2)), seen.end()) << j["rescales"].dump();
+  EXPECT_NE(std::find(seen.begin(), seen.end(), std::make_pair(2, 4)), seen.end()) << j["rescales"].dump();
+  const json final_job = Get(a);
+  for (const json& r : final_job["rescales"]) {
+    if (r["pause_ms"].is_number()) {
+      std::printf("alpha rescaled %d -> %d: pause %.1f ms\n", r["from"].get<int>(), r["to"].get<int>(),
+                  r["pause_ms"].get<double>());
+    }
+  }
+  LocalCluster::WaitFor([&] { return Logs(a, 0).find("rescaled 2 -> 4") != std::string::npos; }, 10);
+  std::istringstream log(Logs(a, 0));
+  for (std::string line; std::getline(log, line);) {
+    if (line.find("rescaled") != std::string::npos || line.find("generation") != std::string::npos) {
+      std::printf("rank 0: %s\n", line.c_str());
+    }
+  }
+  EXPECT_EQ(cluster_->Call("POST", "/api/v1/jobs/" + std::to_string(a) + "/cancel", "{}").status, 200);
+}
+
+TEST_F(ElasticTrainingTest, SigkillOfOneOfThreeWorkersAndTheJobFinishes) {
+  uint64_t id = cluster_->Submit(Job("f", "/teams/alpha", 1, 3, ", \"--max-steps\", \"250\", \"--min-step-ms\", \"20\""));
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return Running(id, 3, 20); }, 40)) << Explain(id);
+  json j = Get(id);
+  int victim = 0;
+  for (const json& w : j["worker_list"]) {
+    if (w["rank"].get<int>() != 0) victim = w["pid"].get<int>();
+  }
+  ASSERT_GT(victim, 0);
+  const int64_t step = Step(id);
+  ASSERT_EQ(::kill(victim, SIGKILL), 0);
+  // The survivors go on as 2 (the freed slot may bring a newcomer back later).
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return Step(id) > step + 20; }, 30)) << Explain(id);
+  ASSERT_TRUE(cluster_->WaitState(id, "SUCCEEDED", 60)) << Explain(id);
+  bool lost = false;
+  const json done = Get(id);
+  for (const json& r : done["rescales"]) lost |= r["from"] == 3 && r["to"] == 2;
+  EXPECT_TRUE(lost) << Get(id)["rescales"].dump();
+  EXPECT_NE(Logs(id, 0).find("rescaled 3 -> 2"), std::string::npos) << Logs(id, 0);
+}
+
+std::vector<float> ReadFloats(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<float> out(bytes.size() / sizeof(float));
+  std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
+  return out;
+}
+
+// Constant global batch: one epoch trained 1 -> 2 -> 1 through the platform
+// ends where a static 2-worker run ends, and uses every sample exactly once.
+TEST_F(ElasticTrainingTest, OneTwoOneScheduleMatchesStaticRunAndUsesEverySampleOnce) {
+  const std::string samples = dir_ + "/samples", elastic = dir_ + "/elastic.bin", fixed = dir_ + "/static.bin";
+  std::filesystem::create_directories(samples);
+  const std::string common = ", \"--train-limit\", \"3200\", \"--global-batch\", \"64\", \"--epochs\", \"1\"";
+  uint64_t id = cluster_->Submit(Job("eq", "/teams/alpha", 1, 1,
+                                     common + ", \"--min-step-ms\", \"150\", \"--record-samples\", \"" + samples +
+                                         "\", \"--save-params\", \"" + elastic + "\""));
+  const std::string path = "/api/v1/jobs/" + std::to_string(id);
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return Running(id, 1, 8); }, 30)) << Explain(id);
+  ASSERT_EQ(cluster_->Call("PATCH", path, R"({"workers": {"min": 1, "max": 2}})").status, 200);
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return Running(id, 2, 0); }, 30)) << Explain(id);
+  const int64_t grown_at = Step(id);
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return Step(id) > grown_at + 8; }, 30)) << Explain(id);
+  ASSERT_EQ(cluster_->Call("PATCH", path, R"({"workers": {"min": 1, "max": 1}})").status, 200);
+  ASSERT_TRUE(cluster_->WaitState(id, "SUCCEEDED", 60)) << Explain(id);
+  EXPECT_LT(grown_at, 40) << "the job grew too late to train on 2 workers mid-epoch";
+
+  // Every sample of the epoch once, counting all workers' records.
+  std::map<int64_t, int> uses;
+  std::set<int> worlds;
+  for (const auto& f : std::filesystem::directory_iterator(samples)) {
+    std::ifstream in(f.path());
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      int64_t step, epoch, index;
+      int world;
+      fields >> step >> epoch >> world;
+      worlds.insert(world);
+      while (fields >> index) ++uses[index];
+    }
+  }
+  EXPECT_EQ(worlds, (std::set<int>{1, 2}));
+  ASSERT_EQ(uses.size(), 3200u);
+  for (const auto& [index, n] : uses) ASSERT_EQ(n, 1) << "sample " << index << " used " << n << " times";
+
+  // The same epoch on a static group of 2, by hand.
+  const int port = 29000 + getpid() % 1000;
+  std::vector<pid_t> pids;
+  for (int rank = 0; rank < 2; ++rank) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      setenv("RANK", std::to_string(rank).c_str(), 1);
+      setenv("WORLD_SIZE", "2", 1);
+      setenv("MASTER_ADDR", "127.0.0.1", 1);
+      setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+      std::string out = dir_ + "/static-" + std::to_string(rank) + ".log";
+      freopen(out.c_str(), "w", stdout);
+      execl(DROVER_TRAIN_BINARY, DROVER_TRAIN_BINARY, "--model", "mlp", "--threads", "1", "--train-limit", "3200",
+            "--global-batch", "64", "--epochs", "1", "--save-params", fixed.c_str(), nullptr);
+      _exit(127);
+    }
+    pids.push_back(pid);
+  }
+  for (pid_t pid : pids) {
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "static run failed; see " << dir_;
+  }
+  std::vector<float> a = ReadFloats(elastic), b = ReadFloats(fixed);
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_FALSE(a.empty());
+  double diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff = std::max(diff, static_cast<double>(std::fabs(a[i] - b[i])));
+  std::printf("1->2->1 vs static 2 workers, one epoch (50 steps): max |parameter difference| = %.3g\n", diff);
+  EXPECT_LT(diff, 1e-5);
+}
+
+}  // namespace
+}  // namespace drover::e2e
