@@ -66,6 +66,7 @@ std::string Slot() {
 int main(int argc, char** argv) {
   CLI::App app{"drover-train: elastic data-parallel training of a Fashion-MNIST model"};
   Flags f;
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a later flag overrides
   app.add_option("--model", f.model, "cnn or mlp")->capture_default_str();
   app.add_option("--data", f.data, "directory of the Fashion-MNIST IDX files")->capture_default_str();
   app.add_option("--train-limit", f.train_limit, "train on the first N samples only (0: all)");
