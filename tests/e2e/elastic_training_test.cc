@@ -165,6 +165,9 @@ TEST_F(ElasticTrainingTest, SigkillOfOneOfThreeWorkersAndTheJobFinishes) {
   const json done = Get(id);
   for (const json& r : done["rescales"]) lost |= r["from"] == 3 && r["to"] == 2;
   EXPECT_TRUE(lost) << Get(id)["rescales"].dump();
+  for (const json& e : done["events"]) {
+    std::printf("event %.3f %s\n", e["time"].get<double>(), e["message"].get<std::string>().c_str());
+  }
   // Rank 0 saw the failed step, rolled it back and went on in a new group.
   EXPECT_TRUE(LocalCluster::WaitFor([&] { return Logs(id, 0).find("summary") != std::string::npos; }, 10));
   const std::string log0 = Logs(id, 0);
