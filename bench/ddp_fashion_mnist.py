@@ -66,7 +66,7 @@ def main():
     p.add_argument("--model", default="cnn")
     p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     p.add_argument("--global-batch", type=int, default=64)
-    p.add_argument("--max-steps", type=int, default=200)
+    p.add_argument("--max-steps", type=int, default=0)
     p.add_argument("--epochs", type=int, default=0)
     p.add_argument("--warmup-steps", type=int, default=5)
     p.add_argument("--lr", type=float, default=0.05)

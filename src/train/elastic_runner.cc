@@ -365,6 +365,7 @@ Status ElasticRunner::FitElastic() {
   while (!Done()) {
     auto m = client_->Members(known_generation_, /*ready=*/true, kPollWait);
     if (!m.ok()) {
+      if (g_terminate.load()) return FailedPrecondition("terminated by SIGTERM; the server is unreachable");
       if (unreachable_since == Clock::time_point{}) unreachable_since = Clock::now();
       if (Clock::now() - unreachable_since > kServerPatience) return m.status();
       std::this_thread::sleep_for(milliseconds(200));

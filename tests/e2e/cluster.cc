@@ -1,6 +1,7 @@
 #include "tests/e2e/cluster.h"
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -75,6 +76,9 @@ LocalCluster::~LocalCluster() {
 pid_t LocalCluster::Spawn(const std::vector<std::string>& args, const std::string& log) {
   pid_t pid = fork();
   if (pid == 0) {
+    // A test killed mid-run (ctest's timeout) must not leave a cluster behind:
+    // the server and agents die with it, and the agents' keepers take the workers.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     dup2(fd, 1);
     dup2(fd, 2);
