@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -190,6 +191,80 @@ std::vector<float> ReadFloats(const std::string& path) {
   return out;
 }
 
+double MaxDiff(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size() || a.empty()) return INFINITY;
+  double diff = 0;
+  return diff;
+}
+
+//! Runs drover-train (MLP, 1 thread) as a fixed group of `world` by hand, as
+//! torchrun would; rank r's output goes to `<log>-<r>.log`. True if all exit 0.
+bool RunStatic(int world, const std::vector<std::string>& args, const std::string& log) {
+  static int next_port = 29000 + getpid() % 500;
+  const int port = next_port++;
+  std::vector<pid_t> pids;
+  for (int rank = 0; rank < world; ++rank) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      setenv("RANK", std::to_string(rank).c_str(), 1);
+      setenv("WORLD_SIZE", std::to_string(world).c_str(), 1);
+      setenv("MASTER_ADDR", "127.0.0.1", 1);
+      setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+      std::string out = log + "-" + std::to_string(rank) + ".log";
+      if (!freopen(out.c_str(), "w", stdout)) _exit(126);
+      std::vector<std::string> all = {DROVER_TRAIN_BINARY, "--model", "mlp", "--threads", "1"};
+      all.insert(all.end(), args.begin(), args.end());
+      std::vector<char*> argv;
+      for (auto& a : all) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    pids.push_back(pid);
+  }
+  bool ok = true;
+  for (pid_t pid : pids) {
+    int status = 0;
+    ok = waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0 && ok;
+  }
+  return ok;
+}
+
+//! Rank 0's summary line of a RunStatic.
+json Summary(const std::string& log) {
+  std::ifstream in(log + "-0.log");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("summary ", 0) == 0) return json::parse(line.substr(8), nullptr, false);
+  }
+  return json();
+}
+
+// Per-worker batch mode: the global batch is world x per-worker batch, and the
+// linear rule scales the learning rate with the world, so 2 workers of 32 at
+// lr 0.025 train exactly what the constant-global-batch mode does with 64 at 0.05.
+TEST(ElasticTrainingStandaloneTest, PerWorkerBatchModeScalesBatchAndLearningRateWithTheWorld) {
+  const std::string dir = ::testing::TempDir() + "/drover-per-worker";
+  std::filesystem::create_directories(dir);
+  const std::vector<std::string> common = {"--train-limit", "1280", "--epochs", "1", "--log-every", "0"};
+  auto with = [&](std::vector<std::string> more) {
+    more.insert(more.begin(), common.begin(), common.end());
+    return more;
+  };
+  ASSERT_TRUE(RunStatic(2, with({"--batch-mode", "per-worker", "--per-worker-batch", "32", "--lr-scaling", "linear",
+                                 "--lr", "0.025", "--save-params", dir + "/per-worker.bin"}),
+                        dir + "/pw2"));
+  ASSERT_TRUE(RunStatic(1, with({"--batch-mode", "per-worker", "--per-worker-batch", "32", "--lr-scaling", "sqrt"}),
+                        dir + "/pw1"));
+  ASSERT_TRUE(RunStatic(2, with({"--global-batch", "64", "--lr", "0.05", "--save-params", dir + "/global.bin"}),
+                        dir + "/g2"));
+  EXPECT_EQ(Summary(dir + "/pw2").value("steps", -1), 20);  // 1280 / (2 x 32)
+  EXPECT_EQ(Summary(dir + "/pw1").value("steps", -1), 40);  // 1280 / (1 x 32)
+  const double diff = MaxDiff(ReadFloats(dir + "/per-worker.bin"), ReadFloats(dir + "/global.bin"));
+  EXPECT_LT(diff, 1e-6);
+  EXPECT_EQ(RunStatic(1, with({"--lr-scaling", "cubic"}), dir + "/bad"), false);  // a clear error, not a default
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
 // Constant global batch: one epoch trained 1 -> 2 -> 1 through the platform
 // ends where a static 2-worker run ends, and uses every sample exactly once.
 TEST_F(ElasticTrainingTest, OneTwoOneScheduleMatchesStaticRunAndUsesEverySampleOnce) {
@@ -237,33 +312,9 @@ TEST_F(ElasticTrainingTest, OneTwoOneScheduleMatchesStaticRunAndUsesEverySampleO
   for (const auto& [index, n] : uses) ASSERT_EQ(n, 1) << "sample " << index << " used " << n << " times";
 
   // The same epoch on a static group of 2, by hand.
-  const int port = 29000 + getpid() % 1000;
-  std::vector<pid_t> pids;
-  for (int rank = 0; rank < 2; ++rank) {
-    pid_t pid = fork();
-    if (pid == 0) {
-      setenv("RANK", std::to_string(rank).c_str(), 1);
-      setenv("WORLD_SIZE", "2", 1);
-      setenv("MASTER_ADDR", "127.0.0.1", 1);
-      setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
-      std::string out = dir_ + "/static-" + std::to_string(rank) + ".log";
-      freopen(out.c_str(), "w", stdout);
-      execl(DROVER_TRAIN_BINARY, DROVER_TRAIN_BINARY, "--model", "mlp", "--threads", "1", "--train-limit", "3200",
-            "--global-batch", "64", "--epochs", "1", "--save-params", fixed.c_str(), nullptr);
-      _exit(127);
-    }
-    pids.push_back(pid);
-  }
-  for (pid_t pid : pids) {
-    int status = 0;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
-    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "static run failed; see " << dir_;
-  }
-  std::vector<float> a = ReadFloats(elastic), b = ReadFloats(fixed);
-  ASSERT_EQ(a.size(), b.size());
-  ASSERT_FALSE(a.empty());
-  double diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff = std::max(diff, static_cast<double>(std::fabs(a[i] - b[i])));
+  ASSERT_TRUE(RunStatic(2, {"--train-limit", "3200", "--global-batch", "64", "--epochs", "1", "--save-params", fixed},
+                        dir_ + "/static"));
+  const double diff = MaxDiff(ReadFloats(elastic), ReadFloats(fixed));
   std::printf("1->2->1 vs static 2 workers, one epoch (50 steps): max |parameter difference| = %.3g\n", diff);
   EXPECT_LT(diff, 1e-5);
 }
