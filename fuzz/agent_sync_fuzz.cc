@@ -1,4 +1,5 @@
-// Fuzzes the server's decoding of what agents send (register and sync bodies).
+// Fuzzes the server's decoding of what agents and workers send (register and
+// sync bodies, and workers' status posts).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -9,5 +10,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string body(reinterpret_cast<const char*>(data), size);
   (void)drover::master::DecodeSyncReport(body);
   (void)drover::master::DecodeRegistration(body);
+  (void)drover::master::DecodeWorkerStatus(body);
   return 0;
 }
