@@ -308,6 +308,21 @@ void ClusterModel::OnWorkerExit(Job& job, const ReportedWorker& r, double now, s
     it->state = "exited";
     it->exit_code = 0;
     Event(job, "worker", who + " exited with 0", now, batch);
+    // Elastic training that reports through the runtime ends on every member
+    // at the same step: a newcomer that has not joined yet would only start
+    // the training over, alone. It is stopped instead.
+    if (!job.rec.workers.rigid() && job.progress.step) {
+      std::set<int> unjoined;
+      for (const auto& w : job.workers) {
+        const WorkerContact* c = job.Contact(w);
+        if (w.state != "exited" && (!c || !c->joined)) unjoined.insert(w.rank);
+      }
+      if (!unjoined.empty()) {
+        Event(job, "worker", Plural(static_cast<int>(unjoined.size()), "worker") +
+                                 " that had not joined the training stopped: it has ended", now, batch);
+        RemoveWorkers(job, unjoined, batch);
+      }
+    }
     bool all_done = std::all_of(job.workers.begin(), job.workers.end(),
                                 [](const auto& w) { return w.state == "exited" && w.exit_code == 0; });
     if (all_done) {
@@ -470,6 +485,7 @@ Result<int64_t> ClusterModel::ReportWorkerStatus(JobId id, int rank, const Worke
   // A worker joins no generation older than the one it was started at: an
   // older one comes from the previous incarnation, still being stopped.
   if (s.ready && s.generation >= it->generation) c.ready = true;
+  if (s.step && s.generation >= it->generation) c.joined = true;
 
   Progress& p = job->progress;
   if (!s.step || !p.step || *s.step >= *p.step) {  // a lagging rank does not move the step back
@@ -583,6 +599,12 @@ int ClusterModel::Schedule(sched::Policy& policy, double now, store::WriteBatch*
     j.consumer = std::max(0, plan_.Find(job.rec.consumer));
     j.priority = job.rec.priority;
     j.workers = job.rec.workers;
+    // A worker that exited with 0 means the job is finishing: it gets no more.
+    const int alive = static_cast<int>(std::count_if(job.workers.begin(), job.workers.end(),
+                                                     [](const auto& w) { return w.state != "exited"; }));
+    const bool finishing = std::any_of(job.workers.begin(), job.workers.end(),
+                                       [](const auto& w) { return w.state == "exited" && w.exit_code == 0; });
+    if (finishing && alive > 0) j.workers = WorkerBounds{std::min(j.workers.min, alive), alive};
     j.per_worker = job.rec.per_worker;
     j.submit_time = job.rec.submit_time;
     j.attained_service = job.rec.attained_service;

@@ -93,6 +93,7 @@ struct WorkerContact {
   int64_t generation = 0;  //!< the WorkerRecord::generation it belongs to
   double last_status = 0;  //!< server clock
   bool ready = false;      //!< sticky for the incarnation
+  bool joined = false;     //!< has reported a training step (it is in the group, not just started)
 };
 
 struct Job {

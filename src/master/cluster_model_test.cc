@@ -242,6 +242,33 @@ TEST_F(ClusterModelTest, RegroupOpensOneNewGenerationWithTheSameWorkers) {
   EXPECT_EQ(model_.Regroup(99, g, "worker 1", 5, &b).status().code(), StatusCode::kNotFound);
 }
 
+TEST_F(ClusterModelTest, FinishedElasticTrainingStopsUnjoinedNewcomersAndGrowsNoMore) {
+  JobId id = Submit("name: e\nconsumer: /a\nworkers: {min: 1, max: 4}\ncommand: [\"sleep\", \"9\"]\n");
+  auto desired = Running(model_, *policy_, id);
+  ASSERT_EQ(desired.size(), 4u);
+  WorkerStatus s;
+  s.generation = model_.FindJob(id)->rec.generation;
+  s.ready = true;
+  s.step = 100;
+  for (int r = 0; r < 3; ++r) ASSERT_TRUE(model_.ReportWorkerStatus(id, r, s, 3).ok());
+  s.step.reset();  // rank 3 started and is ready, but never trained a step with the others
+  ASSERT_TRUE(model_.ReportWorkerStatus(id, 3, s, 3).ok());
+  store::WriteBatch b;
+  std::vector<ReportedWorker> report;
+  for (const auto& d : desired) report.push_back({id, d.rank, d.generation, 1000 + d.rank, d.rank == 0, 0, 0});
+  model_.Sync("h1", report, 4, kCtx, &b);
+  const Job& job = *model_.FindJob(id);
+  EXPECT_EQ(job.rec.state, kRunning);
+  EXPECT_EQ(job.workers.size(), 3u);  // ranks 0 (exited 0), 1, 2
+  EXPECT_EQ(model_.Desired("h1", kCtx).size(), 2u);
+  model_.Schedule(*policy_, 5, &b);  // 2 GPUs idle, but the job is finishing
+  EXPECT_EQ(model_.Desired("h1", kCtx).size(), 2u);
+  report.clear();
+  for (int r = 0; r < 3; ++r) report.push_back({id, r, desired[r].generation, 1000 + r, true, 0, 0});
+  model_.Sync("h1", report, 6, kCtx, &b);
+  EXPECT_EQ(job.rec.state, kSucceeded);
+}
+
 TEST_F(ClusterModelTest, SilentWorkerRestartsARigidJobWhoseNewWorkersStartNotReady) {
   JobId id = Submit("name: r\nconsumer: /a\nworkers: 2\nmax_restarts: 1\ncommand: [\"sleep\", \"9\"]\n");
   Running(model_, *policy_, id);

@@ -275,10 +275,12 @@ void ElasticRunner::StopThreads() {
   threads_.reset();
 }
 
-Status ElasticRunner::Regroup(const Membership& m, int rank) {
+Status ElasticRunner::Regroup(const Membership& m, int rank, bool ready_subset) {
   const int world = static_cast<int>(m.members.size());
   const auto t0 = Clock::now();
-  DROVER_RETURN_IF_ERROR(group_->Form(m.generation, rank, world));
+  // Two store prefixes per server generation: the ready subset's and the full
+  // membership's, so that ranks that saw different readiness never meet.
+  DROVER_RETURN_IF_ERROR(group_->Form(2 * m.generation + (ready_subset ? 0 : 1), rank, world));
   const auto t1 = Clock::now();
   form_ms_ = Ms(t1 - t0);
   sync_ms_ = 0;
@@ -312,11 +314,13 @@ void ElasticRunner::FinalReport(int world) {
   }
 }
 
-void ElasticRunner::AwaitNewGeneration(int64_t generation) {
-  auto m = client_->Members(generation, /*ready=*/true, options_.regroup_after);
-  if (m.ok() && (m->generation > generation || m->Terminal())) return;
-  spdlog::warn("the group of generation {} failed but the server has no new one after {} ms; asking for one",
-               generation, options_.regroup_after.count());
+void ElasticRunner::AwaitNewGeneration(int64_t generation, bool ask_now) {
+  if (!ask_now) {
+    auto m = client_->Members(generation, /*ready=*/false, options_.regroup_after);
+    if (m.ok() && (m->generation > generation || m->Terminal())) return;
+    spdlog::warn("the group of generation {} failed but the server has no new one after {} ms; asking for one",
+                 generation, options_.regroup_after.count());
+  }
   WorkerStatus ask;
   ask.generation = generation;
   ask.ready = true;
@@ -363,7 +367,9 @@ Status ElasticRunner::FitElastic() {
   Clock::time_point unreachable_since{};
 
   while (!Done()) {
-    auto m = client_->Members(known_generation_, /*ready=*/true, kPollWait);
+    // Survivors of a failure do not wait for newcomers to be ready (see below).
+    const bool survivor = after_failure && have_state_ && !group_->formed();
+    auto m = client_->Members(known_generation_, /*ready=*/!survivor, kPollWait);
     if (!m.ok()) {
       if (g_terminate.load()) return FailedPrecondition("terminated by SIGTERM; the server is unreachable");
       if (unreachable_since == Clock::time_point{}) unreachable_since = Clock::now();
@@ -381,14 +387,24 @@ Status ElasticRunner::FitElastic() {
       break;
     }
     if (g_terminate.load()) return FailedPrecondition("terminated by SIGTERM");
-    // A wait that timed out, or newcomers still starting: keep waiting.
-    if (m->generation <= known_generation_ || !m->AllReady()) continue;
+    if (m->generation <= known_generation_) continue;  // a wait that timed out
+    // Newcomers still starting: members that are training wait for them (they
+    // keep training meanwhile; the watcher signals once all are ready). The
+    // survivors of a failure instead go on as the group of the ready members
+    // at once; newcomers join through a regroup once they have started.
+    Membership group = *m;
+    if (!m->AllReady()) {
+      if (!survivor) continue;
+      std::erase_if(group.members, [](const Member& mem) { return !mem.ready; });
+    }
     const int64_t failed_at = m->generation;
-    Status st = Regroup(*m, rank);
+    Status st = Regroup(group, group.RankOf(slot), group.members.size() < m->members.size());
     if (!st.ok()) {
       spdlog::warn("re-forming generation {} failed: {}", failed_at, st.message());
       known_generation_ = std::max(known_generation_, failed_at);
-      AwaitNewGeneration(failed_at);
+      // A newcomer that could not join most likely met survivors training as
+      // the ready subset: it asks for the regroup that brings them in at once.
+      AwaitNewGeneration(failed_at, /*ask_now=*/!have_state_);
       continue;
     }
     const int new_world = group_->world_size();
@@ -425,7 +441,7 @@ Status ElasticRunner::FitElastic() {
         spdlog::warn("step {} failed, rolled back: {}", trainer_->step() + 1, step.status().message());
         after_failure = true;
         group_->Leave();
-        AwaitNewGeneration(known_generation_);
+        AwaitNewGeneration(known_generation_, /*ask_now=*/false);
         break;
       }
       {

@@ -23,8 +23,10 @@
 // (Gloo's socket resets; a frozen peer at `collective_timeout`, and the
 // server drops it when its heartbeats stop). The failed step changed nothing
 // (Trainer's rollback: the last in-memory commit is the model itself), so the
-// survivors wait for the server's next generation and go on. If none comes
-// within `regroup_after`, the runner asks the server to open one.
+// survivors wait for the server's next generation and go on — at once, as the
+// group of its ready members, if the scheduler has already added a newcomer
+// that is still starting (it joins through a regroup). If no new generation
+// comes within `regroup_after`, the runner asks the server to open one.
 //
 // A checkpoint directory makes full restarts (preemption, a restarted job)
 // resume: rank 0 writes the state atomically every `checkpoint_every` steps
@@ -123,12 +125,14 @@ class ElasticRunner {
   ElasticRunner(Trainer* trainer, const ElasticOptions& options);
   Status FitStandalone();
   Status FitElastic();
-  //! Forms generation `m`, elects the root and synchronises; sets world.
-  Status Regroup(const Membership& m, int rank);
+  //! Forms the group of `m`'s members (all of the server's generation, or
+  //! only its ready ones: `ready_subset`), elects the root and synchronises.
+  Status Regroup(const Membership& m, int rank, bool ready_subset);
   //! Sets the batch size and learning rate for the world size.
   Status Configure(int world);
-  //! Waits after a failure at `generation` for a newer one (asking for it if slow).
-  void AwaitNewGeneration(int64_t generation);
+  //! Waits after a failure at `generation` for a newer one, asking the server
+  //! for it if none comes within regroup_after (or at once: `ask_now`).
+  void AwaitNewGeneration(int64_t generation, bool ask_now);
   //! The last progress, sent before Fit returns.
   void FinalReport(int world);
   Status SaveCheckpoint();

@@ -149,7 +149,11 @@ TEST_F(ElasticTrainingTest, SecondTeamShrinksTheFirstFromFourToTwoWithSamePidsAn
 }
 
 TEST_F(ElasticTrainingTest, SigkillOfOneOfThreeWorkersAndTheJobFinishes) {
-  uint64_t id = cluster_->Submit(Job("f", "/teams/alpha", 1, 3, ", \"--max-steps\", \"250\", \"--min-step-ms\", \"20\""));
+  // A short collective timeout: the replacement the scheduler starts joins
+  // after its first rendezvous (with survivors that went on without it) fails.
+  uint64_t id = cluster_->Submit(Job("f", "/teams/alpha", 1, 3,
+                                     ", \"--max-steps\", \"700\", \"--min-step-ms\", \"20\", "
+                                     "\"--collective-timeout-ms\", \"3000\""));
   ASSERT_TRUE(LocalCluster::WaitFor([&] { return Running(id, 3, 20); }, 40)) << Explain(id);
   json j = Get(id);
   int victim = 0;
@@ -174,10 +178,11 @@ TEST_F(ElasticTrainingTest, SigkillOfOneOfThreeWorkersAndTheJobFinishes) {
   const std::string log0 = Logs(id, 0);
   const size_t failed = log0.find("rolled back");
   EXPECT_NE(failed, std::string::npos) << log0;
-  EXPECT_NE(log0.find("generation", failed), std::string::npos) << log0;
+  EXPECT_NE(log0.find("rescaled 3 -> 2", failed), std::string::npos) << log0;  // at once, without the newcomer
+  EXPECT_NE(log0.find("rescaled 2 -> 3", failed), std::string::npos) << log0;  // which joins later
   std::istringstream log(log0);
   for (std::string line; std::getline(log, line);) {
-    if (line.find("generation") != std::string::npos || line.find("rolled back") != std::string::npos) {
+    if (line.find("rescaled") != std::string::npos || line.find("rolled back") != std::string::npos) {
       std::printf("rank 0: %s\n", line.c_str());
     }
   }
