@@ -270,6 +270,34 @@ TEST(ElasticTrainingStandaloneTest, PerWorkerBatchModeScalesBatchAndLearningRate
   if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
 
+// A job that is preempted or restarted resumes from its checkpoint: 40 steps,
+// a new process, 40 more, ends exactly where 80 steps in one go do.
+TEST(ElasticTrainingStandaloneTest, RestartResumesFromTheCheckpointExactly) {
+  const std::string dir = ::testing::TempDir() + "/drover-checkpoint";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::vector<std::string> common = {"--train-limit", "2560", "--epochs", "0", "--log-every", "0"};
+  auto with = [&](std::vector<std::string> more) {
+    more.insert(more.begin(), common.begin(), common.end());
+    return more;
+  };
+  ASSERT_TRUE(RunStatic(2, with({"--max-steps", "40", "--checkpoint-dir", dir + "/ckpt", "--checkpoint-every", "15"}),
+                        dir + "/first"));
+  ASSERT_TRUE(std::filesystem::exists(dir + "/ckpt/state.pt"));
+  ASSERT_TRUE(RunStatic(2, with({"--max-steps", "80", "--checkpoint-dir", dir + "/ckpt", "--save-params",
+                                 dir + "/resumed.bin"}),
+                        dir + "/second"));
+  ASSERT_TRUE(RunStatic(2, with({"--max-steps", "80", "--save-params", dir + "/straight.bin"}), dir + "/straight"));
+  EXPECT_EQ(Summary(dir + "/second").value("steps", -1), 80);
+  const double diff = MaxDiff(ReadFloats(dir + "/resumed.bin"), ReadFloats(dir + "/straight.bin"));
+  std::printf("40 + 40 steps across a restart vs 80 in one run: max |parameter difference| = %.3g\n", diff);
+  EXPECT_LT(diff, 1e-6);
+  // A corrupt checkpoint is refused with its path, not trained over.
+  { std::ofstream(dir + "/ckpt/state.pt", std::ios::trunc) << "not a checkpoint"; }
+  EXPECT_FALSE(RunStatic(1, with({"--max-steps", "90", "--checkpoint-dir", dir + "/ckpt"}), dir + "/corrupt"));
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
 // Constant global batch: one epoch trained 1 -> 2 -> 1 through the platform
 // ends where a static 2-worker run ends, and uses every sample exactly once.
 TEST_F(ElasticTrainingTest, OneTwoOneScheduleMatchesStaticRunAndUsesEverySampleOnce) {
