@@ -24,6 +24,8 @@ using std::chrono::milliseconds;
 constexpr const char* kCheckpointFile = "state.pt";
 // How long a long poll for membership waits at most in one call.
 constexpr milliseconds kPollWait{5000};
+// How long survivors of a failure let the membership settle before reading it.
+constexpr milliseconds kSettle{300};
 // How long the server may stay unreachable before Fit gives up.
 constexpr std::chrono::seconds kServerPatience{60};
 
@@ -388,6 +390,14 @@ Status ElasticRunner::FitElastic() {
     }
     if (g_terminate.load()) return FailedPrecondition("terminated by SIGTERM");
     if (m->generation <= known_generation_) continue;  // a wait that timed out
+    if (survivor) {
+      // One failure often brings two changes a moment apart (the dead worker
+      // leaves; the scheduler refills its slot). Survivors let them settle and
+      // read again, so that they agree on the group they form.
+      std::this_thread::sleep_for(kSettle);
+      auto settled = client_->Members(-1, /*ready=*/false, milliseconds(0));
+      if (settled.ok() && settled->generation >= m->generation) m = std::move(settled);
+    }
     // Newcomers still starting: members that are training wait for them (they
     // keep training meanwhile; the watcher signals once all are ready). The
     // survivors of a failure instead go on as the group of the ready members

@@ -89,13 +89,20 @@ class KeyValueStore : public c10d::Store {
   std::shared_ptr<KeyValue> kv_;
 };
 
+// The first line of an exception's message: c10::Error appends a backtrace.
+std::string FirstLine(const char* what) {
+  std::string msg = what;
+  if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
+  return msg;
+}
+
 // Runs a collective's work to completion; libtorch reports failure by throwing.
 Status Wait(const c10::intrusive_ptr<c10d::Work>& work, const std::string& where) {
   try {
     work->wait();
     return Status::Ok();
   } catch (const std::exception& e) {
-    return Unavailable(where + ": " + e.what());
+    return Unavailable(where + ": " + FirstLine(e.what()));
   }
 }
 
@@ -129,13 +136,13 @@ Result<std::unique_ptr<ElasticGroup>> ElasticGroup::Create(const GroupOptions& o
       impl->store = c10::make_intrusive<c10d::TCPStore>(options.store_host, so);
     } catch (const std::exception& e) {
       return Unavailable(std::string(options.is_store_server ? "hosting" : "connecting to") +
-                         " TCPStore " + store_name + ": " + e.what());
+                         " TCPStore " + store_name + ": " + FirstLine(e.what()));
     }
   }
   try {
     impl->device = c10d::ProcessGroupGloo::createDeviceForHostname(options.device_hostname);
   } catch (const std::exception& e) {
-    return Unavailable("Gloo device on " + options.device_hostname + ": " + e.what());
+    return Unavailable("Gloo device on " + options.device_hostname + ": " + FirstLine(e.what()));
   }
   return std::unique_ptr<ElasticGroup>(new ElasticGroup(std::move(impl)));
 }
@@ -177,7 +184,7 @@ Status ElasticGroup::Form(int64_t generation, int rank, int world_size) {
     impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world_size, opts);
   } catch (const std::exception& e) {
     impl_->pg.reset();
-    return Unavailable(what + ": " + e.what());
+    return Unavailable(what + ": " + FirstLine(e.what()));
   }
   generation_ = generation;
   rank_ = rank;
@@ -197,7 +204,7 @@ Status ElasticGroup::AllReduceSum(std::vector<float>& flat) {
     ao.reduceOp = c10d::ReduceOp::SUM;
     st = Wait(impl_->pg->allreduce(tensors, ao), where);
   } catch (const std::exception& e) {
-    st = Unavailable(where + ": " + e.what());
+    st = Unavailable(where + ": " + FirstLine(e.what()));
   }
   if (!st.ok()) Leave();
   return st;
@@ -225,7 +232,7 @@ Status ElasticGroup::Broadcast(std::vector<uint8_t>& bytes, int root) {
       }
     }
   } catch (const std::exception& e) {
-    st = Unavailable(where + ": " + e.what());
+    st = Unavailable(where + ": " + FirstLine(e.what()));
   }
   if (!st.ok()) Leave();
   return st;
@@ -238,7 +245,7 @@ Status ElasticGroup::Barrier() {
   try {
     st = Wait(impl_->pg->barrier(), where);
   } catch (const std::exception& e) {
-    st = Unavailable(where + ": " + e.what());
+    st = Unavailable(where + ": " + FirstLine(e.what()));
   }
   if (!st.ok()) Leave();
   return st;
