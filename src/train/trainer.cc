@@ -155,28 +155,39 @@ Result<StepMetrics> Trainer::StepImpl() {
     loss_sum += loss.item<double>();
   }
 
-  // One flat bucket: every gradient, then the loss.
-  const int64_t n_grad = NumElements(params_);
-  std::vector<float> flat(static_cast<size_t>(n_grad) + 2, 0.0f);
-  int64_t off = 0;
-  for (const auto& p : params_) {
-    const int64_t n = p.numel();
-    if (p.grad().defined()) {
-      auto g = p.grad().contiguous();
-      std::memcpy(flat.data() + off, g.data_ptr<float>(), n * sizeof(float));
+  // One flat bucket: every gradient, then the loss and the signal. Alone (no
+  // collective) the gradients stay where backward left them.
+  const float local_signal = signal_ ? signal_() : 0.0f;
+  double loss = loss_sum;
+  double signal = local_signal;
+  if (collective) {
+    const int64_t n_grad = NumElements(params_);
+    flat_.assign(static_cast<size_t>(n_grad) + 2, 0.0f);  // keeps its capacity: no allocation per step
+    int64_t off = 0;
+    for (const auto& p : params_) {
+      const int64_t n = p.numel();
+      if (p.grad().defined()) {
+        auto g = p.grad().contiguous();
+        std::memcpy(flat_.data() + off, g.data_ptr<float>(), n * sizeof(float));
+      }
+      off += n;
     }
-    off += n;
-  }
-  flat[n_grad] = static_cast<float>(loss_sum);
-  flat[n_grad + 1] = signal_ ? signal_() : 0.0f;
-  if (collective) DROVER_RETURN_IF_ERROR(group_->AllReduceSum(flat));
-  off = 0;
-  for (auto& p : params_) {
-    const int64_t n = p.numel();
-    auto src = torch::from_blob(flat.data() + off, p.sizes(), torch::kFloat32);
-    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-    p.mutable_grad().copy_(src);
-    off += n;
+    flat_[n_grad] = static_cast<float>(loss_sum);
+    flat_[n_grad + 1] = local_signal;
+    DROVER_RETURN_IF_ERROR(group_->AllReduceSum(flat_));
+    off = 0;
+    for (auto& p : params_) {
+      auto src = torch::from_blob(flat_.data() + off, p.sizes(), torch::kFloat32);
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+      p.mutable_grad().copy_(src);
+      off += p.numel();
+    }
+    loss = flat_[n_grad];
+    signal = flat_[n_grad + 1];
+  } else {
+    for (auto& p : params_) {
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);  // as the collective path does
+    }
   }
   // Commit: nothing below can fail for want of peers.
   optimizer_->step();
@@ -187,11 +198,11 @@ Result<StepMetrics> Trainer::StepImpl() {
   StepMetrics m;
   m.step = step_;
   m.epoch = epoch;
-  m.loss = collective ? flat[n_grad] : loss_sum;
+  m.loss = loss;
   m.global_samples = global;
   m.local_samples = local;
   m.world_size = world;
-  m.signal = flat[n_grad + 1];
+  m.signal = signal;
   m.indices = std::move(*indices);
   m.wall = std::chrono::steady_clock::now() - t0;
   m.samples_per_s = m.wall.count() > 0 ? global * 1e9 / static_cast<double>(m.wall.count()) : 0;

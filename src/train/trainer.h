@@ -186,6 +186,8 @@ class Trainer {
   std::function<void(int64_t)> on_epoch_end_;
   std::function<float()> signal_;
   LossFn loss_;
+  //! The step's gradient bucket, reused across steps.
+  std::vector<float> flat_;
 };
 
 }  // namespace drover::train
