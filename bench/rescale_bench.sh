@@ -27,14 +27,9 @@ PORT=$((18600 + RANDOM % 300))
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$OUT"; }
 trap cleanup EXIT
+. scripts/local-cluster.sh
 
-"$D" server --data-dir "$OUT/server" --listen "127.0.0.1:$PORT" >"$OUT/server.log" 2>&1 & pids+=($!)
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-for h in host-a host-b; do
-  "$D" agent --server "http://127.0.0.1:$PORT" --join-token "$(cat "$OUT/server/join.token")" \
-    --name $h --gpus 2 --work-dir "$OUT/$h" >"$OUT/$h.log" 2>&1 & pids+=($!)
-done
-"$D" login --server "http://127.0.0.1:$PORT" --token "$(cat "$OUT/server/admin.token")" >/dev/null
+start_local_cluster "$D" "$OUT" "$PORT" 2 >/dev/null
 printf 'consumers:\n  - name: bench\n    owned: 4\n' >"$OUT/plan.yaml"
 "$D" plan apply -f "$OUT/plan.yaml" >/dev/null
 cat >"$OUT/job.yaml" <<YAML

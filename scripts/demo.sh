@@ -18,18 +18,13 @@ PORT=${DROVER_DEMO_PORT:-18480}
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
+. scripts/local-cluster.sh
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 show() { echo "\$ drover $*"; "$D" "$@"; }
 
 step "start a server and two agents (2 GPU slots each) on 127.0.0.1:$PORT"
-"$D" server --data-dir "$OUT/server" --listen "127.0.0.1:$PORT" >"$OUT/server.log" 2>&1 & pids+=($!)
-for i in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-for h in host-a host-b; do
-  "$D" agent --server "http://127.0.0.1:$PORT" --join-token "$(cat "$OUT/server/join.token")" \
-    --name $h --gpus 2 --work-dir "$OUT/$h" >"$OUT/$h.log" 2>&1 & pids+=($!)
-done
-"$D" login --server "http://127.0.0.1:$PORT" --token "$(cat "$OUT/server/admin.token")"
+start_local_cluster "$D" "$OUT" "$PORT" 2
 sleep 1
 show hosts
 

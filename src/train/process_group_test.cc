@@ -36,15 +36,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-using mp::Connect;
-using mp::Describe;
-using mp::ExitedOk;
-using mp::FreePort;
-using mp::KillAndReap;
-using mp::kTimeout;
-using mp::Reap;
-using mp::Spawn;
-using mp::SpawnStore;
+using namespace mp;  // the multi-process helpers: Spawn, Reap, Connect, kTimeout, ...
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(

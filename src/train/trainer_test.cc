@@ -36,15 +36,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-using mp::Connect;
-using mp::Describe;
-using mp::ExitedOk;
-using mp::FreePort;
-using mp::KillAndReap;
-using mp::kTimeout;
-using mp::Reap;
-using mp::Spawn;
-using mp::SpawnStore;
+using namespace mp;  // the multi-process helpers: Spawn, Reap, Connect, kTimeout, ...
 constexpr int64_t kParams = 784 * 64 + 64 + 64 * 10 + 10;
 const char* kFashionDir = "/usr/share/datasets/fashion-mnist";
 

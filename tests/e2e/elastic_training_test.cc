@@ -63,28 +63,26 @@ class ElasticTrainingTest : public ::testing::Test {
     return y.str();
   }
   json Get(uint64_t id) { return cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id)).json; }
-  int64_t Step(uint64_t id) {
-    json j = Get(id);
-    return j.contains("step") && j["step"].is_number() ? j["step"].get<int64_t>() : -1;
+  //! A numeric field of a job, -1 while it is null (never reported).
+  static int64_t Number(const json& job, const char* key) {
+    return job.contains(key) && job[key].is_number() ? job[key].get<int64_t>() : -1;
   }
-  int World(uint64_t id) { return Get(id).value("world_size", -1); }
-  //! The world size the workers last reported training at.
-  int TrainingWorld(uint64_t id) {
-    json j = Get(id);
-    return j.contains("reported_world_size") && j["reported_world_size"].is_number() ? j["reported_world_size"].get<int>()
-                                                                                     : -1;
-  }
-  std::set<int> Pids(uint64_t id) {
+  static std::set<int> Pids(const json& job) {
     std::set<int> pids;
-    const json job = Get(id);  // named: a temporary would die before the loop
     for (const json& w : job["worker_list"]) pids.insert(w["pid"].get<int>());
     return pids;
   }
-  //! The world is `n`, every worker has a PID and trains in a group of `n`,
-  //! and training has moved past `step`.
+  int64_t Step(uint64_t id) { return Number(Get(id), "step"); }
+  int World(uint64_t id) { return static_cast<int>(Number(Get(id), "world_size")); }
+  std::set<int> Pids(uint64_t id) { return Pids(Get(id)); }
+  //! The world is `n`, every worker has a PID and trains in a group of `n`
+  //! (the world size the workers last reported), and training has moved past
+  //! `step`. One read of the job.
   bool Running(uint64_t id, int n, int64_t step) {
-    std::set<int> p = Pids(id);
-    return World(id) == n && TrainingWorld(id) == n && static_cast<int>(p.size()) == n && !p.count(0) && Step(id) > step;
+    const json job = Get(id);
+    std::set<int> p = Pids(job);
+    return Number(job, "world_size") == n && Number(job, "reported_world_size") == n &&
+           static_cast<int>(p.size()) == n && !p.count(0) && Number(job, "step") > step;
   }
   std::string Logs(uint64_t id, int worker) {
     return cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id) + "/logs?worker=" + std::to_string(worker)).body;
