@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   options.global_batch = 128;
   options.epochs = 1;
   options.lr = 1e-3;
+  options.device = dt::DefaultDevice();  // a GPU when there is one: then NCCL between workers
   auto adam = [](std::vector<torch::Tensor> params, const dt::TrainOptions& o) {
     return std::make_unique<torch::optim::Adam>(std::move(params), torch::optim::AdamOptions(o.lr));
   };

@@ -49,6 +49,8 @@ struct Flags {
   int64_t warmup_steps = 5;
   std::string record_samples;
   std::string save_params;
+  std::string device = "auto";
+  std::string collectives = "auto";
 };
 
 int Fail(const std::string& what) {
@@ -94,6 +96,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--record-samples", f.record_samples, "append each step's sample indices to DIR/samples-<slot>.txt");
   app.add_option("--save-params", f.save_params, "rank 0 writes the final parameters (float32) to this file");
+  app.add_option("--device", f.device,
+                 "auto (a GPU when libtorch sees one), cpu, cuda (the first visible GPU) or cuda:N")
+      ->capture_default_str();
+  app.add_option("--collectives", f.collectives,
+                 "on a GPU: nccl, or gloo (through host memory; ranks sharing one GPU); auto is nccl")
+      ->check(CLI::IsMember({"auto", "nccl", "gloo"}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   if (f.target_accuracy > 0 && f.eval_every <= 0) return Fail("--target-accuracy needs --eval-every");
@@ -125,9 +134,12 @@ int main(int argc, char** argv) {
   to.seed = f.seed;
   to.lr = f.lr;
   to.momentum = f.momentum;
+  to.device = f.device == "auto" ? DefaultDevice() : f.device;
   if (to.epochs == 0 && to.max_steps == 0) return Fail("set --epochs or --max-steps");
   auto trainer = Trainer::Create(model->module, model->forward, *train, to);
   if (!trainer.ok()) return Fail(trainer.status().message());
+  test->images = test->images.to((*trainer)->device());
+  test->labels = test->labels.to((*trainer)->device());
 
   ElasticOptions eo;
   eo.batch_mode = *mode;
@@ -137,6 +149,7 @@ int main(int argc, char** argv) {
   eo.checkpoint_every = f.checkpoint_every;
   eo.min_step = std::chrono::milliseconds(f.min_step_ms);
   eo.collective_timeout = std::chrono::milliseconds(f.collective_timeout_ms);
+  eo.nccl = f.collectives != "gloo";
   double accuracy = -1;
   int64_t evaluated_at = -1;
   Clock::duration eval_time{0};
@@ -211,6 +224,7 @@ int main(int argc, char** argv) {
     }
     nlohmann::json summary = {
         {"model", f.model},
+        {"device", (*trainer)->device().str()},
         {"steps", (*trainer)->step()},
         {"epoch", (*trainer)->sampler().epoch()},
         {"world_size", (*runner)->world_size()},

@@ -233,6 +233,7 @@ Status ElasticRunner::FitStandalone() {
     go.store_port = std::atoi(Getenv("MASTER_PORT", "29500").c_str());
     go.is_store_server = rank == 0;
     go.timeout = std::max(options_.collective_timeout, milliseconds(30000));  // a slow peer start is no failure here
+    go.nccl = options_.nccl && trainer_->device().is_cuda();
     auto group = ElasticGroup::Create(go);
     if (!group.ok()) return group.status();
     group_ = std::move(*group);
@@ -341,6 +342,7 @@ Status ElasticRunner::FitElastic() {
   go.kv = std::shared_ptr<JobClient>(JobClient::Create(client_->env()).value());
   go.timeout = options_.collective_timeout;
   go.device_hostname = Getenv("DROVER_GLOO_HOSTNAME", "127.0.0.1");
+  go.nccl = options_.nccl && trainer_->device().is_cuda();
   auto group = ElasticGroup::Create(go);
   if (!group.ok()) return group.status();
   group_ = std::move(*group);

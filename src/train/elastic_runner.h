@@ -86,6 +86,10 @@ struct ElasticOptions {
   std::function<bool()> stop_when;
   //! Lower bound of a step's wall time (throttles tests and demos; 0: none).
   std::chrono::milliseconds min_step{0};
+  //! On a GPU (the Trainer's device), reduce gradients over NCCL; false
+  //! sends them through host memory over Gloo (ranks sharing one GPU, which
+  //! NCCL refuses). Needs a build with DROVER_WITH_CUDA.
+  bool nccl = true;
 };
 
 struct RescaleEvent {

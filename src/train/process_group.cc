@@ -7,6 +7,11 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#ifdef DROVER_WITH_CUDA
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include <cstdlib>
 #include <exception>
 #include <mutex>
 #include <string>
@@ -14,6 +19,9 @@
 
 #ifndef USE_C10D_GLOO
 #error "process_group.cc needs USE_C10D_GLOO, or ProcessGroupGloo.hpp compiles to nothing"
+#endif
+#if defined(DROVER_WITH_CUDA) && !defined(USE_C10D_NCCL)
+#error "DROVER_WITH_CUDA needs USE_C10D_NCCL, or ProcessGroupNCCL.hpp compiles to nothing"
 #endif
 
 namespace drover::train {
@@ -24,7 +32,19 @@ struct ElasticGroup::Impl {
   std::shared_ptr<::gloo::transport::Device> device;
   //! Null when unformed.
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+#ifdef DROVER_WITH_CUDA
+  //! The generation's NCCL group (GroupOptions::nccl); null otherwise.
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
+#endif
 };
+
+bool BuiltWithCuda() {
+#ifdef DROVER_WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
 
 namespace {
 
@@ -33,27 +53,36 @@ namespace {
 // caught again at ElasticGroup's edge. Gloo's rendezvous uses set, get and wait.
 class KeyValueStore : public c10d::Store {
  public:
-  KeyValueStore(std::shared_ptr<KeyValue> kv, std::chrono::milliseconds timeout)
-      : c10d::Store(timeout), kv_(std::move(kv)) {}
+  KeyValueStore(std::shared_ptr<KeyValue> kv, std::chrono::milliseconds timeout,
+                std::shared_ptr<std::mutex> mu = std::make_shared<std::mutex>())
+      : c10d::Store(timeout), mu_(std::move(mu)), kv_(std::move(kv)) {}
+
+  // libtorch >= 2.6 declares Store::clone() pure virtual (ProcessGroupNCCL
+  // clones its store for a thread of its own); this overrides it there and is
+  // an unused member on older ones, hence no `override`. The clone shares the
+  // KeyValue and its lock: JobClient serves one call at a time.
+  c10::intrusive_ptr<c10d::Store> clone() {
+    return c10::make_intrusive<KeyValueStore>(kv_, timeout_, mu_);
+  }
 
   void set(const std::string& key, const std::vector<uint8_t>& value) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(*mu_);
     Throw(kv_->Set(key, value));
   }
   std::vector<uint8_t> get(const std::string& key) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(*mu_);
     return Value(kv_->Get(key, timeout_));
   }
   int64_t add(const std::string& key, int64_t value) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(*mu_);
     return Value(kv_->Add(key, value));
   }
   bool deleteKey(const std::string& key) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(*mu_);
     return Value(kv_->Delete(key));
   }
   bool check(const std::vector<std::string>& keys) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(*mu_);
     for (const auto& key : keys) {
       auto v = kv_->Get(key, std::chrono::milliseconds(0));
       if (!v.ok() && v.status().code() == StatusCode::kNotFound) return false;
@@ -62,12 +91,12 @@ class KeyValueStore : public c10d::Store {
     return true;
   }
   int64_t getNumKeys() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(*mu_);
     return Value(kv_->NumKeys());
   }
   void wait(const std::vector<std::string>& keys) override { wait(keys, timeout_); }
   void wait(const std::vector<std::string>& keys, const std::chrono::milliseconds& timeout) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(*mu_);
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (const auto& key : keys) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -85,9 +114,21 @@ class KeyValueStore : public c10d::Store {
     return std::move(*r);
   }
 
-  std::mutex mu_;
+  std::shared_ptr<std::mutex> mu_;
   std::shared_ptr<KeyValue> kv_;
 };
+
+#ifdef DROVER_WITH_CUDA
+// ncclCommAbort, so that a collective stuck on a lost peer returns and the
+// destructor does not wait for it. ProcessGroupNCCL::abort() exists from
+// libtorch 2.2 on; older ones abort in the destructor.
+template <typename PG>
+auto AbortCommunicators(PG& pg, int) -> decltype(pg.abort(), void()) {
+  pg.abort();
+}
+template <typename PG>
+void AbortCommunicators(PG&, long) {}
+#endif
 
 // The first line of an exception's message: c10::Error appends a backtrace.
 std::string FirstLine(const char* what) {
@@ -120,6 +161,24 @@ Result<std::unique_ptr<ElasticGroup>> ElasticGroup::Create(const GroupOptions& o
   if (options.timeout.count() <= 0) {
     return InvalidArgument("GroupOptions.timeout: must be positive");
   }
+  if (options.nccl && !BuiltWithCuda()) {
+    return InvalidArgument(
+        "GroupOptions.nccl: this drover was built without CUDA (configure with "
+        "-DDROVER_WITH_CUDA=ON against a CUDA libtorch)");
+  }
+#ifdef DROVER_WITH_CUDA
+  if (options.nccl) {
+    // A collective that times out must throw in wait() (and abort only the
+    // communicator), not end the process: survivors of a lost peer go on.
+    // Both the current and the pre-2.2 names; the user's setting wins.
+    for (const char* name : {"TORCH_NCCL_ASYNC_ERROR_HANDLING", "NCCL_ASYNC_ERROR_HANDLING"}) {
+      ::setenv(name, "0", /*overwrite=*/0);
+    }
+    for (const char* name : {"TORCH_NCCL_BLOCKING_WAIT", "NCCL_BLOCKING_WAIT"}) {
+      ::setenv(name, "1", /*overwrite=*/0);
+    }
+  }
+#endif
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   if (options.kv) {
@@ -130,8 +189,7 @@ Result<std::unique_ptr<ElasticGroup>> ElasticGroup::Create(const GroupOptions& o
       c10d::TCPStoreOptions so;
       so.port = static_cast<std::uint16_t>(options.store_port);
       so.isServer = options.is_store_server;
-      so.numWorkers = c10::nullopt;  // membership changes; never wait for a count
-      so.waitWorkers = false;
+      so.waitWorkers = false;  // membership changes; never wait for a count (numWorkers unset)
       so.timeout = options.timeout;
       impl->store = c10::make_intrusive<c10d::TCPStore>(options.store_host, so);
     } catch (const std::exception& e) {
@@ -150,7 +208,20 @@ Result<std::unique_ptr<ElasticGroup>> ElasticGroup::Create(const GroupOptions& o
 bool ElasticGroup::formed() const { return impl_ && impl_->pg; }
 
 void ElasticGroup::Leave() {
-  if (!impl_ || !impl_->pg) return;
+  if (!impl_) return;
+#ifdef DROVER_WITH_CUDA
+  if (impl_->nccl) {
+    try {
+      AbortCommunicators(*impl_->nccl, 0);
+    } catch (const std::exception&) {
+    }
+    try {
+      impl_->nccl.reset();
+    } catch (const std::exception&) {
+    }
+  }
+#endif
+  if (!impl_->pg) return;
   try {
     impl_->pg.reset();  // joins Gloo's worker threads and closes the pairs
   } catch (const std::exception&) {
@@ -182,8 +253,18 @@ Status ElasticGroup::Form(int64_t generation, int rank, int world_size) {
     opts->devices.push_back(impl_->device);
     opts->threads = 2;
     impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world_size, opts);
+#ifdef DROVER_WITH_CUDA
+    if (impl_->options.nccl) {
+      // The communicator itself is created at the first collective, after a
+      // rendezvous under this prefix.
+      auto nccl_store = c10::make_intrusive<c10d::PrefixStore>("nccl/", store);
+      auto nccl_opts = c10d::ProcessGroupNCCL::Options::create();
+      nccl_opts->timeout = impl_->options.timeout;
+      impl_->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(nccl_store, rank, world_size, nccl_opts);
+    }
+#endif
   } catch (const std::exception& e) {
-    impl_->pg.reset();
+    Leave();
     return Unavailable(what + ": " + FirstLine(e.what()));
   }
   generation_ = generation;
@@ -195,14 +276,35 @@ Status ElasticGroup::Form(int64_t generation, int rank, int world_size) {
 Status ElasticGroup::AllReduceSum(std::vector<float>& flat) {
   if (!formed()) return FailedPrecondition("AllReduceSum: no group formed; call Form");
   if (flat.empty()) return Status::Ok();
+  at::Tensor t = at::from_blob(flat.data(), {static_cast<int64_t>(flat.size())}, at::kFloat);
+  return AllReduceSum(t);
+}
+
+Status ElasticGroup::AllReduceSum(at::Tensor& flat) {
+  if (!formed()) return FailedPrecondition("AllReduceSum: no group formed; call Form");
   const std::string where = Where("AllReduceSum");
+  if (!flat.defined() || flat.scalar_type() != at::kFloat || !flat.is_contiguous()) {
+    return InvalidArgument(where + ": needs a defined, contiguous float tensor");
+  }
+  if (flat.numel() == 0) return Status::Ok();
   Status st;
   try {
-    std::vector<at::Tensor> tensors{
-        at::from_blob(flat.data(), {static_cast<int64_t>(flat.size())}, at::kFloat)};
+    std::vector<at::Tensor> tensors{flat};
     c10d::AllreduceOptions ao;
     ao.reduceOp = c10d::ReduceOp::SUM;
-    st = Wait(impl_->pg->allreduce(tensors, ao), where);
+#ifdef DROVER_WITH_CUDA
+    if (flat.is_cuda() && impl_->nccl) {
+      st = Wait(impl_->nccl->allreduce(tensors, ao), where + " over NCCL");
+    } else
+#endif
+    if (flat.is_cuda()) {
+      // No NCCL group (ranks sharing a GPU, say): through host memory over Gloo.
+      std::vector<at::Tensor> host{flat.to(at::kCPU)};
+      st = Wait(impl_->pg->allreduce(host, ao), where);
+      if (st.ok()) flat.copy_(host[0]);
+    } else {
+      st = Wait(impl_->pg->allreduce(tensors, ao), where);
+    }
   } catch (const std::exception& e) {
     st = Unavailable(where + ": " + FirstLine(e.what()));
   }

@@ -8,6 +8,13 @@
 // another, and the process never restarts to change the world size. The Gloo
 // TCP device is created once in Create() and shared by every generation.
 //
+// With GroupOptions::nccl, each generation also gets a ProcessGroupNCCL (under
+// "gen<g>/nccl/") for the gradient bucket on the GPU; Gloo keeps the control
+// traffic. NCCL does not see a dead peer by itself: its collectives run in
+// blocking-wait mode with the same timeout, and a failed one aborts the
+// communicator instead of the process (TORCH_NCCL_ASYNC_ERROR_HANDLING=0,
+// TORCH_NCCL_BLOCKING_WAIT=1 unless the environment says otherwise).
+//
 // Failure model: a killed peer makes a collective fail within ~50 ms (the
 // socket is reset); a frozen one after `timeout`. A failed collective tears
 // the group down at once, closing its connections, so peers blocked in the
@@ -32,7 +39,15 @@
 #include "common/status.h"
 #include "train/key_value.h"
 
+namespace at {
+class Tensor;
+}
+
 namespace drover::train {
+
+//! Whether this build can run collectives on CUDA tensors (NCCL): drover
+//! built with DROVER_WITH_CUDA against a CUDA libtorch.
+bool BuiltWithCuda();
 
 struct GroupOptions {
   //! Rendezvous over this store (the drover server's, via JobClient) instead
@@ -47,6 +62,10 @@ struct GroupOptions {
   std::chrono::milliseconds timeout{3000};
   //! Address the Gloo TCP device binds and advertises to peers.
   std::string device_hostname = "127.0.0.1";
+  //! Also form an NCCL group per generation, for AllReduceSum on CUDA
+  //! tensors (one GPU per rank). Needs BuiltWithCuda(). Control traffic
+  //! (state broadcast, barrier, CPU buffers) stays on Gloo either way.
+  bool nccl = false;
 };
 
 class ElasticGroup {
@@ -74,6 +93,11 @@ class ElasticGroup {
   //! FailedPrecondition if not formed; Unavailable if the collective fails
   //! (the group is then torn down: call Form with a new generation).
   Status AllReduceSum(std::vector<float>& flat);
+  //! The same over a contiguous float tensor: a CUDA tensor goes over NCCL
+  //! (GroupOptions::nccl), or else through host memory over Gloo; a CPU one
+  //! over Gloo. Blocks until the sum is in place. InvalidArgument for an
+  //! undefined, non-float or non-contiguous tensor.
+  Status AllReduceSum(at::Tensor& flat);
 
   //! Copies `bytes` of rank `root` to every rank; others' buffers are resized
   //! to the root's size first (the size is broadcast ahead of the data).

@@ -1,8 +1,8 @@
 #include "train/trainer.h"
 
 #include <algorithm>
-#include <cstring>
 #include <exception>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -46,6 +46,14 @@ Result<TensorDataset> ToTensors(const Dataset& dataset) {
   }
 }
 
+std::string DefaultDevice() {
+  try {
+    return torch::cuda::is_available() ? "cuda" : "cpu";
+  } catch (const std::exception&) {
+    return "cpu";
+  }
+}
+
 OptimizerFactory SgdMomentum() {
   return [](std::vector<torch::Tensor> params, const TrainOptions& o)
              -> std::unique_ptr<torch::optim::Optimizer> {
@@ -66,6 +74,26 @@ Result<std::unique_ptr<Trainer>> Trainer::Create(std::shared_ptr<torch::nn::Modu
     return InvalidArgument("Trainer: epochs and max_steps must not be negative");
   }
   if (!optimizer) optimizer = SgdMomentum();
+  std::optional<torch::Device> device;
+  try {
+    device.emplace(options.device);
+  } catch (const std::exception& e) {
+    return InvalidArgument("Trainer: device '" + options.device + "': expected cpu, cuda or cuda:N");
+  }
+  if (device->is_cuda()) {
+    const int64_t visible = static_cast<int64_t>(torch::cuda::device_count());
+    if (visible == 0) {
+      return FailedPrecondition("Trainer: device '" + options.device +
+                                "': libtorch sees no CUDA device (a CPU-only libtorch, no driver, "
+                                "or CUDA_VISIBLE_DEVICES empty)");
+    }
+    if (device->has_index() && device->index() >= visible) {
+      return FailedPrecondition("Trainer: device '" + options.device + "': only " +
+                                std::to_string(visible) + " CUDA device(s) visible");
+    }
+  } else if (!device->is_cpu()) {
+    return InvalidArgument("Trainer: device '" + options.device + "': expected cpu, cuda or cuda:N");
+  }
   try {
     if (!data.images.defined() || !data.labels.defined() || data.images.dim() < 1 ||
         data.labels.dim() != 1 || data.images.size(0) != data.labels.size(0)) {
@@ -76,6 +104,7 @@ Result<std::unique_ptr<Trainer>> Trainer::Create(std::shared_ptr<torch::nn::Modu
     }
     auto sampler = ElasticSampler::Create(data.images.size(0), options.seed);
     if (!sampler.ok()) return sampler.status();
+    module->to(*device);
     auto params = module->parameters();
     for (const auto& p : params) {
       if (p.scalar_type() != torch::kFloat32) {
@@ -84,11 +113,11 @@ Result<std::unique_ptr<Trainer>> Trainer::Create(std::shared_ptr<torch::nn::Modu
     }
     auto opt = optimizer(params, options);
     if (!opt) return InvalidArgument("Trainer: the optimizer factory returned null");
-    data.images = data.images.contiguous();
-    data.labels = data.labels.contiguous();
+    data.images = data.images.to(*device).contiguous();
+    data.labels = data.labels.to(*device).contiguous();
     return std::unique_ptr<Trainer>(new Trainer(std::move(module), std::move(forward),
                                                 std::move(data), options, *std::move(sampler),
-                                                std::move(optimizer), std::move(opt)));
+                                                std::move(optimizer), std::move(opt), *device));
   } catch (const std::exception& e) {
     return TorchError("Create", e);
   }
@@ -96,7 +125,8 @@ Result<std::unique_ptr<Trainer>> Trainer::Create(std::shared_ptr<torch::nn::Modu
 
 Trainer::Trainer(std::shared_ptr<torch::nn::Module> module, ForwardFn forward,
                  TensorDataset data, const TrainOptions& options, ElasticSampler sampler,
-                 OptimizerFactory factory, std::unique_ptr<torch::optim::Optimizer> optimizer)
+                 OptimizerFactory factory, std::unique_ptr<torch::optim::Optimizer> optimizer,
+                 torch::Device device)
     : module_(std::move(module)),
       forward_(std::move(forward)),
       data_(std::move(data)),
@@ -104,7 +134,27 @@ Trainer::Trainer(std::shared_ptr<torch::nn::Module> module, ForwardFn forward,
       sampler_(std::move(sampler)),
       factory_(std::move(factory)),
       optimizer_(std::move(optimizer)),
-      params_(module_->parameters()) {}
+      params_(module_->parameters()),
+      device_(device) {
+  n_grad_ = NumElements(params_);
+  bucket_ = torch::zeros({n_grad_ + 2}, torch::TensorOptions().dtype(torch::kFloat32).device(device_));
+  int64_t off = 0;
+  for (auto& p : params_) {
+    grad_views_.push_back(bucket_.narrow(0, off, p.numel()).view(p.sizes()));
+    p.mutable_grad() = grad_views_.back();
+    off += p.numel();
+  }
+}
+
+void Trainer::ResetGradients() {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    auto& p = params_[i];
+    if (!p.grad().defined() || p.grad().data_ptr() != grad_views_[i].data_ptr()) {
+      p.mutable_grad() = grad_views_[i];
+    }
+  }
+  bucket_.zero_();
+}
 
 Trainer::~Trainer() = default;
 
@@ -132,15 +182,12 @@ Result<StepMetrics> Trainer::StepImpl() {
   const int64_t local = static_cast<int64_t>(indices->size());
 
   module_->train();
-  for (auto& p : params_) {
-    if (p.grad().defined()) {
-      p.mutable_grad().detach_();
-      p.mutable_grad().zero_();
-    }
-  }
-  // sum over this slice of loss_i / B: the slice's share of the global mean loss.
-  double loss_sum = 0;
-  auto all = torch::from_blob(indices->data(), {local}, torch::kInt64);
+  ResetGradients();
+  // sum over this slice of loss_i / B: the slice's share of the global mean
+  // loss. Backward accumulates into the bucket; the loss goes into its tail
+  // without a device sync.
+  auto loss_slot = bucket_.narrow(0, n_grad_, 1);
+  auto all = torch::from_blob(indices->data(), {local}, torch::kInt64).to(device_);
   for (int64_t begin = 0; begin < local; begin += options_.max_micro_batch) {
     const int64_t n = std::min(options_.max_micro_batch, local - begin);
     auto idx = all.slice(0, begin, begin + n);
@@ -152,43 +199,15 @@ Result<StepMetrics> Trainer::StepImpl() {
                              logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))) /
                 static_cast<double>(global);
     loss.backward();
-    loss_sum += loss.item<double>();
+    torch::NoGradGuard no_grad;
+    loss_slot.add_(loss.detach().reshape({1}));
   }
-
-  // One flat bucket: every gradient, then the loss and the signal. Alone (no
-  // collective) the gradients stay where backward left them.
   const float local_signal = signal_ ? signal_() : 0.0f;
-  double loss = loss_sum;
-  double signal = local_signal;
-  if (collective) {
-    const int64_t n_grad = NumElements(params_);
-    flat_.assign(static_cast<size_t>(n_grad) + 2, 0.0f);  // keeps its capacity: no allocation per step
-    int64_t off = 0;
-    for (const auto& p : params_) {
-      const int64_t n = p.numel();
-      if (p.grad().defined()) {
-        auto g = p.grad().contiguous();
-        std::memcpy(flat_.data() + off, g.data_ptr<float>(), n * sizeof(float));
-      }
-      off += n;
-    }
-    flat_[n_grad] = static_cast<float>(loss_sum);
-    flat_[n_grad + 1] = local_signal;
-    DROVER_RETURN_IF_ERROR(group_->AllReduceSum(flat_));
-    off = 0;
-    for (auto& p : params_) {
-      auto src = torch::from_blob(flat_.data() + off, p.sizes(), torch::kFloat32);
-      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-      p.mutable_grad().copy_(src);
-      off += p.numel();
-    }
-    loss = flat_[n_grad];
-    signal = flat_[n_grad + 1];
-  } else {
-    for (auto& p : params_) {
-      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);  // as the collective path does
-    }
-  }
+  bucket_[n_grad_ + 1].fill_(local_signal);
+  if (collective) DROVER_RETURN_IF_ERROR(group_->AllReduceSum(bucket_));
+  auto tail = bucket_.narrow(0, n_grad_, 2).to(torch::kCPU);
+  const double loss = tail[0].item<float>();
+  const double signal = tail[1].item<float>();
   // Commit: nothing below can fail for want of peers.
   optimizer_->step();
   const int64_t epoch = sampler_.epoch();
@@ -286,7 +305,8 @@ Status Trainer::LoadState(std::span<const uint8_t> bytes) {
 Status Trainer::LoadStateImpl(std::span<const uint8_t> bytes) {
   if (bytes.empty()) return InvalidArgument("Trainer::LoadState: empty state");
   torch::serialize::InputArchive archive;
-  archive.load_from(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  // Tensors land on this trainer's device, whatever device saved them.
+  archive.load_from(reinterpret_cast<const char*>(bytes.data()), bytes.size(), device_);
 
   // Read and check everything before changing anything.
   std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;  // (dest, src)
@@ -321,7 +341,9 @@ Status Trainer::LoadStateImpl(std::span<const uint8_t> bytes) {
       return InvalidArgument("Trainer::LoadState: malformed rng state");
     }
   }
-  sampler_t = sampler_t.contiguous();
+  step_t = step_t.to(torch::kCPU);
+  rng_t = rng_t.to(torch::kCPU);
+  sampler_t = sampler_t.to(torch::kCPU).contiguous();
   if (sampler_t.scalar_type() != torch::kUInt8 || step_t.numel() != 1) {
     return InvalidArgument("Trainer::LoadState: malformed step or sampler");
   }
@@ -372,7 +394,7 @@ std::vector<float> Trainer::FlatParameters() const {
   try {
     out.reserve(static_cast<size_t>(NumElements(params_)));
     for (const auto& p : params_) {
-      auto c = p.detach().contiguous();
+      auto c = p.detach().to(torch::kCPU).contiguous();
       const float* d = c.data_ptr<float>();
       out.insert(out.end(), d, d + c.numel());
     }

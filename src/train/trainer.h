@@ -9,9 +9,17 @@
 // exactly the gradient of the mean loss over the whole global batch: training
 // on 1 rank or on N gives the same model up to float summation order.
 //
-// The gradients (and the loss) go into ONE flat float buffer, one
-// ElasticGroup::AllReduceSum per step, are copied back, and the optimizer
-// steps. With no group, or a group of world size 1, the collective is skipped.
+// The gradients live in ONE flat float bucket: every parameter's .grad() is a
+// view of its slice (as DDP's gradient_as_bucket_view), backward accumulates
+// straight into it, and the bucket's last two floats carry the loss and the
+// runner's signal. One ElasticGroup::AllReduceSum of the bucket per step, no
+// copies, then the optimizer steps. With no group, or a group of world size 1,
+// the collective is skipped.
+//
+// Device: TrainOptions::device ("cpu", "cuda", "cuda:1"). The module, the
+// dataset and the bucket move there at Create; on a GPU the bucket is reduced
+// over NCCL (ElasticGroup with GroupOptions::nccl) and state travels as CPU
+// bytes over Gloo.
 //
 // Rollback: a step that fails (say the collective: Unavailable) leaves the
 // parameters, optimizer, sampler and step counter untouched, so the caller may
@@ -32,6 +40,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include <torch/nn/module.h>
@@ -58,7 +67,13 @@ struct TrainOptions {
   //! Used by the default optimizer: SGD(lr, momentum).
   double lr = 0.01;
   double momentum = 0.9;
+  //! Where the model, the data and the gradient bucket live: "cpu", "cuda"
+  //! (this process's first visible GPU) or "cuda:N".
+  std::string device = "cpu";
 };
+
+//! "cuda" when libtorch sees a GPU, else "cpu": what "--device auto" means.
+std::string DefaultDevice();
 
 struct StepMetrics {
   //! Steps completed, this one included.
@@ -106,7 +121,8 @@ class Trainer {
  public:
   //! InvalidArgument: null module or forward, non-float parameters, labels not
   //! matching images, an empty dataset, global_batch or max_micro_batch <= 0,
-  //! negative epochs or max_steps. Loss: cross-entropy on forward's logits.
+  //! negative epochs or max_steps, a malformed device; FailedPrecondition: a
+  //! CUDA device that libtorch does not see. Moves module and data to the device. Loss: cross-entropy on forward's logits.
   //! `optimizer` defaults to SgdMomentum().
   [[nodiscard]] static Result<std::unique_ptr<Trainer>> Create(
       std::shared_ptr<torch::nn::Module> module, ForwardFn forward, TensorDataset data,
@@ -160,6 +176,8 @@ class Trainer {
   void OnEpochEnd(std::function<void(int64_t epoch)> hook) { on_epoch_end_ = std::move(hook); }
 
   int64_t step() const { return step_; }
+  //! Where the module, the data and the bucket live.
+  const torch::Device& device() const { return device_; }
   const ElasticSampler& sampler() const { return sampler_; }
   const TrainOptions& options() const { return options_; }
   //! The parameters, flattened into one buffer (for comparisons and tests).
@@ -168,8 +186,11 @@ class Trainer {
  private:
   Trainer(std::shared_ptr<torch::nn::Module> module, ForwardFn forward, TensorDataset data,
           const TrainOptions& options, ElasticSampler sampler, OptimizerFactory factory,
-          std::unique_ptr<torch::optim::Optimizer> optimizer);
+          std::unique_ptr<torch::optim::Optimizer> optimizer, torch::Device device);
   Result<StepMetrics> StepImpl();
+  //! Points every parameter's grad at its slice of the bucket again if
+  //! something (an optimizer's zero_grad) replaced it, and zeroes the bucket.
+  void ResetGradients();
   Status LoadStateImpl(std::span<const uint8_t> bytes);
 
   std::shared_ptr<torch::nn::Module> module_;
@@ -186,8 +207,12 @@ class Trainer {
   std::function<void(int64_t)> on_epoch_end_;
   std::function<float()> signal_;
   LossFn loss_;
-  //! The step's gradient bucket, reused across steps.
-  std::vector<float> flat_;
+  torch::Device device_;
+  //! Every gradient, then the loss and the signal: all-reduced as one.
+  torch::Tensor bucket_;
+  //! Parameter i's gradient: a view of bucket_.
+  std::vector<torch::Tensor> grad_views_;
+  int64_t n_grad_ = 0;
 };
 
 }  // namespace drover::train
