@@ -51,17 +51,20 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(
 common=(--model "$MODEL" --global-batch 64 --lr 0.05 --momentum 0.9 --seed 1 --warmup-steps 10)
 echo "model $MODEL, global batch 64, SGD(0.05, momentum 0.9), $STEPS steps, $REPS runs each, $(nproc) CPUs"
 echo "intra-op threads per worker: CPUs / workers, for both (Debian's Python torch defaults to 1, libtorch to all)"
-printf '%-8s %16s %16s %8s\n' workers "drover samples/s" "DDP samples/s" ratio
+echo "DDP+: DDP with OPENBLAS_NUM_THREADS=1, the setting drover's runtime applies itself (see trainer.cc)"
+printf '%-8s %16s %16s %8s %16s %8s\n' workers "drover samples/s" "DDP samples/s" ratio "DDP+ samples/s" ratio
 for world in 1 2; do
-  d=() p=()
+  d=() p=() q=()
   threads=$(( $(nproc) / world )); ((threads >= 1)) || threads=1
   for ((i = 0; i < REPS; i++)); do
     d+=("$(field samples_per_s "$(run "$world" "$BIN" "${common[@]}" --threads "$threads" --max-steps "$STEPS" --log-every 0)")")
     p+=("$(field samples_per_s "$(run "$world" $PY bench/ddp_fashion_mnist.py "${common[@]}" --threads "$threads" --max-steps "$STEPS")")")
+    q+=("$(field samples_per_s "$(OPENBLAS_NUM_THREADS=1 run "$world" $PY bench/ddp_fashion_mnist.py "${common[@]}" --threads "$threads" --max-steps "$STEPS")")")
   done
-  md=$(median "${d[@]}") mp=$(median "${p[@]}")
-  printf '%-8s %16.0f %16.0f %7.2fx   (drover: %s; DDP: %s)\n' "$world" "$md" "$mp" \
-    "$(awk -v a="$md" -v b="$mp" 'BEGIN {print a / b}')" "$(printf '%.0f ' "${d[@]}")" "$(printf '%.0f ' "${p[@]}")"
+  md=$(median "${d[@]}") mp=$(median "${p[@]}") mq=$(median "${q[@]}")
+  printf '%-8s %16.0f %16.0f %7.2fx %16.0f %7.2fx   (drover: %s; DDP: %s; DDP+: %s)\n' "$world" "$md" "$mp" \
+    "$(awk -v a="$md" -v b="$mp" 'BEGIN {print a / b}')" "$mq" "$(awk -v a="$md" -v b="$mq" 'BEGIN {print a / b}')" \
+    "$(printf '%.0f ' "${d[@]}")" "$(printf '%.0f ' "${p[@]}")" "$(printf '%.0f ' "${q[@]}")"
 done
 
 if [[ $TARGET != 0 ]]; then
