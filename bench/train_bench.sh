@@ -51,7 +51,8 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(
 common=(--model "$MODEL" --global-batch 64 --lr 0.05 --momentum 0.9 --seed 1 --warmup-steps 10)
 echo "model $MODEL, global batch 64, SGD(0.05, momentum 0.9), $STEPS steps, $REPS runs each, $(nproc) CPUs"
 echo "intra-op threads per worker: CPUs / workers, for both (Debian's Python torch defaults to 1, libtorch to all)"
-echo "DDP+: DDP with OPENBLAS_NUM_THREADS=1, the setting drover's runtime applies itself (see trainer.cc)"
+echo "DDP+: DDP given by hand the process settings drover's runtime applies itself (TuneProcessForTraining in"
+echo "      trainer.cc): glibc malloc keeps freed blocks, OpenBLAS on one thread when torch has more than one"
 printf '%-8s %16s %16s %8s %16s %8s\n' workers "drover samples/s" "DDP samples/s" ratio "DDP+ samples/s" ratio
 for world in 1 2; do
   d=() p=() q=()
@@ -59,7 +60,9 @@ for world in 1 2; do
   for ((i = 0; i < REPS; i++)); do
     d+=("$(field samples_per_s "$(run "$world" "$BIN" "${common[@]}" --threads "$threads" --max-steps "$STEPS" --log-every 0)")")
     p+=("$(field samples_per_s "$(run "$world" $PY bench/ddp_fashion_mnist.py "${common[@]}" --threads "$threads" --max-steps "$STEPS")")")
-    q+=("$(field samples_per_s "$(OPENBLAS_NUM_THREADS=1 run "$world" $PY bench/ddp_fashion_mnist.py "${common[@]}" --threads "$threads" --max-steps "$STEPS")")")
+    blas=$( ((threads > 1)) && echo 1 || nproc)
+    q+=("$(field samples_per_s "$(GLIBC_TUNABLES=glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=33554432 \
+      OPENBLAS_NUM_THREADS=$blas run "$world" $PY bench/ddp_fashion_mnist.py "${common[@]}" --threads "$threads" --max-steps "$STEPS")")")
   done
   md=$(median "${d[@]}") mp=$(median "${p[@]}") mq=$(median "${q[@]}")
   printf '%-8s %16.0f %16.0f %7.2fx %16.0f %7.2fx   (drover: %s; DDP: %s; DDP+: %s)\n' "$world" "$md" "$mp" \

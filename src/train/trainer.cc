@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <optional>
@@ -9,25 +10,42 @@
 #include <utility>
 
 #include <dlfcn.h>
+#include <malloc.h>
 
 #include <torch/torch.h>
 
 namespace drover::train {
 namespace {
 
-// Debian's libtorch runs its kernels on OpenMP threads but hands matrix
-// products to the system BLAS, which is OpenBLAS's pthreads build: its own
-// threads, as many as CPUs, then compete with OpenMP's spinning ones (and, with
-// several workers on a host, with other workers'). Measured on 2 CPUs, the CNN
-// step ran 10-35% faster with OpenBLAS on the calling thread. So unless the
-// user set OPENBLAS_NUM_THREADS, OpenBLAS gets one thread; torch's intra-op
-// threads still parallelise everything else. No-op without OpenBLAS.
-void KeepBlasOffOpenMpThreads() {
+// Two process settings that training on CPUs needs and the libraries do not
+// set (measured on 2 CPUs, the CNN of drover-train: 2.5k samples/s as shipped,
+// 4.4k-5.3k with both; see docs/notes/libtorch-on-debian.md):
+//  - glibc malloc returns freed heap to the kernel beyond a 128 KiB top and
+//    mmaps blocks past a (dynamic) threshold, so every step's activations
+//    came back as fresh pages: a quarter of the time went to page faults and
+//    zeroing. The step's blocks now stay in the heap (mmap threshold 32 MiB,
+//    trim threshold 256 MiB), unless GLIBC_TUNABLES or MALLOC_*_ say otherwise.
+//  - Debian's libtorch runs kernels on OpenMP threads but matrix products on
+//    OpenBLAS's pthreads build, whose own threads (as many as CPUs) then fight
+//    OpenMP's spinning ones. With more than one intra-op thread, OpenBLAS gets
+//    one, unless OPENBLAS_NUM_THREADS is set; with one (a worker per CPU), its
+//    threads use what the worker leaves idle and are kept. No-op without OpenBLAS.
+// Called by Trainer::Create, so set torch's intra-op threads before it.
+void TuneProcessForTraining() {
   static std::once_flag once;
   std::call_once(once, [] {
-    if (std::getenv("OPENBLAS_NUM_THREADS") != nullptr) return;
-    using SetThreads = void (*)(int);
-    if (auto set = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(1);
+    const char* tunables = std::getenv("GLIBC_TUNABLES");
+    const bool user_malloc = (tunables != nullptr && std::strstr(tunables, "malloc") != nullptr) ||
+                             std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr ||
+                             std::getenv("MALLOC_TRIM_THRESHOLD_") != nullptr;
+    if (!user_malloc) {
+      ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+      ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    }
+    if (std::getenv("OPENBLAS_NUM_THREADS") == nullptr && at::get_num_threads() > 1) {
+      using SetThreads = void (*)(int);
+      if (auto set = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(1);
+    }
   });
 }
 
@@ -94,7 +112,7 @@ Result<std::unique_ptr<Trainer>> Trainer::Create(std::shared_ptr<torch::nn::Modu
     return InvalidArgument("Trainer: epochs and max_steps must not be negative");
   }
   if (!optimizer) optimizer = SgdMomentum();
-  KeepBlasOffOpenMpThreads();
+  TuneProcessForTraining();
   std::optional<torch::Device> device;
   try {
     device.emplace(options.device);
