@@ -514,7 +514,9 @@ Result<int64_t> ClusterModel::Regroup(JobId id, int64_t generation, const std::s
   if (!job) return NotFound("job " + std::to_string(id) + " does not exist");
   if (job->rec.generation == generation && !IsTerminal(job->rec.state)) {
     ++job->rec.generation;
-    Event(*job, "regroup", who + " asked for a new group after generation " + std::to_string(generation) + " failed",
+    Event(*job, "regroup",
+          who + " asked for a new group after generation " + std::to_string(generation) +
+              " (its group failed, or left out newcomers still starting)",
           now, batch);
     Persist(*job, batch);
   }

@@ -419,6 +419,13 @@ Status ElasticRunner::FitElastic() {
       AwaitNewGeneration(failed_at, /*ask_now=*/!have_state_);
       continue;
     }
+    if (group.members.size() < m->members.size() && group_->rank() == 0) {
+      // The newcomers left out are most likely still starting. A generation
+      // newer than the one they were started at makes them rendezvous there
+      // (once ready) rather than with a group that will never form, and this
+      // group moves to it at the step after they are ready.
+      AwaitNewGeneration(m->generation, /*ask_now=*/true);
+    }
     const int new_world = group_->world_size();
     RescaleEvent ev{world, new_world, Ms(Clock::now() - last_step_end), trainer_->step(), after_failure, form_ms_,
                     sync_ms_};
