@@ -51,6 +51,7 @@ struct Flags {
   std::string save_params;
   std::string device = "auto";
   std::string collectives = "auto";
+  std::string overlap = "auto";
 };
 
 int Fail(const std::string& what) {
@@ -103,6 +104,10 @@ int main(int argc, char** argv) {
                  "on a GPU: nccl, or gloo (through host memory; ranks sharing one GPU); auto is nccl")
       ->check(CLI::IsMember({"auto", "nccl", "gloo"}))
       ->capture_default_str();
+  app.add_option("--overlap", f.overlap,
+                 "reduce gradient chunks while backward runs: on, off, or auto (on a GPU only)")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   if (f.target_accuracy > 0 && f.eval_every <= 0) return Fail("--target-accuracy needs --eval-every");
@@ -135,6 +140,7 @@ int main(int argc, char** argv) {
   to.lr = f.lr;
   to.momentum = f.momentum;
   to.device = f.device == "auto" ? DefaultDevice() : f.device;
+  if (f.overlap != "auto") to.overlap_backward = f.overlap == "on";
   if (to.epochs == 0 && to.max_steps == 0) return Fail("set --epochs or --max-steps");
   auto trainer = Trainer::Create(model->module, model->forward, *train, to);
   if (!trainer.ok()) return Fail(trainer.status().message());

@@ -32,6 +32,8 @@ struct ElasticGroup::Impl {
   std::shared_ptr<::gloo::transport::Device> device;
   //! Null when unformed.
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  //! Started by StartAllReduceSum, awaited by FinishAllReduces.
+  std::vector<std::pair<c10::intrusive_ptr<c10d::Work>, std::string>> pending;
 #ifdef DROVER_WITH_CUDA
   //! The generation's NCCL group (GroupOptions::nccl); null otherwise.
   c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
@@ -209,6 +211,7 @@ bool ElasticGroup::formed() const { return impl_ && impl_->pg; }
 
 void ElasticGroup::Leave() {
   if (!impl_) return;
+  impl_->pending.clear();
 #ifdef DROVER_WITH_CUDA
   if (impl_->nccl) {
     try {
@@ -281,6 +284,11 @@ Status ElasticGroup::AllReduceSum(std::vector<float>& flat) {
 }
 
 Status ElasticGroup::AllReduceSum(at::Tensor& flat) {
+  DROVER_RETURN_IF_ERROR(StartAllReduceSum(flat));
+  return FinishAllReduces();
+}
+
+Status ElasticGroup::StartAllReduceSum(at::Tensor& flat) {
   if (!formed()) return FailedPrecondition("AllReduceSum: no group formed; call Form");
   const std::string where = Where("AllReduceSum");
   if (!flat.defined() || flat.scalar_type() != at::kFloat || !flat.is_contiguous()) {
@@ -294,20 +302,32 @@ Status ElasticGroup::AllReduceSum(at::Tensor& flat) {
     ao.reduceOp = c10d::ReduceOp::SUM;
 #ifdef DROVER_WITH_CUDA
     if (flat.is_cuda() && impl_->nccl) {
-      st = Wait(impl_->nccl->allreduce(tensors, ao), where + " over NCCL");
+      impl_->pending.emplace_back(impl_->nccl->allreduce(tensors, ao), where + " over NCCL");
     } else
 #endif
     if (flat.is_cuda()) {
-      // No NCCL group (ranks sharing a GPU, say): through host memory over Gloo.
+      // No NCCL group (ranks sharing a GPU, say): through host memory over
+      // Gloo, waited here since the result must be copied back.
       std::vector<at::Tensor> host{flat.to(at::kCPU)};
       st = Wait(impl_->pg->allreduce(host, ao), where);
       if (st.ok()) flat.copy_(host[0]);
     } else {
-      st = Wait(impl_->pg->allreduce(tensors, ao), where);
+      impl_->pending.emplace_back(impl_->pg->allreduce(tensors, ao), where);
     }
   } catch (const std::exception& e) {
     st = Unavailable(where + ": " + FirstLine(e.what()));
   }
+  if (!st.ok()) Leave();
+  return st;
+}
+
+Status ElasticGroup::FinishAllReduces() {
+  if (!impl_) return Status::Ok();
+  Status st;
+  for (auto& [work, where] : impl_->pending) {
+    if (st.ok()) st = Wait(work, where);
+  }
+  impl_->pending.clear();
   if (!st.ok()) Leave();
   return st;
 }

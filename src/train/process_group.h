@@ -98,6 +98,13 @@ class ElasticGroup {
   //! over Gloo. Blocks until the sum is in place. InvalidArgument for an
   //! undefined, non-float or non-contiguous tensor.
   Status AllReduceSum(at::Tensor& flat);
+  //! Starts the same sum and returns without waiting; FinishAllReduces()
+  //! waits for every one started since the last Finish. They run in the order
+  //! started, which must be the same on every rank; `flat` must stay alive and
+  //! untouched until Finish. Errors as AllReduceSum, from either call (a
+  //! failure tears the group down and drops what was pending).
+  Status StartAllReduceSum(at::Tensor& flat);
+  Status FinishAllReduces();
 
   //! Copies `bytes` of rank `root` to every rank; others' buffers are resized
   //! to the root's size first (the size is broadcast ahead of the data).

@@ -12,6 +12,9 @@
 #include <dlfcn.h>
 #include <malloc.h>
 
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
 #include <torch/torch.h>
 
 namespace drover::train {
@@ -54,6 +57,27 @@ Status TorchError(const char* what, const std::exception& e) {
   // c10::Error messages carry a long backtrace; the first line is enough.
   if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
   return Internal(std::string("trainer: ") + what + ": " + msg);
+}
+
+// Runs after a leaf's gradient accumulator has added to .grad().
+class AfterAccumulate : public torch::autograd::FunctionPostHook {
+ public:
+  explicit AfterAccumulate(std::function<void()> fn) : fn_(std::move(fn)) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
+                                            const torch::autograd::variable_list& /*inputs*/) override {
+    fn_();
+    return outputs;
+  }
+
+ private:
+  std::function<void()> fn_;
+};
+
+// Chunks of about a quarter of the bucket: big enough that a step starts
+// only a few collectives, small enough that the last layers' chunk starts well
+// before backward ends. 256 KiB to 25 MiB (DDP's bucket size).
+int64_t ChunkFloats(int64_t total) {
+  return std::clamp<int64_t>(total / 4, (256 << 10) / 4, (25 << 20) / 4);
 }
 
 int64_t NumElements(const std::vector<torch::Tensor>& ts) {
@@ -174,7 +198,8 @@ Trainer::Trainer(std::shared_ptr<torch::nn::Module> module, ForwardFn forward,
       factory_(std::move(factory)),
       optimizer_(std::move(optimizer)),
       params_(module_->parameters()),
-      device_(device) {
+      device_(device),
+      overlap_backward_(options_.overlap_backward.value_or(device.is_cuda())) {
   n_grad_ = NumElements(params_);
   bucket_ = torch::zeros({n_grad_ + 2}, torch::TensorOptions().dtype(torch::kFloat32).device(device_));
   int64_t off = 0;
@@ -182,6 +207,50 @@ Trainer::Trainer(std::shared_ptr<torch::nn::Module> module, ForwardFn forward,
     grad_views_.push_back(bucket_.narrow(0, off, p.numel()).view(p.sizes()));
     p.mutable_grad() = grad_views_.back();
     off += p.numel();
+  }
+  // Chunks, from the end of the bucket (the loss and signal, then the last
+  // parameters) towards its start.
+  const int64_t cap = ChunkFloats(n_grad_ + 2);
+  chunk_of_.assign(params_.size(), 0);
+  int64_t end = n_grad_ + 2;  // the first chunk ends with the loss and signal ...
+  Chunk chunk{.begin = n_grad_};  // ... after the last parameter
+  for (size_t i = params_.size(); i-- > 0;) {
+    chunk.begin -= params_[i].numel();
+    ++chunk.params;
+    chunk_of_[i] = chunks_.size();
+    if (end - chunk.begin >= cap || i == 0) {
+      chunk.size = end - chunk.begin;
+      chunks_.push_back(chunk);
+      end = chunk.begin;
+      chunk = Chunk{.begin = end};
+    }
+  }
+  if (chunks_.empty()) chunks_.push_back(Chunk{.begin = 0, .size = 2});  // no parameters
+  self_ = std::make_shared<Trainer*>(this);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (!params_[i].requires_grad()) continue;
+    auto acc = torch::autograd::impl::grad_accumulator(params_[i]);
+    if (!acc) continue;
+    acc->add_post_hook(std::make_unique<AfterAccumulate>([self = self_, i] {
+      if (*self) (*self)->OnGradientReady(i);
+    }));
+    accumulators_.push_back(std::move(acc));
+  }
+}
+
+void Trainer::OnGradientReady(size_t i) {
+  if (!overlap_) return;
+  ++chunks_[chunk_of_[i]].ready;
+  StartChunks(/*all=*/false);
+}
+
+void Trainer::StartChunks(bool all) {
+  while (next_chunk_ < chunks_.size() &&
+         (all || chunks_[next_chunk_].ready == chunks_[next_chunk_].params)) {
+    const Chunk& c = chunks_[next_chunk_++];
+    auto view = bucket_.narrow(0, c.begin, c.size);
+    Status st = group_->StartAllReduceSum(view);
+    if (!st.ok() && overlap_status_.ok()) overlap_status_ = st;
   }
 }
 
@@ -195,12 +264,18 @@ void Trainer::ResetGradients() {
   bucket_.zero_();
 }
 
-Trainer::~Trainer() = default;
+Trainer::~Trainer() {
+  if (self_) *self_ = nullptr;
+}
 
 Result<StepMetrics> Trainer::Step() {
   try {
     return StepImpl();
   } catch (const std::exception& e) {
+    overlap_ = false;
+    // Chunks this rank started may not match its peers' any more: a new
+    // group (the caller's rollback path) is the only safe way on.
+    if (group_ != nullptr && group_->world_size() > 1) group_->Leave();
     return TorchError("Step", e);
   }
 }
@@ -226,6 +301,11 @@ Result<StepMetrics> Trainer::StepImpl() {
   // loss. Backward accumulates into the bucket; the loss goes into its tail
   // without a device sync.
   auto loss_slot = bucket_.narrow(0, n_grad_, 1);
+  const float local_signal = signal_ ? signal_() : 0.0f;
+  bucket_[n_grad_ + 1].fill_(local_signal);
+  for (auto& c : chunks_) c.ready = 0;
+  next_chunk_ = 0;
+  overlap_status_ = Status::Ok();
   auto all = torch::from_blob(indices->data(), {local}, torch::kInt64).to(device_);
   for (int64_t begin = 0; begin < local; begin += options_.max_micro_batch) {
     const int64_t n = std::min(options_.max_micro_batch, local - begin);
@@ -237,13 +317,23 @@ Result<StepMetrics> Trainer::StepImpl() {
                        : torch::nn::functional::cross_entropy(
                              logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))) /
                 static_cast<double>(global);
+    {
+      torch::NoGradGuard no_grad;
+      loss_slot.add_(loss.detach().reshape({1}));  // in before chunk 0 can start
+    }
+    // The last micro-batch's backward starts each chunk's reduction as soon
+    // as the chunk is complete.
+    overlap_ = collective && overlap_backward_ && begin + n >= local;
     loss.backward();
-    torch::NoGradGuard no_grad;
-    loss_slot.add_(loss.detach().reshape({1}));
+    overlap_ = false;
   }
-  const float local_signal = signal_ ? signal_() : 0.0f;
-  bucket_[n_grad_ + 1].fill_(local_signal);
-  if (collective) DROVER_RETURN_IF_ERROR(group_->AllReduceSum(bucket_));
+  const int overlapped = static_cast<int>(next_chunk_);
+  if (collective) {
+    StartChunks(/*all=*/true);  // what backward did not reach (unused parameters, an empty slice)
+    Status finished = group_->FinishAllReduces();
+    DROVER_RETURN_IF_ERROR(overlap_status_);
+    DROVER_RETURN_IF_ERROR(finished);
+  }
   auto tail = bucket_.narrow(0, n_grad_, 2).to(torch::kCPU);
   const double loss = tail[0].item<float>();
   const double signal = tail[1].item<float>();
@@ -261,6 +351,7 @@ Result<StepMetrics> Trainer::StepImpl() {
   m.local_samples = local;
   m.world_size = world;
   m.signal = signal;
+  m.chunks_overlapped = overlapped;
   m.indices = std::move(*indices);
   m.wall = std::chrono::steady_clock::now() - t0;
   m.samples_per_s = m.wall.count() > 0 ? global * 1e9 / static_cast<double>(m.wall.count()) : 0;

@@ -12,8 +12,9 @@
 // The gradients live in ONE flat float bucket: every parameter's .grad() is a
 // view of its slice (as DDP's gradient_as_bucket_view), backward accumulates
 // straight into it, and the bucket's last two floats carry the loss and the
-// runner's signal. One ElasticGroup::AllReduceSum of the bucket per step, no
-// copies, then the optimizer steps. With no group, or a group of world size 1,
+// runner's signal. The bucket is reduced in a few chunks, each started as soon
+// as backward has filled it (overlapping the rest of backward), no copies,
+// then the optimizer steps. With no group, or a group of world size 1,
 // the collective is skipped.
 //
 // Device: TrainOptions::device ("cpu", "cuda", "cuda:1"). The module, the
@@ -39,6 +40,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -50,6 +52,10 @@
 #include "train/elastic_sampler.h"
 #include "train/idx_dataset.h"
 #include "train/process_group.h"
+
+namespace torch::autograd {
+struct Node;
+}
 
 namespace drover::train {
 
@@ -70,6 +76,11 @@ struct TrainOptions {
   //! Where the model, the data and the gradient bucket live: "cpu", "cuda"
   //! (this process's first visible GPU) or "cuda:N".
   std::string device = "cpu";
+  //! Reduce each chunk of gradients while backward computes the earlier
+  //! layers'. Unset: on a GPU only. On CPUs the collective's threads take the
+  //! cores that backward runs on: measured with 2 workers on 2 CPUs, the CNN
+  //! ran 2.9k-4.8k samples/s with overlap against 3.8k-4.0k without.
+  std::optional<bool> overlap_backward;
 };
 
 //! "cuda" when libtorch sees a GPU, else "cpu": what "--device auto" means.
@@ -92,6 +103,8 @@ struct StepMetrics {
   std::chrono::nanoseconds wall{0};
   //! Sum over ranks of SetSignal()'s values for this step (0 without a signal).
   double signal = 0;
+  //! Gradient chunks whose reduction started while backward still ran.
+  int chunks_overlapped = 0;
   //! The sample indices this rank trained on.
   std::vector<int64_t> indices;
 };
@@ -176,6 +189,8 @@ class Trainer {
   void OnEpochEnd(std::function<void(int64_t epoch)> hook) { on_epoch_end_ = std::move(hook); }
 
   int64_t step() const { return step_; }
+  //! How many collectives reduce a step's gradients (the bucket's chunks).
+  size_t chunks() const { return chunks_.size(); }
   //! Where the module, the data and the bucket live.
   const torch::Device& device() const { return device_; }
   const ElasticSampler& sampler() const { return sampler_; }
@@ -191,6 +206,11 @@ class Trainer {
   //! Points every parameter's grad at its slice of the bucket again if
   //! something (an optimizer's zero_grad) replaced it, and zeroes the bucket.
   void ResetGradients();
+  //! Called by parameter i's gradient accumulator after backward added to it.
+  void OnGradientReady(size_t i);
+  //! Starts the reduction of every chunk whose gradients are all in (or of
+  //! all chunks: `all`), in chunk order, which is the same on every rank.
+  void StartChunks(bool all);
   Status LoadStateImpl(std::span<const uint8_t> bytes);
 
   std::shared_ptr<torch::nn::Module> module_;
@@ -213,6 +233,30 @@ class Trainer {
   //! Parameter i's gradient: a view of bucket_.
   std::vector<torch::Tensor> grad_views_;
   int64_t n_grad_ = 0;
+  // Overlap: the bucket is cut into chunks of whole parameters in reverse
+  // order (the order backward produces them: the last layers first; chunk 0
+  // holds the loss and signal too). During the last micro-batch's backward of
+  // a collective step, a chunk's all-reduce starts as soon as every one of its
+  // gradients is in, so communication runs while earlier layers' backward
+  // computes. Chunks start in index order only, so every rank starts the same
+  // collectives in the same order whatever its autograd did.
+  struct Chunk {
+    int64_t begin = 0;
+    int64_t size = 0;
+    int params = 0;
+    int ready = 0;
+  };
+  std::vector<Chunk> chunks_;
+  std::vector<size_t> chunk_of_;
+  //! Kept alive: the hooks live on them.
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
+  //! What the hooks call back; nulled when the Trainer goes (the module and
+  //! its hooks may outlive it).
+  std::shared_ptr<Trainer*> self_;
+  bool overlap_backward_ = false;
+  bool overlap_ = false;
+  size_t next_chunk_ = 0;
+  Status overlap_status_;
 };
 
 }  // namespace drover::train

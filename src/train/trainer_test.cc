@@ -7,6 +7,7 @@
 // The model is a 784-64-10 MLP; data is synthetic (seeded, identical in every
 // process) except for the Fashion-MNIST loss check.
 #include "train/trainer.h"
+#include "train/models.h"
 #include "train/multiprocess_test_util.h"
 
 #include <arpa/inet.h>
@@ -314,6 +315,61 @@ TEST(TrainerTest, DroppedGradientsAreReattachedToTheBucket) {
   KillAndReap(store);
   EXPECT_LT(MaxAbsDiff(sh->params[0], sh->params[1]), 1e-5f);
   EXPECT_EQ(MaxAbsDiff(sh->params[1], sh->params[2]), 0.0f);
+}
+
+// The CNN's bucket is reduced in two chunks (fc layers and the loss, then the
+// convolutions), the first started from backward's hooks while the
+// convolutions' backward still runs. Two ranks overlapping so match one rank.
+TEST(TrainerTest, ChunksReducedDuringBackwardMatchOneRank) {
+  struct Result {
+    float params[3][300000];
+    std::atomic<int> chunks{0};
+  };
+  void* mem = mmap(nullptr, sizeof(Result), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  auto* res = new (mem) Result();
+  auto run = [res](int slot, int rank, int world, int port) {
+    auto model = MakeModel("cnn", 3);
+    CHILD_OK(model.status());
+    TrainOptions o = Options(64);
+    o.global_batch = 32;
+    o.overlap_backward = true;
+    auto t = Trainer::Create(model->module, model->forward, Synthetic(512), o);
+    CHILD_OK(t.status());
+    std::unique_ptr<ElasticGroup> g;
+    if (world > 1) {
+      g = Connect(port);
+      CHILD_OK(g->Form(0, rank, world));
+      (*t)->SetGroup(g.get());
+    }
+    for (int i = 0; i < 8; ++i) {
+      auto m = (*t)->Step();
+      CHILD_OK(m.status());
+      // Every chunk started from backward's hooks: the fc one while the
+      // convolutions' backward still had to run, the last with conv1's gradient.
+      CHILD_CHECK(m->chunks_overlapped == (world > 1 ? static_cast<int>((*t)->chunks()) : 0));
+    }
+    auto p = (*t)->FlatParameters();
+    CHILD_CHECK(p.size() <= 300000);
+    std::copy(p.begin(), p.end(), res->params[slot]);
+    res->chunks = static_cast<int>((*t)->chunks());
+    return 0;
+  };
+  const int port = FreePort();
+  pid_t store = SpawnStore(port);
+  std::vector<pid_t> pids{Spawn([&] { return run(0, 0, 1, port); }), Spawn([&] { return run(1, 0, 2, port); }),
+                          Spawn([&] { return run(2, 1, 2, port); })};
+  for (int st : Reap(pids, milliseconds(120000))) EXPECT_TRUE(ExitedOk(st)) << Describe(st);
+  KillAndReap(store);
+  EXPECT_GE(res->chunks.load(), 2);
+  float one_vs_two = 0, between = 0;
+  for (int i = 0; i < 300000; ++i) {
+    one_vs_two = std::max(one_vs_two, std::fabs(res->params[0][i] - res->params[1][i]));
+    between = std::max(between, std::fabs(res->params[1][i] - res->params[2][i]));
+  }
+  std::printf("CNN, %d chunks, overlapped: 1 rank vs 2 ranks after 8 steps max |diff| = %.3g (ranks: %.3g)\n",
+              res->chunks.load(), one_vs_two, between);
+  EXPECT_LT(one_vs_two, 1e-5f);
+  EXPECT_EQ(between, 0.0f);
 }
 
 TEST(TrainerTest, RefusesAMalformedOrAbsentDevice) {
