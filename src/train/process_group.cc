@@ -11,6 +11,8 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <signal.h>
+
 #include <cstdlib>
 #include <exception>
 #include <mutex>
@@ -156,6 +158,15 @@ ElasticGroup::ElasticGroup(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) 
 ElasticGroup::~ElasticGroup() { Leave(); }
 
 Result<std::unique_ptr<ElasticGroup>> ElasticGroup::Create(const GroupOptions& options) {
+  // Gloo writes to its peers with writev, which raises SIGPIPE when a peer
+  // has died: by default that kills the survivor that was to carry on (Python
+  // ignores SIGPIPE at startup, so PyTorch never meets this). A write to a
+  // dead peer must fail with EPIPE instead. A handler the program set stays.
+  struct sigaction pipe_action {};
+  if (::sigaction(SIGPIPE, nullptr, &pipe_action) == 0 && pipe_action.sa_handler == SIG_DFL &&
+      !(pipe_action.sa_flags & SA_SIGINFO)) {
+    ::signal(SIGPIPE, SIG_IGN);
+  }
   if (!options.kv && (options.store_port < 1 || options.store_port > 65535)) {
     return InvalidArgument("GroupOptions.store_port: " + std::to_string(options.store_port) +
                            " is not in 1..65535");

@@ -70,7 +70,9 @@ struct GroupOptions {
 
 class ElasticGroup {
  public:
-  //! Connects to (or hosts) the TCPStore and creates the Gloo device.
+  //! Connects to (or hosts) the TCPStore and creates the Gloo device. Also
+  //! ignores SIGPIPE in this process unless the program handles it, so that a
+  //! write to a dead peer fails instead of killing this one.
   //! InvalidArgument for a port outside 1..65535 or a non-positive timeout;
   //! Unavailable if the store cannot be reached or bound within the timeout.
   static Result<std::unique_ptr<ElasticGroup>> Create(const GroupOptions& options);
