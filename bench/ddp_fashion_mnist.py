@@ -75,22 +75,27 @@ def main():
     p.add_argument("--eval-every", type=int, default=0)
     p.add_argument("--target-accuracy", type=float, default=0)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu, or cuda (this rank's GPU: LOCAL_RANK, else 0) with NCCL")
     a = p.parse_args()
 
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     if a.threads:
         torch.set_num_threads(a.threads)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    cuda = a.device.startswith("cuda")
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=world)
     torch.manual_seed(a.seed)
-    model = FashionCnn() if a.model == "cnn" else FashionMlp()
-    ddp = nn.parallel.DistributedDataParallel(model)
+    model = (FashionCnn() if a.model == "cnn" else FashionMlp()).to(device)
+    ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
     opt = torch.optim.SGD(ddp.parameters(), lr=a.lr, momentum=a.momentum)
-    images, labels = load(a.data, "train")
-    test_images, test_labels = load(a.data, "t10k")
+    images, labels = (t.to(device) for t in load(a.data, "train"))
+    test_images, test_labels = (t.to(device) for t in load(a.data, "t10k"))
     n = len(images)
     local = a.global_batch // world  # DDP averages gradients: equal slices
     gen = torch.Generator().manual_seed(a.seed)
-    perm, cursor, epoch, step = torch.randperm(n, generator=gen), 0, 0, 0
+    perm, cursor, epoch, step = torch.randperm(n, generator=gen).to(device), 0, 0, 0
     start = time.perf_counter()
     measure_from, measured, eval_time, to_target, acc = None, 0, 0.0, None, None
     while True:
@@ -100,7 +105,7 @@ def main():
             break
         if cursor + a.global_batch > n:
             epoch, cursor = epoch + 1, 0
-            perm = torch.randperm(n, generator=gen)
+            perm = torch.randperm(n, generator=gen).to(device)
             continue
         idx = perm[cursor + rank * local: cursor + (rank + 1) * local]
         cursor += a.global_batch
@@ -110,6 +115,8 @@ def main():
         opt.step()
         step += 1
         if step == a.warmup_steps:
+            if cuda:
+                torch.cuda.synchronize()
             measure_from = time.perf_counter()
         elif step > a.warmup_steps:
             measured += a.global_batch
@@ -122,6 +129,8 @@ def main():
             if a.target_accuracy and acc >= a.target_accuracy:
                 to_target = time.perf_counter() - start - eval_time
                 break
+    if cuda:
+        torch.cuda.synchronize()  # kernels still queued belong to the measured steps
     wall = time.perf_counter() - (measure_from or start)
     if rank == 0:
         if acc is None:

@@ -22,7 +22,8 @@
 #      ranks on CUDA (over NCCL with two GPUs; on one GPU, which NCCL refuses
 #      to share between ranks, through host memory over Gloo) match one rank;
 #   3. drover-train, the Fashion-MNIST CNN, one epoch on the GPU and 300 steps
-#      on the CPU: samples/s side by side, and the GPU run's test accuracy;
+#      on the CPU, and PyTorch DDP (bench/ddp_fashion_mnist.py) one epoch on
+#      the GPU: samples/s side by side, and the test accuracies;
 #   4. two standalone ranks of drover-train on the GPU(s): NCCL with two or
 #      more GPUs, else --collectives gloo;
 #   5. the example user program (examples/custom-training) on the GPU.
@@ -126,6 +127,16 @@ run() {
   step train-cpu "${train[@]}" --device cpu --max-steps 300 --warmup-steps 20 --threads "$(nproc)"
   local cpu_line; cpu_line=$(grep '^summary' "$log" | tail -1)
 
+  # The peer, side by side: PyTorch DDP on the same device, model, batch and optimizer.
+  local ddp_line=""
+  if ${PYTHON:-python3} -c 'import torch' 2>/dev/null; then
+    RANK=0 WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=29612 step ddp-gpu ${PYTHON:-python3} bench/ddp_fashion_mnist.py \
+      --model cnn --data "$pack_dir/data" --device "$device" --epochs 1 --warmup-steps 20 &&
+      ddp_line=$(grep '^summary' "$log" | tail -1)
+  else
+    echo "== ddp-gpu: skipped (${PYTHON:-python3} has no torch)" | tee -a "$log"
+  fi
+
   # Two standalone ranks (RANK/WORLD_SIZE/MASTER_*), one GPU each when there are two.
   local collectives=gloo pids=() r rc=0
   ((gpus >= 2)) && collectives=nccl
@@ -144,18 +155,20 @@ run() {
 
   step example "$build/examples/custom-training/drover-example-train" "$pack_dir/data"
 
-  python3 - "$gpu_line" "$cpu_line" "$two_line" "$device" "$gpus" "${failed[*]:-}" <<'EOF' | tee -a "$log" | tee "$out/summary.json"
+  python3 - "$gpu_line" "$cpu_line" "$two_line" "$ddp_line" "$device" "$gpus" "${failed[*]:-}" <<'EOF' | tee -a "$log" | tee "$out/summary.json"
 import json, sys
 def parse(line):
     try:
         return json.loads(line.split(" ", 1)[1])
     except Exception:
         return None
-gpu, cpu, two = (parse(a) for a in sys.argv[1:4])
-out = {"device": sys.argv[4], "gpus": int(sys.argv[5]), "failed": sys.argv[6].split(),
-       "one_worker": gpu, "cpu_300_steps": cpu, "two_ranks": two}
+gpu, cpu, two, ddp = (parse(a) for a in sys.argv[1:5])
+out = {"device": sys.argv[5], "gpus": int(sys.argv[6]), "failed": sys.argv[7].split(),
+       "one_worker": gpu, "cpu_300_steps": cpu, "two_ranks": two, "ddp_one_worker": ddp}
 if gpu and cpu and cpu.get("samples_per_s"):
     out["gpu_over_cpu_samples_per_s"] = round(gpu["samples_per_s"] / cpu["samples_per_s"], 2)
+if gpu and ddp and ddp.get("samples_per_s"):
+    out["drover_over_ddp_samples_per_s"] = round(gpu["samples_per_s"] / ddp["samples_per_s"], 2)
 print(json.dumps(out))
 EOF
   ((${#failed[@]} == 0))
