@@ -40,6 +40,11 @@ const WorkerContact* Job::Contact(const store::WorkerRecord& w) const {
   return it != contacts.end() && it->second.generation == w.generation ? &it->second : nullptr;
 }
 
+int Job::Alive() const {
+  return static_cast<int>(
+      std::count_if(workers.begin(), workers.end(), [](const auto& w) { return w.state != "exited"; }));
+}
+
 std::string ClusterModel::JobToken(JobId job, const std::string& secret) {
   std::string id = std::to_string(job);
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -347,8 +352,7 @@ void ClusterModel::OnWorkerFailed(Job& job, int rank, int code, const std::strin
   if (it == job.workers.end() || it->state == "exited") return;
   it->state = "exited";
   it->exit_code = code;
-  int alive = static_cast<int>(std::count_if(job.workers.begin(), job.workers.end(),
-                                             [](const auto& w) { return w.state != "exited"; }));
+  const int alive = job.Alive();
   if (!job.rec.workers.rigid() && alive >= job.rec.workers.min) {
     int from = static_cast<int>(job.workers.size());
     RemoveWorkers(job, {rank}, batch);
@@ -602,8 +606,7 @@ int ClusterModel::Schedule(sched::Policy& policy, double now, store::WriteBatch*
     j.priority = job.rec.priority;
     j.workers = job.rec.workers;
     // A worker that exited with 0 means the job is finishing: it gets no more.
-    const int alive = static_cast<int>(std::count_if(job.workers.begin(), job.workers.end(),
-                                                     [](const auto& w) { return w.state != "exited"; }));
+    const int alive = job.Alive();
     const bool finishing = std::any_of(job.workers.begin(), job.workers.end(),
                                        [](const auto& w) { return w.state == "exited" && w.exit_code == 0; });
     if (finishing && alive > 0) j.workers = WorkerBounds{std::min(j.workers.min, alive), alive};

@@ -106,6 +106,8 @@ struct Job {
 
   //! The status of this incarnation of `w`; null until it posts.
   const WorkerContact* Contact(const store::WorkerRecord& w) const;
+  //! Workers that have not exited (starting, running or stopping).
+  int Alive() const;
 };
 
 struct Host {

@@ -74,8 +74,7 @@ json OrNull(const std::optional<T>& v) {
 
 json JobSummary(const Job& j, const std::string& reason) {
   const store::JobRecord& r = j.rec;
-  int workers = 0;
-  for (const auto& w : j.workers) workers += w.state != "exited";
+  const int workers = j.Alive();
   return {{"id", r.id},
           {"name", r.name},
           {"consumer", r.consumer},

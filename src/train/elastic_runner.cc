@@ -220,6 +220,13 @@ Status ElasticRunner::Fit() {
   return st;
 }
 
+GroupOptions ElasticRunner::BaseGroupOptions() const {
+  GroupOptions go;
+  go.timeout = options_.collective_timeout;
+  go.nccl = options_.nccl && trainer_->device().is_cuda();
+  return go;
+}
+
 // A fixed group, as torchrun would give it.
 Status ElasticRunner::FitStandalone() {
   auto rank = std::atoi(Getenv("RANK", "0").c_str());
@@ -228,12 +235,11 @@ Status ElasticRunner::FitStandalone() {
     return InvalidArgument("RANK/WORLD_SIZE: need 0 <= RANK < WORLD_SIZE");
   }
   if (world > 1) {
-    GroupOptions go;
+    GroupOptions go = BaseGroupOptions();
     go.store_host = Getenv("MASTER_ADDR", "127.0.0.1");
     go.store_port = std::atoi(Getenv("MASTER_PORT", "29500").c_str());
     go.is_store_server = rank == 0;
-    go.timeout = std::max(options_.collective_timeout, milliseconds(30000));  // a slow peer start is no failure here
-    go.nccl = options_.nccl && trainer_->device().is_cuda();
+    go.timeout = std::max(go.timeout, milliseconds(30000));  // a slow peer start is no failure here
     auto group = ElasticGroup::Create(go);
     if (!group.ok()) return group.status();
     group_ = std::move(*group);
@@ -338,11 +344,9 @@ Status ElasticRunner::FitElastic() {
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGTERM, &sa, nullptr);
 
-  GroupOptions go;
+  GroupOptions go = BaseGroupOptions();
   go.kv = std::shared_ptr<JobClient>(JobClient::Create(client_->env()).value());
-  go.timeout = options_.collective_timeout;
   go.device_hostname = Getenv("DROVER_GLOO_HOSTNAME", "127.0.0.1");
-  go.nccl = options_.nccl && trainer_->device().is_cuda();
   auto group = ElasticGroup::Create(go);
   if (!group.ok()) return group.status();
   group_ = std::move(*group);

@@ -127,6 +127,8 @@ class ElasticRunner {
 
  private:
   ElasticRunner(Trainer* trainer, const ElasticOptions& options);
+  //! The collective timeout and the backend (NCCL on a GPU) of either mode's group.
+  GroupOptions BaseGroupOptions() const;
   Status FitStandalone();
   Status FitElastic();
   //! Forms the group of `m`'s members (all of the server's generation, or

@@ -1,6 +1,7 @@
 // The only translation unit of drover that includes the c10d headers (they
 // take ~8 s and 0.5 GB to compile and bring glog's LOG macro along).
 #include "train/process_group.h"
+#include "train/torch_error.h"
 
 #include <ATen/ATen.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
@@ -134,13 +135,6 @@ template <typename PG>
 void AbortCommunicators(PG&, long) {}
 #endif
 
-// The first line of an exception's message: c10::Error appends a backtrace.
-std::string FirstLine(const char* what) {
-  std::string msg = what;
-  if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
-  return msg;
-}
-
 // Runs a collective's work to completion; libtorch reports failure by throwing.
 Status Wait(const c10::intrusive_ptr<c10d::Work>& work, const std::string& where) {
   try {
@@ -228,11 +222,9 @@ void ElasticGroup::Leave() {
     try {
       AbortCommunicators(*impl_->nccl, 0);
     } catch (const std::exception&) {
+      // Aborting a broken communicator may throw; it is dropped either way.
     }
-    try {
-      impl_->nccl.reset();
-    } catch (const std::exception&) {
-    }
+    impl_->nccl.reset();
   }
 #endif
   if (!impl_->pg) return;
@@ -288,8 +280,6 @@ Status ElasticGroup::Form(int64_t generation, int rank, int world_size) {
 }
 
 Status ElasticGroup::AllReduceSum(std::vector<float>& flat) {
-  if (!formed()) return FailedPrecondition("AllReduceSum: no group formed; call Form");
-  if (flat.empty()) return Status::Ok();
   at::Tensor t = at::from_blob(flat.data(), {static_cast<int64_t>(flat.size())}, at::kFloat);
   return AllReduceSum(t);
 }

@@ -1,4 +1,5 @@
 #include "train/trainer.h"
+#include "train/torch_error.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -53,10 +54,7 @@ void TuneProcessForTraining() {
 }
 
 Status TorchError(const char* what, const std::exception& e) {
-  std::string msg = e.what();
-  // c10::Error messages carry a long backtrace; the first line is enough.
-  if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
-  return Internal(std::string("trainer: ") + what + ": " + msg);
+  return Internal(std::string("trainer: ") + what + ": " + FirstLine(e.what()));
 }
 
 // Runs after a leaf's gradient accumulator has added to .grad().
@@ -140,7 +138,10 @@ Result<std::unique_ptr<Trainer>> Trainer::Create(std::shared_ptr<torch::nn::Modu
   std::optional<torch::Device> device;
   try {
     device.emplace(options.device);
-  } catch (const std::exception& e) {
+  } catch (const std::exception&) {
+    // A malformed string: refused just below, as an unsupported type is.
+  }
+  if (!device || !(device->is_cpu() || device->is_cuda())) {
     return InvalidArgument("Trainer: device '" + options.device + "': expected cpu, cuda or cuda:N");
   }
   if (device->is_cuda()) {
@@ -154,8 +155,6 @@ Result<std::unique_ptr<Trainer>> Trainer::Create(std::shared_ptr<torch::nn::Modu
       return FailedPrecondition("Trainer: device '" + options.device + "': only " +
                                 std::to_string(visible) + " CUDA device(s) visible");
     }
-  } else if (!device->is_cpu()) {
-    return InvalidArgument("Trainer: device '" + options.device + "': expected cpu, cuda or cuda:N");
   }
   try {
     if (!data.images.defined() || !data.labels.defined() || data.images.dim() < 1 ||
@@ -522,7 +521,7 @@ Status Trainer::Synchronize(int root) {
 std::vector<float> Trainer::FlatParameters() const {
   std::vector<float> out;
   try {
-    out.reserve(static_cast<size_t>(NumElements(params_)));
+    out.reserve(static_cast<size_t>(n_grad_));
     for (const auto& p : params_) {
       auto c = p.detach().to(torch::kCPU).contiguous();
       const float* d = c.data_ptr<float>();
