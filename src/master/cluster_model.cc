@@ -501,12 +501,26 @@ Result<int64_t> ClusterModel::ReportWorkerStatus(JobId id, int rank, const Worke
   if (s.world_size) p.world_size = s.world_size;
 
   if (s.rescale) {
-    auto r = std::find_if(job->rescales.begin(), job->rescales.end(),
+    auto& list = job->rescales;
+    auto r = std::find_if(list.begin(), list.end(),
                           [&](const Rescale& x) { return !x.pause_ms && x.to == s.rescale->to; });
-    if (r != job->rescales.end()) {
-      r->pause_ms = s.rescale->pause_ms;
+    if (r == list.end()) {
+      list.push_back({now, s.rescale->from, s.rescale->to, s.rescale->pause_ms});
     } else {
-      job->rescales.push_back({now, s.rescale->from, s.rescale->to, s.rescale->pause_ms});
+      // The workers regroup once, from -> to, where the scheduler may have
+      // resized in steps meanwhile (2 -> 3 -> 4 as another job's workers
+      // leave one by one): the unpaused steps that chain back to `from`
+      // become the one resize the workers made.
+      auto first = r;
+      while (first->from != s.rescale->from && first != list.begin() && !std::prev(first)->pause_ms &&
+             std::prev(first)->to == first->from) {
+        --first;
+      }
+      if (first->from == s.rescale->from && first != r) {
+        first->to = r->to;
+        r = std::prev(list.erase(std::next(first), std::next(r)));
+      }
+      r->pause_ms = s.rescale->pause_ms;
     }
   }
   return job->rec.generation;

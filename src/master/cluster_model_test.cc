@@ -203,6 +203,34 @@ TEST_F(ClusterModelTest, WorkerStatusRecordsReadinessProgressAndPauses) {
   EXPECT_EQ(job.rescales[1].pause_ms, 12);
 }
 
+// The scheduler grew a job in two steps (2 -> 3 -> 4) before its workers
+// regrouped once, 2 -> 4: the two steps become that one resize, with its pause.
+TEST_F(ClusterModelTest, OneRegroupAcrossSeveralResizesBecomesOneRescale) {
+  JobId id = Submit("name: e\nconsumer: /a\nworkers: {min: 1, max: 4}\ncommand: [\"sleep\", \"9\"]\n");
+  ASSERT_EQ(Running(model_, *policy_, id).size(), 4u);
+  const Job& job = *model_.FindJob(id);
+  store::WriteBatch b;
+  WorkerStatus s;
+  ASSERT_TRUE(model_.Update(id, std::nullopt, WorkerBounds{1, 2}, 1, &b).ok());  // 4 -> 2
+  s.generation = job.rec.generation;
+  s.rescale = Rescale{0, 4, 2, 30};
+  ASSERT_TRUE(model_.ReportWorkerStatus(id, 0, s, 1).ok());
+  ASSERT_TRUE(model_.Update(id, std::nullopt, WorkerBounds{1, 3}, 2, &b).ok());
+  model_.Schedule(*policy_, 2, &b);  // 2 -> 3
+  ASSERT_TRUE(model_.Update(id, std::nullopt, WorkerBounds{1, 4}, 3, &b).ok());
+  model_.Schedule(*policy_, 3, &b);  // 3 -> 4
+  ASSERT_EQ(job.rescales.size(), 3u);
+  s.generation = job.rec.generation;
+  s.rescale = Rescale{0, 2, 4, 25};
+  ASSERT_TRUE(model_.ReportWorkerStatus(id, 0, s, 5).ok());
+  ASSERT_EQ(job.rescales.size(), 2u);
+  EXPECT_EQ(job.rescales[1].time, 2);
+  EXPECT_EQ(job.rescales[1].from, 2);
+  EXPECT_EQ(job.rescales[1].to, 4);
+  EXPECT_EQ(job.rescales[1].pause_ms, 25);
+  EXPECT_EQ(job.rescales[0].pause_ms, 30);  // an earlier resize keeps its own
+}
+
 TEST_F(ClusterModelTest, SilentWorkerLeavesAnElasticJob) {
   JobId id = Submit("name: e\nconsumer: /a\nworkers: {min: 1, max: 4}\ncommand: [\"sleep\", \"9\"]\n");
   auto desired = Running(model_, *policy_, id);
