@@ -76,7 +76,8 @@ run() {
   mkdir -p "$out"
   local log=$out/gpu-check.log
   : >"$log"
-  local failed=() build=$ROOT/build-gpu
+  local failed=() build=$ROOT/build-gpu py=${PYTHON:-python3}
+  last_summary() { grep '^summary' "$log" | tail -1; }  # rank 0's JSON line of the last run
   step() {  # step NAME CMD...: runs CMD, its output into the log, and notes a failure
     local name=$1; shift
     echo "== $name: $*" | tee -a "$log"
@@ -98,7 +99,7 @@ run() {
     device=cpu
   else
     command -v nvidia-smi >/dev/null && nvidia-smi -L | tee -a "$log"
-    local py=${PYTHON:-python3} torch_prefix abi
+    local torch_prefix abi
     torch_prefix=$($py -c 'import torch; print(torch.utils.cmake_prefix_path)') ||
       die "$py has no torch; set PYTHON to one that has PyTorch with CUDA"
     $py -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "gpus", torch.cuda.device_count())' |
@@ -123,18 +124,18 @@ run() {
 
   local train=("$build/drover-train" --model cnn --data "$pack_dir/data" --log-every 0)
   step train-gpu "${train[@]}" --device "$device" --epochs 1 --warmup-steps 20
-  local gpu_line; gpu_line=$(grep '^summary' "$log" | tail -1)
+  local gpu_line; gpu_line=$(last_summary)
   step train-cpu "${train[@]}" --device cpu --max-steps 300 --warmup-steps 20 --threads "$(nproc)"
-  local cpu_line; cpu_line=$(grep '^summary' "$log" | tail -1)
+  local cpu_line; cpu_line=$(last_summary)
 
   # The peer, side by side: PyTorch DDP on the same device, model, batch and optimizer.
   local ddp_line=""
-  if ${PYTHON:-python3} -c 'import torch' 2>/dev/null; then
-    RANK=0 WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=29612 step ddp-gpu ${PYTHON:-python3} bench/ddp_fashion_mnist.py \
+  if $py -c 'import torch' 2>/dev/null; then
+    RANK=0 WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=29612 step ddp-gpu $py bench/ddp_fashion_mnist.py \
       --model cnn --data "$pack_dir/data" --device "$device" --epochs 1 --warmup-steps 20 &&
-      ddp_line=$(grep '^summary' "$log" | tail -1)
+      ddp_line=$(last_summary)
   else
-    echo "== ddp-gpu: skipped (${PYTHON:-python3} has no torch)" | tee -a "$log"
+    echo "== ddp-gpu: skipped ($py has no torch)" | tee -a "$log"
   fi
 
   # Two standalone ranks (RANK/WORLD_SIZE/MASTER_*), one GPU each when there are two.
@@ -151,7 +152,7 @@ run() {
   done
   for r in "${pids[@]}"; do wait "$r" || rc=1; done
   ((rc == 0)) && echo "   ok" | tee -a "$log" || { echo "   FAILED" | tee -a "$log"; failed+=(train-2-ranks); }
-  local two_line; two_line=$(grep '^summary' "$log" | tail -1)
+  local two_line; two_line=$(last_summary)
 
   step example "$build/examples/custom-training/drover-example-train" "$pack_dir/data"
 

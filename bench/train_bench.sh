@@ -49,11 +49,19 @@ run() {
 field() { $PY -c "import json,sys; v=json.loads(sys.argv[1])['$1']; print('' if v is None else v)" "$2"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
+# tuned THREADS CMD...: CMD with the process settings drover's runtime applies
+# itself (TuneProcessForTraining), given by hand: the DDP+ runs.
+tuned() {
+  local threads=$1; shift
+  GLIBC_TUNABLES=glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=33554432 \
+    OPENBLAS_NUM_THREADS=$( ((threads > 1)) && echo 1 || nproc) "$@"
+}
+
 common=(--model "$MODEL" --global-batch 64 --lr 0.05 --momentum 0.9 --seed 1 --warmup-steps 10)
 echo "model $MODEL, global batch 64, SGD(0.05, momentum 0.9), $STEPS steps, $REPS runs each, $(nproc) CPUs"
 echo "intra-op threads per worker: CPUs / workers, for both (Debian's Python torch defaults to 1, libtorch to all)"
-echo "DDP+: DDP given by hand the process settings drover's runtime applies itself (TuneProcessForTraining in"
-echo "      trainer.cc): glibc malloc keeps freed blocks, OpenBLAS on one thread when torch has more than one"
+echo "DDP+: DDP given by hand the process settings drover's runtime applies itself (tuned, above):"
+echo "      glibc malloc keeps freed blocks, OpenBLAS on one thread when torch has more than one"
 printf '%-8s %16s %16s %8s %16s %8s\n' workers "drover samples/s" "DDP samples/s" ratio "DDP+ samples/s" ratio
 worlds=(1 2)
 ((REPS > 0)) || worlds=()  # --reps 0: only the time to the target
@@ -63,9 +71,7 @@ for world in "${worlds[@]}"; do
   for ((i = 0; i < REPS; i++)); do
     d+=("$(field samples_per_s "$(run "$world" "$BIN" "${common[@]}" --threads "$threads" --max-steps "$STEPS" --log-every 0)")")
     p+=("$(field samples_per_s "$(run "$world" $PY bench/ddp_fashion_mnist.py "${common[@]}" --threads "$threads" --max-steps "$STEPS")")")
-    blas=$( ((threads > 1)) && echo 1 || nproc)
-    q+=("$(field samples_per_s "$(GLIBC_TUNABLES=glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=33554432 \
-      OPENBLAS_NUM_THREADS=$blas run "$world" $PY bench/ddp_fashion_mnist.py "${common[@]}" --threads "$threads" --max-steps "$STEPS")")")
+    q+=("$(field samples_per_s "$(tuned "$threads" run "$world" $PY bench/ddp_fashion_mnist.py "${common[@]}" --threads "$threads" --max-steps "$STEPS")")")
   done
   md=$(median "${d[@]}") mp=$(median "${p[@]}") mq=$(median "${q[@]}")
   printf '%-8s %16.0f %16.0f %7.2fx %16.0f %7.2fx   (drover: %s; DDP: %s; DDP+: %s)\n' "$world" "$md" "$mp" \
@@ -80,8 +86,7 @@ if [[ $TARGET != 0 ]]; then
       --target-accuracy "$TARGET" --epochs "$TARGET_EPOCHS")
   sd=$(run 1 "$BIN" "${tc[@]}" --log-every 0)
   sp=$(run 1 $PY bench/ddp_fashion_mnist.py "${tc[@]}")
-  sq=$(GLIBC_TUNABLES=glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=33554432 \
-    OPENBLAS_NUM_THREADS=$( (($(nproc) > 1)) && echo 1 || nproc) run 1 $PY bench/ddp_fashion_mnist.py "${tc[@]}")
+  sq=$(tuned "$(nproc)" run 1 $PY bench/ddp_fashion_mnist.py "${tc[@]}")
   printf '%-8s %10s s  at step %s (accuracy %s)\n' drover "$(field time_to_target_s "$sd")" \
     "$(field steps "$sd")" "$(field test_accuracy "$sd")"
   printf '%-8s %10s s  at step %s (accuracy %s)\n' DDP "$(field time_to_target_s "$sp")" \

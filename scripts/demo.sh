@@ -37,6 +37,7 @@ for f in alpha-train beta-train; do
 done
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}
 json_field() { "$D" job "$1" -o json | python3 -c "import json,sys; v=json.load(sys.stdin).get('$2'); print(-1 if v is None else v)"; }
+alpha_pids() { "$D" job 1 -o json | python3 -c "import json,sys; print('alpha worker PIDs $1', sorted(w['pid'] for w in json.load(sys.stdin)['worker_list']))"; }
 wait_for() {  # wait_for SECONDS CONDITION...: polls the condition once a second
   local n=$1; shift
   for _ in $(seq "$n"); do eval "$@" && return 0; sleep 1; done
@@ -51,10 +52,10 @@ show jobs
 show consumers
 
 step "beta submits its training job: alpha shrinks 4 -> 2 in-process (same worker PIDs)"
-"$D" job 1 -o json | python3 -c 'import json,sys; print("alpha worker PIDs before:", sorted(w["pid"] for w in json.load(sys.stdin)["worker_list"]))'
+alpha_pids before:
 show submit -f "$OUT/beta-train.yaml"
 wait_for 60 '[ "$(json_field 2 reported_world_size)" = 2 ] && [ "$(json_field 1 reported_world_size)" = 2 ]'
-"$D" job 1 -o json | python3 -c 'import json,sys; print("alpha worker PIDs after: ", sorted(w["pid"] for w in json.load(sys.stdin)["worker_list"]))'
+alpha_pids "after: "
 show jobs
 show consumers
 

@@ -85,11 +85,13 @@ struct Shared {
   std::atomic<double> first_loss, last_loss;
   std::atomic<int> a_at_10{0};
   std::atomic<int> a_done{0};
+  std::atomic<int> gpus{0};
 };
 
-Shared* MapShared() {
-  void* p = mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  return new (p) Shared();
+template <typename T = Shared>
+T* MapShared() {
+  void* p = mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  return new (p) T();
 }
 
 void Publish(Shared* sh, int slot, const Trainer& t) {
@@ -109,10 +111,21 @@ double Train(Trainer& t, int steps) {
   return sps / steps;
 }
 
-float MaxAbsDiff(const float* a, const float* b) {
+float MaxAbsDiff(const float* a, const float* b, int64_t n = kParams) {
   float d = 0;
-  for (int64_t i = 0; i < kParams; ++i) d = std::max(d, std::fabs(a[i] - b[i]));
+  for (int64_t i = 0; i < n; ++i) d = std::max(d, std::fabs(a[i] - b[i]));
   return d;
+}
+
+// The reference every multi-rank run is compared with: one rank, one
+// micro-batch of 64, `steps` steps; its parameters and samples/s go to slot 0.
+pid_t SpawnReference(Shared* sh, int steps) {
+  return Spawn([sh, steps] {
+    auto t = MakeTrainer(1, Options(64), Synthetic(1024));
+    sh->samples_per_s[0] = Train(*t, steps);
+    Publish(sh, 0, *t);
+    return 0;
+  });
 }
 
 bool WaitFlag(const std::atomic<int>& flag, milliseconds limit) {
@@ -193,13 +206,7 @@ TEST(TrainerTest, TwoRanksMatchOneRank) {
   Shared* sh = MapShared();
   const int port = FreePort();
   pid_t store = SpawnStore(port);
-  pid_t single = Spawn([sh] {
-    auto t = MakeTrainer(1, Options(64), Synthetic(1024));
-    sh->samples_per_s[0] = Train(*t, 30);
-    Publish(sh, 0, *t);
-    return 0;
-  });
-  std::vector<pid_t> pids = {single};
+  std::vector<pid_t> pids = {SpawnReference(sh, 30)};
   for (int r = 0; r < 2; ++r) {
     pids.push_back(Spawn([sh, port, r] {
       auto g = Connect(port);
@@ -232,12 +239,7 @@ TEST(TrainerTest, OneTwoOneResizeMatchesStaticRun) {
   Shared* sh = MapShared();
   const int port = FreePort();
   pid_t store = SpawnStore(port);
-  pid_t single = Spawn([sh] {
-    auto t = MakeTrainer(1, Options(64), Synthetic(1024));
-    Train(*t, 30);
-    Publish(sh, 0, *t);
-    return 0;
-  });
+  pid_t single = SpawnReference(sh, 30);
   pid_t incumbent = Spawn([sh, port] {
     auto g = Connect(port);
     CHILD_OK(g->Form(0, 0, 1));
@@ -285,13 +287,7 @@ TEST(TrainerTest, DroppedGradientsAreReattachedToTheBucket) {
   Shared* sh = MapShared();
   const int port = FreePort();
   pid_t store = SpawnStore(port);
-  pid_t single = Spawn([sh] {
-    auto t = MakeTrainer(1, Options(64), Synthetic(1024));
-    Train(*t, 10);
-    Publish(sh, 0, *t);
-    return 0;
-  });
-  std::vector<pid_t> ranks;
+  std::vector<pid_t> ranks{SpawnReference(sh, 10)};
   for (int r = 0; r < 2; ++r) {
     ranks.push_back(Spawn([sh, port, r] {
       auto g = Connect(port);
@@ -310,7 +306,6 @@ TEST(TrainerTest, DroppedGradientsAreReattachedToTheBucket) {
       return 0;
     }));
   }
-  ranks.push_back(single);
   for (int st : Reap(ranks, milliseconds(60000))) EXPECT_TRUE(ExitedOk(st)) << Describe(st);
   KillAndReap(store);
   EXPECT_LT(MaxAbsDiff(sh->params[0], sh->params[1]), 1e-5f);
@@ -321,12 +316,12 @@ TEST(TrainerTest, DroppedGradientsAreReattachedToTheBucket) {
 // convolutions), the first started from backward's hooks while the
 // convolutions' backward still runs. Two ranks overlapping so match one rank.
 TEST(TrainerTest, ChunksReducedDuringBackwardMatchOneRank) {
+  constexpr int64_t kCnnMax = 300000;  // floats: the CNN has 215k parameters
   struct Result {
-    float params[3][300000];
+    float params[3][kCnnMax];
     std::atomic<int> chunks{0};
   };
-  void* mem = mmap(nullptr, sizeof(Result), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  auto* res = new (mem) Result();
+  auto* res = MapShared<Result>();
   auto run = [res](int slot, int rank, int world, int port) {
     auto model = MakeModel("cnn", 3);
     CHILD_OK(model.status());
@@ -349,7 +344,7 @@ TEST(TrainerTest, ChunksReducedDuringBackwardMatchOneRank) {
       CHILD_CHECK(m->chunks_overlapped == (world > 1 ? static_cast<int>((*t)->chunks()) : 0));
     }
     auto p = (*t)->FlatParameters();
-    CHILD_CHECK(p.size() <= 300000);
+    CHILD_CHECK(static_cast<int64_t>(p.size()) <= kCnnMax);
     std::copy(p.begin(), p.end(), res->params[slot]);
     res->chunks = static_cast<int>((*t)->chunks());
     return 0;
@@ -361,11 +356,8 @@ TEST(TrainerTest, ChunksReducedDuringBackwardMatchOneRank) {
   for (int st : Reap(pids, milliseconds(120000))) EXPECT_TRUE(ExitedOk(st)) << Describe(st);
   KillAndReap(store);
   EXPECT_GE(res->chunks.load(), 2);
-  float one_vs_two = 0, between = 0;
-  for (int i = 0; i < 300000; ++i) {
-    one_vs_two = std::max(one_vs_two, std::fabs(res->params[0][i] - res->params[1][i]));
-    between = std::max(between, std::fabs(res->params[1][i] - res->params[2][i]));
-  }
+  const float one_vs_two = MaxAbsDiff(res->params[0], res->params[1], kCnnMax);
+  const float between = MaxAbsDiff(res->params[1], res->params[2], kCnnMax);
   std::printf("CNN, %d chunks, overlapped: 1 rank vs 2 ranks after 8 steps max |diff| = %.3g (ranks: %.3g)\n",
               res->chunks.load(), one_vs_two, between);
   EXPECT_LT(one_vs_two, 1e-5f);
@@ -406,20 +398,14 @@ TEST(TrainerTest, CudaTrainingMatchesCpuAndReducesOverNccl) {
   Shared* sh = MapShared();
   // The parent must not initialise CUDA before forking: a child counts.
   pid_t counter = Spawn([sh] {
-    sh->a_at_10 = static_cast<int>(torch::cuda::device_count());
+    sh->gpus = static_cast<int>(torch::cuda::device_count());
     return 0;
   });
   ASSERT_TRUE(ExitedOk(Reap({counter}, milliseconds(60000))[0]));
-  const int gpus = sh->a_at_10.load();
+  const int gpus = sh->gpus.load();
   if (gpus == 0) GTEST_SKIP() << "no CUDA device visible";
 
-  pid_t cpu = Spawn([sh] {
-    auto t = MakeTrainer(1, Options(64), Synthetic(1024));
-    Train(*t, 20);
-    Publish(sh, 0, *t);
-    return 0;
-  });
-  ASSERT_TRUE(ExitedOk(Reap({cpu}, milliseconds(60000))[0]));
+  ASSERT_TRUE(ExitedOk(Reap({SpawnReference(sh, 20)}, milliseconds(60000))[0]));
 
   const int port = FreePort();
   pid_t store = SpawnStore(port);
