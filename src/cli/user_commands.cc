@@ -233,10 +233,14 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
       }
       std::printf("  Consumer:  %s   User: %s   Priority: %d\n", j["consumer"].get<std::string>().c_str(),
                   j["user"].get<std::string>().c_str(), j["priority"].get<int>());
-      std::printf("  Workers:   %d running, bounds %d..%d, each %lld GPU   Restarts: %d/%d\n",
-                  j["world_size"].get<int>(), j["workers"]["min"].get<int>(), j["workers"]["max"].get<int>(),
-                  static_cast<long long>(j["resources"]["gpus"].get<int64_t>()), j["restarts"].get<int>(),
-                  j["max_restarts"].get<int>());
+      const bool elastic = j["workers"]["min"] != j["workers"]["max"];
+      std::string budget = elastic ? "Failures: " + std::to_string(j.value("failures", 0)) + "/" +
+                                         std::to_string(j["max_restarts"].get<int>()) + " in a row"
+                                   : "Restarts: " + std::to_string(j["restarts"].get<int>()) + "/" +
+                                         std::to_string(j["max_restarts"].get<int>());
+      std::printf("  Workers:   %d running, bounds %d..%d, each %lld GPU   %s\n", j["world_size"].get<int>(),
+                  j["workers"]["min"].get<int>(), j["workers"]["max"].get<int>(),
+                  static_cast<long long>(j["resources"]["gpus"].get<int64_t>()), budget.c_str());
       std::string cmdline;
       for (const json& a : j["command"]) cmdline += (cmdline.empty() ? "" : " ") + a.get<std::string>();
       std::printf("  Command:   %s\n", cmdline.c_str());
@@ -266,7 +270,11 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
       }
       if (!j["rescales"].empty()) {
         std::printf("\n  Resizes:\n");
-        for (const json& s : j["rescales"]) {
+        constexpr size_t kShown = 20;
+        const json& all = j["rescales"];
+        if (all.size() > kShown) std::printf("  (%zu earlier not shown; -o json has them)\n", all.size() - kShown);
+        for (size_t k = all.size() > kShown ? all.size() - kShown : 0; k < all.size(); ++k) {
+          const json& s = all[k];
           std::string pause;
           if (!s.value("pause_ms", json()).is_null()) {
             pause = ", pause " + std::to_string(std::llround(s["pause_ms"].get<double>())) + " ms";
@@ -279,6 +287,27 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
       for (const json& e : j["events"]) {
         std::printf("  %s  %-8s %s\n", Clock(e["time"]).c_str(), e["type"].get<std::string>().c_str(),
                     e["message"].get<std::string>().c_str());
+      }
+      if (state == "FAILED" && j.value("failed_rank", json()).is_number()) {
+        // What the failing worker said last: usually why it failed.
+        int rank = j["failed_rank"].get<int>();
+        std::string out;
+        (void)c->client().Stream("/api/v1/jobs/" + std::to_string(*id) + "/logs?worker=" +
+                                            std::to_string(rank) + "&tail=10",
+                                        [&out](const char* d, size_t n) {
+                                          out.append(d, n);
+                                          return out.size() < 64 * 1024;
+                                        });
+        if (!out.empty()) {
+          std::printf("\n  Last output of worker %d:\n", rank);
+          size_t at = 0;
+          while (at < out.size()) {
+            size_t nl = out.find('\n', at);
+            if (nl == std::string::npos) nl = out.size();
+            std::printf("  | %s\n", out.substr(at, nl - at).c_str());
+            at = nl + 1;
+          }
+        }
       }
     });
   }

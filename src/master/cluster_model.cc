@@ -23,6 +23,22 @@ namespace {
 
 bool Waiting(const std::string& s) { return s == kPending || s == kPreempted; }
 
+// A job keeps this many resizes; older ones are dropped (one job must not grow without bound).
+constexpr size_t kMaxRescales = 100;
+
+void AddRescale(Job& job, const Rescale& r) {
+  job.rescales.push_back(r);
+  if (job.rescales.size() > kMaxRescales) {
+    job.rescales.erase(job.rescales.begin(), job.rescales.end() - static_cast<std::ptrdiff_t>(kMaxRescales));
+  }
+}
+
+std::string Secs(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.0fs", s);
+  return buf;
+}
+
 std::string Plural(int n, const char* what) { return std::to_string(n) + " " + what + (n == 1 ? "" : "s"); }
 
 std::string Describe(const std::vector<store::WorkerRecord>& workers) {
@@ -38,6 +54,13 @@ std::string Describe(const std::vector<store::WorkerRecord>& workers) {
 const WorkerContact* Job::Contact(const store::WorkerRecord& w) const {
   auto it = contacts.find(w.rank);
   return it != contacts.end() && it->second.generation == w.generation ? &it->second : nullptr;
+}
+
+double BackoffUntil(const store::JobRecord& job) {
+  if (job.failures <= 0) return 0;
+  double delay = kBackoffBaseSeconds;
+  for (int k = 1; k < job.failures && delay < kBackoffCapSeconds; ++k) delay *= 2;
+  return job.last_failure + std::min(delay, kBackoffCapSeconds);
 }
 
 int Job::Alive() const {
@@ -155,7 +178,7 @@ Result<JobId> ClusterModel::Submit(const ParsedJob& parsed, const std::string& y
   r.per_worker = spec.per_worker;
   r.argv = parsed.argv;
   r.env = parsed.env;
-  r.max_restarts = parsed.max_restarts;
+  r.max_restarts = parsed.max_restarts.value_or(spec.workers.rigid() ? 0 : kDefaultElasticFailures);
   r.state = kPending;
   r.submit_time = now;
   r.spec_yaml = yaml;
@@ -205,7 +228,7 @@ Status ClusterModel::Update(JobId id, std::optional<int> priority, std::optional
       for (size_t k = bounds->max; k < job->workers.size(); ++k) extra.insert(job->workers[k].rank);
       int from = static_cast<int>(job->workers.size());
       RemoveWorkers(*job, extra, batch);
-      job->rescales.push_back({now, from, bounds->max});
+      AddRescale(*job, {now, from, bounds->max});
       ++job->rec.generation;
     }
     Event(*job, "update",
@@ -352,17 +375,54 @@ void ClusterModel::OnWorkerFailed(Job& job, int rank, int code, const std::strin
   if (it == job.workers.end() || it->state == "exited") return;
   it->state = "exited";
   it->exit_code = code;
+  store::JobRecord& rec = job.rec;
+  if (rec.failures > 0 && now - rec.last_failure >= kFailureResetSeconds) rec.failures = 0;  // a quiet spell
+  ++rec.failures;
+  rec.last_failure = now;
+  rec.failed_rank = rank;
+  if (rec.workers.rigid()) {
+    RestartOrFail(job, why, now, batch);
+    return;
+  }
+  // An elastic job: every worker failure counts against its budget, and no
+  // replacement starts before the backoff ends, so a command that always
+  // fails ends FAILED instead of being replaced forever.
+  const std::string count = "failure " + std::to_string(rec.failures) + " of " + std::to_string(rec.max_restarts) +
+                            " allowed in a row";
+  if (rec.failures > rec.max_restarts) {
+    std::set<int> all;
+    for (const auto& w : job.workers) all.insert(w.rank);
+    RemoveWorkers(job, all, batch);
+    SetState(job, kFailed,
+             why + "; " + Plural(rec.failures, "worker failure") + " in a row, more than max_restarts (" +
+                 std::to_string(rec.max_restarts) + ") allows",
+             now, batch);
+    return;
+  }
+  const std::string wait = Secs(BackoffUntil(rec) - now);
   const int alive = job.Alive();
-  if (!job.rec.workers.rigid() && alive >= job.rec.workers.min) {
-    int from = static_cast<int>(job.workers.size());
+  int from = static_cast<int>(job.workers.size());
+  if (alive >= rec.workers.min) {
     RemoveWorkers(job, {rank}, batch);
-    ++job.rec.generation;
-    job.rescales.push_back({now, from, from - 1});
-    Event(job, "scale", why + "; continuing on " + Plural(alive, "worker"), now, batch);
+    ++rec.generation;
+    AddRescale(job, {now, from, from - 1});
+    Event(job, "scale",
+          why + "; continuing on " + Plural(alive, "worker") + " (" + count + "; no replacement for " + wait + ")",
+          now, batch);
     Persist(job, batch);
     return;
   }
-  RestartOrFail(job, why, now, batch);
+  // Fewer than min are left: requeue the job, to start again after the backoff.
+  std::set<int> all;
+  for (const auto& w : job.workers) all.insert(w.rank);
+  RemoveWorkers(job, all, batch);
+  ++rec.generation;
+  ++rec.restarts;
+  job.progress = {};
+  SetState(job, kPending,
+           why + "; fewer than " + Plural(rec.workers.min, "worker") + " left, requeued (" + count +
+               "; starts again in " + wait + ")",
+           now, batch);
 }
 
 std::vector<DesiredWorker> ClusterModel::Sync(const std::string& host_name, const std::vector<ReportedWorker>& report,
@@ -505,7 +565,7 @@ Result<int64_t> ClusterModel::ReportWorkerStatus(JobId id, int rank, const Worke
     auto r = std::find_if(list.begin(), list.end(),
                           [&](const Rescale& x) { return !x.pause_ms && x.to == s.rescale->to; });
     if (r == list.end()) {
-      list.push_back({now, s.rescale->from, s.rescale->to, s.rescale->pause_ms});
+      AddRescale(*job, {now, s.rescale->from, s.rescale->to, s.rescale->pause_ms});
     } else {
       // The workers regroup once, from -> to, where the scheduler may have
       // resized in steps meanwhile (2 -> 3 -> 4 as another job's workers
@@ -578,7 +638,7 @@ std::vector<int> ClusterModel::FreeGpus(const std::string& host) const {
   std::vector<bool> used(static_cast<size_t>(std::max<int64_t>(h->second.rec.capacity.gpus, 0)), false);
   for (const auto& [id, job] : jobs_) {
     for (const auto& w : job.workers) {
-      if (w.host != host) continue;
+      if (w.host != host || w.state == "exited") continue;
       for (int g : w.gpus) {
         if (g >= 0 && static_cast<size_t>(g) < used.size()) used[g] = true;
       }
@@ -612,18 +672,27 @@ int ClusterModel::Schedule(sched::Policy& policy, double now, store::WriteBatch*
     names.push_back(name);
     state.hosts.push_back({name, h.rec.capacity, h.rec.state == "up"});
   }
+  std::map<JobId, std::string> backing_off;
   for (const auto& [id, job] : jobs_) {
     if (IsTerminal(job.rec.state)) continue;
+    const int alive = job.Alive();
+    // An elastic job backing off after failures starts or grows no workers until the backoff ends.
+    const double backoff = job.rec.workers.rigid() ? 0 : BackoffUntil(job.rec);
+    if (now < backoff && alive == 0) {
+      backing_off[id] = "backing off after " + Plural(job.rec.failures, "worker failure") + " in a row (" +
+                        std::to_string(job.rec.failures) + " of " + std::to_string(job.rec.max_restarts) +
+                        " allowed): starts again in " + Secs(backoff - now);
+      continue;
+    }
     sched::JobState j;
     j.id = id;
     j.consumer = std::max(0, plan_.Find(job.rec.consumer));
     j.priority = job.rec.priority;
     j.workers = job.rec.workers;
     // A worker that exited with 0 means the job is finishing: it gets no more.
-    const int alive = job.Alive();
     const bool finishing = std::any_of(job.workers.begin(), job.workers.end(),
                                        [](const auto& w) { return w.state == "exited" && w.exit_code == 0; });
-    if (finishing && alive > 0) j.workers = WorkerBounds{std::min(j.workers.min, alive), alive};
+    if ((finishing || now < backoff) && alive > 0) j.workers = WorkerBounds{std::min(j.workers.min, alive), alive};
     j.per_worker = job.rec.per_worker;
     j.submit_time = job.rec.submit_time;
     j.attained_service = job.rec.attained_service;
@@ -639,15 +708,21 @@ int ClusterModel::Schedule(sched::Policy& policy, double now, store::WriteBatch*
   last_ = policy.Decide(state, now);
   pending_reason_.clear();
   for (const sched::PendingReason& p : last_.pending) pending_reason_[p.job] = p.reason;
-  for (const sched::Decision& d : last_.changes) ApplyDecision(d, names, now, batch);
+  for (auto& [id, why] : backing_off) pending_reason_[id] = std::move(why);
+  // Every decision releases what it gives up before any takes GPUs: a job
+  // started ahead of the one it preempts must find that job's GPUs free.
+  std::vector<Released> released;
+  for (const sched::Decision& d : last_.changes) released.push_back(Release(d, names, now, batch));
+  for (size_t k = 0; k < last_.changes.size(); ++k) Place(last_.changes[k], released[k], names, now, batch);
   return static_cast<int>(last_.changes.size());
 }
 
-void ClusterModel::ApplyDecision(const sched::Decision& d, const std::vector<std::string>& host_names, double now,
-                                 store::WriteBatch* batch) {
+ClusterModel::Released ClusterModel::Release(const sched::Decision& d, const std::vector<std::string>& host_names,
+                                             double now, store::WriteBatch* batch) {
+  Released out;
   Job* job = MutableJob(d.job);
-  if (!job) return;
-  int from = static_cast<int>(job->workers.size());
+  if (!job) return out;
+  out.from = static_cast<int>(job->workers.size());
   if (d.action == sched::Action::kPreempt) {
     std::set<int> all;
     for (const auto& w : job->workers) all.insert(w.rank);
@@ -655,10 +730,10 @@ void ClusterModel::ApplyDecision(const sched::Decision& d, const std::vector<std
     ++job->rec.generation;
     job->progress = {};
     SetState(*job, kPreempted, d.reason, now, batch);
-    return;
+    return out;
   }
   std::map<std::string, int> want;
-  for (const sched::HostSlot& s : d.placement) want[host_names[s.host]] += s.workers;
+  for (const sched::HostSlot& slot : d.placement) want[host_names[slot.host]] += slot.workers;
   // Remove the highest ranks on hosts that lose workers (and all on hosts not kept).
   std::map<std::string, int> have;
   for (const auto& w : job->workers) ++have[w.host];
@@ -671,23 +746,40 @@ void ClusterModel::ApplyDecision(const sched::Decision& d, const std::vector<std
     }
   }
   if (!drop.empty()) RemoveWorkers(*job, drop, batch);
-  bool changed = !drop.empty();
+  out.dropped = !drop.empty();
+  return out;
+}
+
+void ClusterModel::Place(const sched::Decision& d, const Released& released,
+                         const std::vector<std::string>& host_names, double now, store::WriteBatch* batch) {
+  Job* job = MutableJob(d.job);
+  if (!job || d.action == sched::Action::kPreempt) return;
+  std::map<std::string, int> want, have;
+  for (const sched::HostSlot& slot : d.placement) want[host_names[slot.host]] += slot.workers;
+  for (const auto& w : job->workers) ++have[w.host];
+  bool changed = released.dropped;
   int64_t generation = job->rec.generation + 1;
   int next_rank = job->workers.empty() ? 0 : job->workers.back().rank + 1;
   for (const auto& [host, n] : want) {
     int add = n - have[host];
     std::vector<int> free = FreeGpus(host);
     for (int k = 0; k < add; ++k) {
+      if (static_cast<int64_t>(free.size()) < job->rec.per_worker.gpus) {
+        // The scheduler counted GPUs this host does not have free: never start a worker without its devices.
+        Event(*job, "scale",
+              "no free GPU on " + host + " for a new worker (the scheduler's view and the host's disagree); "
+              "it is placed again next cycle",
+              now, batch);
+        break;
+      }
       store::WorkerRecord w;
       w.job = job->rec.id;
       w.rank = next_rank++;
       w.host = host;
       w.generation = generation;
       w.state = "assigned";
-      for (int64_t g = 0; g < job->rec.per_worker.gpus && !free.empty(); ++g) {
-        w.gpus.push_back(free.front());
-        free.erase(free.begin());
-      }
+      w.gpus.assign(free.begin(), free.begin() + job->rec.per_worker.gpus);
+      free.erase(free.begin(), free.begin() + job->rec.per_worker.gpus);
       job->workers.push_back(w);
       changed = true;
     }
@@ -698,7 +790,7 @@ void ClusterModel::ApplyDecision(const sched::Decision& d, const std::vector<std
   if (d.action == sched::Action::kStart) {
     SetState(*job, kStarting, "started on " + Plural(to, "worker") + " (" + Describe(job->workers) + ")", now, batch);
   } else {
-    job->rescales.push_back({now, from, to});
+    AddRescale(*job, {now, released.from, to});
     Event(*job, "scale", d.reason, now, batch);
   }
   Persist(*job, batch);

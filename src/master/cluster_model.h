@@ -40,6 +40,16 @@ extern const char* const kPreempted;
 
 bool IsTerminal(const std::string& state);
 
+// The restart budget of elastic jobs: each worker failure counts; the count
+// starts over after kFailureResetSeconds without one. After failure k no
+// replacement starts for min(kBackoffBaseSeconds * 2^(k-1), kBackoffCapSeconds),
+// as Kubernetes' CrashLoopBackOff does.
+constexpr double kFailureResetSeconds = 600;
+constexpr double kBackoffBaseSeconds = 1;
+constexpr double kBackoffCapSeconds = 60;
+//! When an elastic job may start or grow again after its latest failure (0: no failure).
+double BackoffUntil(const store::JobRecord& job);
+
 //! A worker as an agent reports it.
 struct ReportedWorker {
   JobId job = 0;
@@ -176,8 +186,9 @@ class ClusterModel {
   //! A worker that has posted status, but none for `timeout` seconds, fails
   //! as if it had crashed (WorkerUnresponsive). Returns how many failed.
   int CheckWorkers(double now, double timeout, store::WriteBatch* batch);
-  //! Fails worker `rank` of job `id` with `why`: an elastic job above `min`
-  //! drops it, any other restarts or fails.
+  //! Fails worker `rank` of job `id` with `why`: an elastic job within its
+  //! failure budget drops it (above `min`) or is requeued; a rigid job restarts
+  //! or fails.
   Status WorkerUnresponsive(JobId id, int rank, const std::string& why, double now, store::WriteBatch* batch);
 
   // -- scheduling ------------------------------------------------------------
@@ -203,8 +214,17 @@ class ClusterModel {
   void RestartOrFail(Job& job, const std::string& why, double now, store::WriteBatch* batch);
   void OnWorkerExit(Job& job, const ReportedWorker& r, double now, store::WriteBatch* batch);
   void OnWorkerFailed(Job& job, int rank, int code, const std::string& why, double now, store::WriteBatch* batch);
-  void ApplyDecision(const sched::Decision& d, const std::vector<std::string>& host_names, double now,
-                     store::WriteBatch* batch);
+  //! What a decision's first phase gave up, for its second.
+  struct Released {
+    int from = 0;          //!< workers before the decision
+    bool dropped = false;  //!< some were removed
+  };
+  //! A decision's first phase: preemption, and the workers it removes.
+  Released Release(const sched::Decision& d, const std::vector<std::string>& host_names, double now,
+                   store::WriteBatch* batch);
+  //! Its second phase, once every decision has released: the workers it adds, with their GPUs.
+  void Place(const sched::Decision& d, const Released& released, const std::vector<std::string>& host_names,
+             double now, store::WriteBatch* batch);
   std::vector<int> FreeGpus(const std::string& host) const;
   void AccrueService(double now);
 

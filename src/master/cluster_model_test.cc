@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <set>
+
 #include "spec/plan_parser.h"
 
 namespace drover::master {
@@ -41,6 +44,18 @@ class ClusterModelTest : public ::testing::Test {
   }
 
   const std::string& State(JobId id) { return model_.FindJob(id)->rec.state; }
+
+  // h1 reports every worker it should run as running, but `rank` of `job`,
+  // which exited with `code`.
+  void ReportExit(JobId job, int rank, int code, double now) {
+    store::WriteBatch b;
+    std::vector<ReportedWorker> report;
+    for (const auto& d : model_.Desired("h1", kCtx)) {
+      bool exits = d.job == job && d.rank == rank;
+      report.push_back({d.job, d.rank, d.generation, 1000 + d.rank, exits, exits ? code : 0, 0});
+    }
+    model_.Sync("h1", report, now, kCtx, &b);
+  }
 
   ClusterModel model_;
   std::unique_ptr<sched::Policy> policy_;
@@ -319,6 +334,159 @@ TEST_F(ClusterModelTest, SilentWorkerRestartsARigidJobWhoseNewWorkersStartNotRea
   ASSERT_TRUE(model_.ReportWorkerStatus(id, 0, s, 21).ok());
   EXPECT_FALSE(job.Contact(job.workers[0])->ready);
   EXPECT_EQ(model_.WorkerUnresponsive(id, 9, "test", 22, &b).code(), StatusCode::kNotFound);
+}
+
+
+// A policy that answers each cycle with the decisions it is given, in that order.
+class ScriptedPolicy : public sched::Policy {
+ public:
+  std::vector<sched::Decision> next;
+  sched::Decisions Decide(const sched::ClusterState&, TimePoint) override {
+    sched::Decisions d;
+    d.changes = std::move(next);
+    next.clear();
+    return d;
+  }
+  const char* name() const override { return "scripted"; }
+};
+
+// Each worker's CUDA_VISIBLE_DEVICES on h1, which must be set and never shared.
+void ExpectDistinctDevices(const std::vector<DesiredWorker>& desired) {
+  std::set<std::string> seen;
+  for (const auto& d : desired) {
+    const std::string& dev = d.env.at("CUDA_VISIBLE_DEVICES");
+    EXPECT_FALSE(dev.empty()) << "job " << d.job << " rank " << d.rank << " has no GPU";
+    EXPECT_TRUE(seen.insert(dev).second) << "job " << d.job << " rank " << d.rank << " shares GPU " << dev;
+    EXPECT_EQ(d.gpus.size(), 1u);
+  }
+}
+
+// A start listed before the preemption or shrink that frees its GPUs (the
+// scheduler emits decisions by job id) still gets them.
+TEST_F(ClusterModelTest, WorkersStartedAheadOfAPreemptionGetTheFreedGpus) {
+  for (bool elastic_victim : {false, true}) {
+    SCOPED_TRACE(elastic_victim ? "victim shrinks" : "victim is preempted");
+    ClusterModel fresh = model_;
+    std::swap(model_, fresh);
+    // Job `first` waits (preempted earlier); job `victim` holds all 4 GPUs.
+    JobId first = Submit("name: p\nconsumer: /a\nworkers: 2\ncommand: [\"sleep\", \"100\"]\n");
+    JobId victim = Submit(std::string("name: v\nconsumer: /b\nworkers: ") +
+                          (elastic_victim ? "{min: 1, max: 4}" : "4") + "\ncommand: [\"sleep\", \"100\"]\n");
+    ScriptedPolicy policy;
+    store::WriteBatch b;
+    policy.next = {{victim, sched::Action::kStart, {{0, 4}}, "start"}};
+    model_.Schedule(policy, 1, &b);
+    ExpectDistinctDevices(AgentRuns(2));
+    policy.next = {{first, sched::Action::kStart, {{0, 2}}, "start"},
+                   elastic_victim ? sched::Decision{victim, sched::Action::kShrink, {{0, 2}}, "shrink"}
+                                  : sched::Decision{victim, sched::Action::kPreempt, {}, "preempt"}};
+    model_.Schedule(policy, 3, &b);
+    auto desired = AgentRuns(4);
+    EXPECT_EQ(desired.size(), elastic_victim ? 4u : 2u);
+    ExpectDistinctDevices(desired);
+    EXPECT_EQ(State(first), kRunning);
+    if (!elastic_victim) {
+      // The preempted job comes back with its devices when the other ends.
+      EXPECT_EQ(State(victim), kPreempted);
+      ASSERT_TRUE(model_.Cancel(first, "done", 5, &b).ok());
+      policy.next = {{victim, sched::Action::kStart, {{0, 4}}, "restart"}};
+      model_.Schedule(policy, 6, &b);
+      desired = AgentRuns(7);
+      EXPECT_EQ(desired.size(), 4u);
+      ExpectDistinctDevices(desired);
+    }
+    std::swap(model_, fresh);
+  }
+}
+
+// Through the real policy: the reclaimed job's GPUs go to the owner's job.
+TEST_F(ClusterModelTest, PreemptedAndRestartedWorkersAlwaysHaveDevices) {
+  JobId borrower = Submit("name: b1\nconsumer: /b\nworkers: {min: 1, max: 4}\ncommand: [\"sleep\", \"100\"]\n");
+  store::WriteBatch b;
+  model_.Schedule(*policy_, 1, &b);
+  ExpectDistinctDevices(AgentRuns(2));
+  JobId rigid = Submit("name: r1\nconsumer: /a\nworkers: 2\ncommand: [\"sleep\", \"100\"]\n", 3);
+  for (double t = 4; t < 200 && State(rigid) != kRunning; t += 5) {
+    model_.Schedule(*policy_, t, &b);
+    ExpectDistinctDevices(AgentRuns(t + 1));
+  }
+  EXPECT_EQ(State(rigid), kRunning);
+  EXPECT_EQ(State(borrower), kRunning);
+}
+
+// The crash loop of a new user's first elastic job: `exit 3` on every worker.
+TEST_F(ClusterModelTest, ElasticJobWhoseWorkersKeepFailingEndsFailedAfterItsBudget) {
+  JobId id = Submit("name: crash\nconsumer: /a\nworkers: {min: 1, max: 4}\ncommand: [sh, -c, \"exit 3\"]\n");
+  EXPECT_EQ(model_.FindJob(id)->rec.max_restarts, kDefaultElasticFailures);
+  store::WriteBatch b;
+  int started = 0;
+  double t = 1;
+  bool saw_backoff = false;
+  for (int cycle = 0; cycle < 200 && !IsTerminal(State(id)); ++cycle, t += 1) {
+    model_.Schedule(*policy_, t, &b);
+    if (model_.PendingReason(id).find("backing off after") != std::string::npos) saw_backoff = true;
+    auto desired = model_.Desired("h1", kCtx);
+    started += static_cast<int>(desired.size());
+    std::vector<ReportedWorker> exits;
+    for (const auto& d : desired) exits.push_back({d.job, d.rank, d.generation, 1, true, 3, 0});
+    model_.Sync("h1", exits, t + 0.5, kCtx, &b);
+  }
+  std::printf("the crash-looping job started %d workers before it failed\n", started);
+  const Job* job = model_.FindJob(id);
+  EXPECT_EQ(job->rec.state, kFailed);
+  EXPECT_EQ(job->rec.failures, kDefaultElasticFailures + 1);
+  EXPECT_NE(job->rec.reason.find("exited with 3"), std::string::npos) << job->rec.reason;
+  EXPECT_NE(job->rec.reason.find("more than max_restarts (6) allows"), std::string::npos) << job->rec.reason;
+  EXPECT_GE(job->rec.failed_rank, 0);
+  EXPECT_TRUE(saw_backoff);
+  EXPECT_LE(started, 2 * (kDefaultElasticFailures + 1));
+  EXPECT_LE(job->rescales.size(), 10u);
+}
+
+TEST_F(ClusterModelTest, ReplacementWaitsForTheBackoffAndFailuresAreForgottenAfterAQuietSpell) {
+  JobId id = Submit("name: e\nconsumer: /a\nworkers: {min: 1, max: 4}\ncommand: [\"sleep\", \"100\"]\n");
+  store::WriteBatch b;
+  model_.Schedule(*policy_, 1, &b);
+  auto desired = AgentRuns(2);
+  ASSERT_EQ(desired.size(), 4u);
+  auto fail = [&](int rank, double now) { ReportExit(id, rank, 1, now); };
+  // Two failures: backoff 1 s, then 2 s.
+  fail(desired[3].rank, 10);
+  fail(desired[2].rank, 10);
+  EXPECT_EQ(model_.FindJob(id)->rec.failures, 2);
+  EXPECT_DOUBLE_EQ(BackoffUntil(model_.FindJob(id)->rec), 12);
+  model_.Schedule(*policy_, 11.5, &b);
+  EXPECT_EQ(model_.FindJob(id)->workers.size(), 2u);  // no replacement during the backoff
+  model_.Schedule(*policy_, 12.5, &b);
+  EXPECT_EQ(model_.FindJob(id)->workers.size(), 4u);  // then it grows back
+  desired = AgentRuns(13);
+  fail(desired[3].rank, 10 + kFailureResetSeconds);
+  EXPECT_EQ(model_.FindJob(id)->rec.failures, 1);  // ten quiet minutes: the count starts over
+  EXPECT_EQ(State(id), kRunning);
+  EXPECT_EQ(model_.FindJob(id)->workers.size(), 3u);
+}
+
+TEST_F(ClusterModelTest, ElasticJobBelowMinIsRequeuedThenRestartsAfterTheBackoff) {
+  JobId id = Submit("name: e\nconsumer: /a\nworkers: {min: 2, max: 2}\ncommand: [\"sleep\", \"100\"]\n");
+  // (rigid: restarts in place, as before)
+  JobId el = Submit("name: f\nconsumer: /b\nworkers: {min: 2, max: 3}\nmax_restarts: 1\ncommand: [\"x\"]\n");
+  store::WriteBatch b;
+  model_.Schedule(*policy_, 1, &b);
+  auto desired = AgentRuns(2);
+  const Job* job = model_.FindJob(el);
+  ASSERT_EQ(job->workers.size(), 2u);
+  ReportExit(el, job->workers[0].rank, 1, 5);
+  EXPECT_EQ(State(el), kPending);
+  EXPECT_TRUE(job->workers.empty());
+  model_.Schedule(*policy_, 5.5, &b);
+  EXPECT_EQ(State(el), kPending);
+  EXPECT_NE(model_.PendingReason(el).find("starts again in"), std::string::npos) << model_.PendingReason(el);
+  model_.Schedule(*policy_, 6.5, &b);
+  EXPECT_EQ(State(el), kStarting);
+  desired = AgentRuns(7);
+  ReportExit(el, job->workers[0].rank, 1, 8);
+  EXPECT_EQ(State(el), kFailed);  // the second failure in a row is over max_restarts: 1
+  EXPECT_EQ(State(id), kRunning);
 }
 
 }  // namespace

@@ -678,6 +678,10 @@ void Server::Routes() {
       out["resources"] = ResourcesJson(j->rec.per_worker);
       out["restarts"] = j->rec.restarts;
       out["max_restarts"] = j->rec.max_restarts;
+      out["failures"] = j->rec.failures;
+      out["failed_rank"] = j->rec.failed_rank >= 0 ? json(j->rec.failed_rank) : json();
+      double backoff = j->rec.workers.rigid() ? 0 : BackoffUntil(j->rec);
+      out["backoff_until"] = backoff > Now() ? json(backoff) : json();
       out["attained_gpu_seconds"] = j->rec.attained_service;
       json workers = json::array();
       for (const auto& w : j->workers) {

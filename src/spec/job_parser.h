@@ -7,6 +7,8 @@
 //   workers: {min: 1, max: 4}     # elastic; or `workers: 4` for a rigid job of 4
 //   resources: {gpus: 1, cpus: 4, memory: 16Gi}   # per worker
 //   command: ["python3", "train.py"]              # argv, or one string for /bin/sh -c
+//   max_restarts: 3               # rigid: full restarts (default 0); elastic:
+//                                 # worker failures in a row survived (default 6)
 //
 // workers: min defaults to 1 and max to min; both 1..10000. resources: gpus
 // 0..1024, default 1; cpus as in ParseCpuMillis ("4", "0.5", "500m"), default 1;
@@ -31,6 +33,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +42,9 @@
 #include "common/status.h"
 
 namespace drover {
+
+//! Worker failures in a row an elastic job survives unless `max_restarts:` says otherwise.
+constexpr int kDefaultElasticFailures = 6;
 
 //! A job spec with its command as an argument vector, which JobSpec cannot hold.
 struct ParsedJob {
@@ -50,8 +56,10 @@ struct ParsedJob {
   std::vector<std::string> argv;
   //! Extra environment for every worker (`env:` map).
   std::map<std::string, std::string> env;
-  //! How often a rigid job's workers are all restarted after a failure (`max_restarts:`, default 0).
-  int max_restarts = 0;
+  //! `max_restarts:` as written, unset if absent. A rigid job restarts all its
+  //! workers after a failure this often (default 0); an elastic job survives
+  //! this many worker failures in a row (default kDefaultElasticFailures).
+  std::optional<int> max_restarts;
 };
 
 //! Parses a job spec; `file_name` only labels error messages.

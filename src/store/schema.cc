@@ -86,6 +86,14 @@ CREATE TABLE tokens (
 ) STRICT;
 )sql";
 
+// Version 2: a job's worker failures in a row, when the latest happened and
+// which worker it was (the restart budget and backoff of elastic jobs).
+constexpr const char* kV2 = R"sql(
+ALTER TABLE jobs ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN last_failure REAL NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN failed_rank INTEGER NOT NULL DEFAULT -1;
+)sql";
+
 // The first column of the first row of `sql` (0 for NULL or no row).
 Result<int64_t> QueryInt(sqlite3* db, const char* sql) {
   sqlite3_stmt* stmt = nullptr;
@@ -139,6 +147,7 @@ Status ApplyOne(sqlite3* db, const Migration& m) {
 const std::vector<Migration>& Migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, kV1},
+      {2, kV2},
   };
   return kMigrations;
 }

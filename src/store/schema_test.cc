@@ -34,6 +34,29 @@ TEST(SchemaTest, MigratesAFreshDatabaseToTheCurrentVersion) {
   EXPECT_TRUE(Migrate(db.get(), Migrations()).ok());
 }
 
+// Rows `sql` returns.
+int CountRows(sqlite3* db, const std::string& sql) {
+  int rows = 0;
+  auto count = [](void* n, int, char**, char**) {
+    ++*static_cast<int*>(n);
+    return 0;
+  };
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), count, &rows, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  return rows;
+}
+
+TEST(SchemaTest, AVersion1JobGainsNoFailuresOnMigration) {
+  auto db = MemoryDb();
+  ASSERT_TRUE(Migrate(db.get(), {Migrations()[0]}).ok());
+  ASSERT_TRUE(Exec(db.get(),
+                   "INSERT INTO jobs VALUES (1, 'j', '/', 'u', 0, 1, 4, 1, 1000, 1024, '[]', '{}', 0, 0, "
+                   "'RUNNING', '', 1.0, 2.0, 0.0, 0.0, 3, '')")
+                  .ok());
+  ASSERT_TRUE(Migrate(db.get(), Migrations()).ok());
+  EXPECT_EQ(CountRows(db.get(), "SELECT 1 FROM jobs WHERE failures = 0 AND last_failure = 0 AND failed_rank = -1"), 1);
+  EXPECT_EQ(CountRows(db.get(), "SELECT 1 FROM jobs WHERE failed_rank = 0"), 0);  // the count can miss
+}
+
 TEST(SchemaTest, AppliesOnlyMigrationsAboveTheRecordedVersion) {
   auto db = MemoryDb();
   std::vector<Migration> v1 = {{1, "CREATE TABLE a (x INTEGER)"}};

@@ -99,7 +99,7 @@ const std::vector<std::string_view> kJobCols = {
     "workers_min", "workers_max", "gpus",         "cpu_millis", "memory_mib",
     "argv_json",   "env_json",    "max_restarts", "restarts",   "state",
     "reason",      "submit_time", "start_time",   "end_time",   "attained_service",
-    "generation",  "spec_yaml"};
+    "generation",  "spec_yaml",   "failures",     "last_failure", "failed_rank"};
 const std::vector<std::string_view> kHostCols = {"name",      "gpus",  "cpu_millis", "memory_mib",
                                                  "gpus_json", "state", "registered", "last_seen"};
 const std::vector<std::string_view> kWorkerCols = {"job",        "rank", "host",  "gpus_json",
@@ -317,6 +317,9 @@ class SqliteStore::Writer {
                    .Real(j.attained_service)
                    .Int(j.generation)
                    .Text(j.spec_yaml)
+                   .Int(j.failures)
+                   .Real(j.last_failure)
+                   .Int(j.failed_rank)
                    .rc();
       DROVER_RETURN_IF_ERROR(Step(db, s, rc, [&] {
         return "jobs[" + std::to_string(i) + "] (id " + std::to_string(j.id) + ")";
@@ -511,6 +514,9 @@ class SqliteStore::Reader {
       j.attained_service = sqlite3_column_double(r, c++);
       j.generation = sqlite3_column_int64(r, c++);
       j.spec_yaml = ColText(r, c++);
+      j.failures = sqlite3_column_int(r, c++);
+      j.last_failure = sqlite3_column_double(r, c++);
+      j.failed_rank = sqlite3_column_int(r, c++);
       snap.jobs.push_back(std::move(j));
       return Status::Ok();
     }));

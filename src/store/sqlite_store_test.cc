@@ -58,7 +58,7 @@ auto Fields(const JobRecord& j) {
                          j.per_worker.gpus, j.per_worker.cpu_millis, j.per_worker.memory_mib,
                          j.argv, j.env, j.max_restarts, j.restarts, j.state, j.reason,
                          j.submit_time, j.start_time, j.end_time, j.attained_service, j.generation,
-                         j.spec_yaml);
+                         j.spec_yaml, j.failures, j.last_failure, j.failed_rank);
 }
 auto Fields(const EventRecord& e) { return std::make_tuple(e.job, e.time, e.type, e.message); }
 auto Fields(const HostRecord& h) {
@@ -129,6 +129,9 @@ JobRecord FullJob() {
   j.attained_service = 12345.678;
   j.generation = int64_t{1} << 40;
   j.spec_yaml = "name: x\nargv: [a, b]\n# comment ✓\n";
+  j.failures = 5;
+  j.last_failure = 1700000007.25;
+  j.failed_rank = 11;
   return j;
 }
 

@@ -37,8 +37,11 @@ struct JobRecord {
   Resources per_worker;
   std::vector<std::string> argv;
   std::map<std::string, std::string> env;
-  int max_restarts = 0;
-  int restarts = 0;
+  int max_restarts = 0;              //!< rigid: full restarts; elastic: worker failures in a row
+  int restarts = 0;                  //!< full restarts (rigid) or requeues after failures (elastic)
+  int failures = 0;                  //!< worker failures in a row (reset after a quiet spell)
+  double last_failure = 0;           //!< time of the latest worker failure; 0 if none
+  int failed_rank = -1;              //!< the worker that failed last; -1 if none
   std::string state;                 //!< PENDING, STARTING, RUNNING, SUCCEEDED, ...
   std::string reason;                //!< last scheduler reason / failure cause
   double submit_time = 0;

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -144,6 +145,101 @@ TEST_F(ClusterTest, RigidWorkReclaimedAfterGrace) {
   std::string s1 = cluster_->JobState(a1), s2 = cluster_->JobState(a2);
   EXPECT_TRUE((s1 == "RUNNING") != (s2 == "RUNNING")) << s1 << " " << s2;
   EXPECT_TRUE(s1 == "PREEMPTED" || s2 == "PREEMPTED") << s1 << " " << s2;
+}
+
+// Every worker of these jobs has its own GPU: set, and no (host, GPU) twice.
+::testing::AssertionResult EachWorkerHasItsOwnGpu(LocalCluster& cluster, const std::vector<uint64_t>& jobs) {
+  std::set<std::pair<std::string, int>> used;
+  for (uint64_t id : jobs) {
+    HttpReply r = cluster.Call("GET", "/api/v1/jobs/" + std::to_string(id));
+    for (const json& w : r.json["worker_list"]) {
+      if (w["gpus"].size() != 1) return ::testing::AssertionFailure() << "job " << id << ": " << w.dump();
+      if (!used.insert({w["host"], w["gpus"][0].get<int>()}).second) {
+        return ::testing::AssertionFailure() << "job " << id << " shares a GPU: " << w.dump();
+      }
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// A reclaimed job, rigid or elastic, is preempted and later starts again; its
+// workers get their GPUs like new ones (a new user saw `"gpus": []` and an
+// empty CUDA_VISIBLE_DEVICES here).
+TEST_F(ClusterTest, PreemptedJobsRestartWithTheirDevices) {
+  const std::string cmd = "command: [\"/bin/sh\", \"-c\", \"echo gpus=$CUDA_VISIBLE_DEVICES; sleep 300\"]\n";
+  const std::string rigid = kRes + "workers: 4\n" + cmd, elastic = kRes + "workers: {min: 3, max: 4}\n" + cmd;
+  for (bool rigid_first : {true, false}) {
+    SCOPED_TRACE(rigid_first ? "rigid job first" : "elastic job first");
+    uint64_t a1 = cluster_->Submit("name: a1\nconsumer: /teams/alpha\n" + (rigid_first ? rigid : elastic));
+    uint64_t a2 = cluster_->Submit("name: a2\nconsumer: /teams/alpha\n" + (rigid_first ? elastic : rigid));
+    ASSERT_TRUE(LocalCluster::WaitFor([&] { return AllReported(a1, 4) && AllReported(a2, 4); }, 20));
+    EXPECT_TRUE(EachWorkerHasItsOwnGpu(*cluster_, {a1, a2}));
+    uint64_t b = cluster_->Submit("name: b\nconsumer: /teams/beta\n" + rigid);
+    ASSERT_TRUE(cluster_->WaitState(b, "RUNNING", 20)) << cluster_->JobState(b);
+    std::string preempted = cluster_->JobState(a1) == "PREEMPTED" ? "a1" : "a2";
+    uint64_t victim = preempted == "a1" ? a1 : a2;
+    ASSERT_EQ(cluster_->JobState(victim), "PREEMPTED");
+    std::printf("%s: the %s job was preempted\n", rigid_first ? "rigid first" : "elastic first",
+                (preempted == "a1") == rigid_first ? "rigid" : "elastic");
+    EXPECT_TRUE(EachWorkerHasItsOwnGpu(*cluster_, {a1, a2, b}));
+    ASSERT_EQ(cluster_->Call("POST", "/api/v1/jobs/" + std::to_string(b) + "/cancel", "{}").status, 200);
+    ASSERT_TRUE(LocalCluster::WaitFor([&] { return AllReported(a1, 4) && AllReported(a2, 4); }, 20))
+        << cluster_->JobState(victim);
+    EXPECT_TRUE(EachWorkerHasItsOwnGpu(*cluster_, {a1, a2}));
+    // What the restarted workers saw: CUDA_VISIBLE_DEVICES set, as their GPU.
+    HttpReply r = cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(victim));
+    for (const json& w : r.json["worker_list"]) {
+      std::string want = "gpus=" + std::to_string(w["gpus"][0].get<int>()) + "\n";
+      std::string path = "/api/v1/jobs/" + std::to_string(victim) + "/logs?worker=" + std::to_string(w["rank"].get<int>());
+      EXPECT_TRUE(LocalCluster::WaitFor([&] {
+        std::string log = cluster_->Call("GET", path).body;
+        return log.size() >= want.size() && log.compare(log.size() - want.size(), want.size(), want) == 0;
+      }, 10)) << w.dump() << ": " << cluster_->Call("GET", path).body;
+    }
+    for (uint64_t id : {a1, a2}) cluster_->Call("POST", "/api/v1/jobs/" + std::to_string(id) + "/cancel", "{}");
+    ASSERT_TRUE(LocalCluster::WaitFor([&] { return Pids(a1).empty() && Pids(a2).empty(); }, 10));
+  }
+}
+
+// A new user's first elastic job whose command always fails: it used to start
+// workers forever (16,034 in 3 minutes). Now each failure counts against the
+// job's budget, replacements back off, and the job ends FAILED with the reason
+// and the failing worker's last output.
+TEST_F(ClusterTest, CrashLoopingElasticJobFailsAfterItsBudget) {
+  uint64_t id = cluster_->Submit(kRes + "name: crash\nconsumer: /teams/alpha\nworkers: {min: 1, max: 4}\n"
+                                        "command: [\"/bin/sh\", \"-c\", \"echo failing on rank $RANK; exit 3\"]\n");
+  ASSERT_NE(id, 0u);
+  ASSERT_TRUE(cluster_->WaitState(id, "FAILED", 90)) << cluster_->JobState(id);
+  HttpReply r = cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id));
+  const std::string reason = r.json["reason"];
+  EXPECT_NE(reason.find("exited with 3"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("more than max_restarts (6) allows"), std::string::npos) << reason;
+  EXPECT_EQ(r.json["failures"], 7);
+  EXPECT_LE(r.json["events"].size(), 40u);
+  // Every worker that ran said so once in its rank's log (a requeued job reuses ranks).
+  int started = 0;
+  for (const auto& f : std::filesystem::directory_iterator(cluster_->dir() + "/server/logs/" + std::to_string(id))) {
+    if (f.path().extension() != ".log") continue;
+    std::ifstream in(f.path());
+    for (std::string line; std::getline(in, line);) started += line.rfind("failing on rank", 0) == 0;
+  }
+  std::printf("the crash-looping job started %d workers, then failed: %s\n", started, reason.c_str());
+  EXPECT_LE(started, 14);
+  // `drover job` shows the failing worker's last output.
+  const std::string cli = std::string("DROVER_SERVER=") + cluster_->url() + " DROVER_TOKEN=" +
+                          cluster_->admin_token() + " " + DROVER_BINARY + " job " + std::to_string(id);
+  std::string shown;
+  ASSERT_TRUE(LocalCluster::WaitFor([&] {
+    shown.clear();
+    if (FILE* p = popen(cli.c_str(), "r")) {
+      char buf[4096];
+      for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) shown.append(buf, n);
+      pclose(p);
+    }
+    return shown.find("Last output of worker") != std::string::npos;
+  }, 10)) << shown;
+  EXPECT_NE(shown.find("| failing on rank"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("Failures: 7/6 in a row"), std::string::npos) << shown;
 }
 
 TEST_F(ClusterTest, ServerKilledAndRestartedAdoptsRunningWorkers) {

@@ -199,10 +199,25 @@ std::vector<float> ReadFloats(const std::string& path) {
   return out;
 }
 
+//! The largest |a[i] - b[i]|; infinite when the sizes differ, either is
+//! empty, or either holds a NaN or infinity at any position.
 double MaxDiff(const std::vector<float>& a, const std::vector<float>& b) {
   if (a.size() != b.size() || a.empty()) return INFINITY;
   double diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) return INFINITY;
+    diff = std::max(diff, std::fabs(static_cast<double>(a[i]) - static_cast<double>(b[i])));
+  }
   return diff;
+}
+
+TEST(MaxDiffTest, FindsTheLargestDifferenceAndRefusesNaNs) {
+  EXPECT_EQ(MaxDiff({1, 2, 3}, {1, 2, 3}), 0.0);
+  EXPECT_DOUBLE_EQ(MaxDiff({1, 2, 3}, {1, 2.5f, 2}), 1.0);
+  EXPECT_EQ(MaxDiff({1, NAN}, {1, NAN}), INFINITY);
+  EXPECT_EQ(MaxDiff({1, 2}, {1, INFINITY}), INFINITY);
+  EXPECT_EQ(MaxDiff({1, 2}, {1}), INFINITY);
+  EXPECT_EQ(MaxDiff({}, {}), INFINITY);
 }
 
 //! Runs drover-train (MLP, 1 thread) as a fixed group of `world` by hand, as
@@ -211,6 +226,7 @@ bool RunStatic(int world, const std::vector<std::string>& args, const std::strin
   static int next_port = 29000 + getpid() % 500;
   const int port = next_port++;
   std::vector<pid_t> pids;
+  std::fflush(stdout);  // or each child's freopen writes our buffered lines again
   for (int rank = 0; rank < world; ++rank) {
     pid_t pid = fork();
     if (pid == 0) {
@@ -268,6 +284,8 @@ TEST(ElasticTrainingStandaloneTest, PerWorkerBatchModeScalesBatchAndLearningRate
   EXPECT_EQ(Summary(dir + "/pw2").value("steps", -1), 20);  // 1280 / (2 x 32)
   EXPECT_EQ(Summary(dir + "/pw1").value("steps", -1), 40);  // 1280 / (1 x 32)
   const double diff = MaxDiff(ReadFloats(dir + "/per-worker.bin"), ReadFloats(dir + "/global.bin"));
+  std::printf("per-worker 2 x 32 at lr 0.025 (linear) vs global 64 at lr 0.05: max |parameter difference| = %.3g\n",
+              diff);
   EXPECT_LT(diff, 1e-6);
   EXPECT_EQ(RunStatic(1, with({"--lr-scaling", "cubic"}), dir + "/bad"), false);  // a clear error, not a default
   if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
@@ -292,12 +310,40 @@ TEST(ElasticTrainingStandaloneTest, RestartResumesFromTheCheckpointExactly) {
                         dir + "/second"));
   ASSERT_TRUE(RunStatic(2, with({"--max-steps", "80", "--save-params", dir + "/straight.bin"}), dir + "/straight"));
   EXPECT_EQ(Summary(dir + "/second").value("steps", -1), 80);
+  {
+    std::ifstream in(dir + "/second-0.log");
+    std::string log((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_NE(log.find("resumed from checkpoint"), std::string::npos) << log;
+    EXPECT_NE(log.find("at step 40\n"), std::string::npos) << "the second run did not resume at step 40:\n" << log;
+  }
   const double diff = MaxDiff(ReadFloats(dir + "/resumed.bin"), ReadFloats(dir + "/straight.bin"));
   std::printf("40 + 40 steps across a restart vs 80 in one run: max |parameter difference| = %.3g\n", diff);
-  EXPECT_LT(diff, 1e-6);
+  EXPECT_EQ(diff, 0.0);  // bit for bit
   // A corrupt checkpoint is refused with its path, not trained over.
   { std::ofstream(dir + "/ckpt/state.pt", std::ios::trunc) << "not a checkpoint"; }
   EXPECT_FALSE(RunStatic(1, with({"--max-steps", "90", "--checkpoint-dir", dir + "/ckpt"}), dir + "/corrupt"));
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
+// The negative control of the equivalence tests: the same static run with
+// another seed ends measurably elsewhere, and the same run twice ends at the
+// same bits, so MaxDiff at these sizes tells a right run from a wrong one.
+TEST(ElasticTrainingStandaloneTest, NegativeControlAnotherSeedEndsElsewhere) {
+  const std::string dir = ::testing::TempDir() + "/drover-negative-control";
+  std::filesystem::create_directories(dir);
+  auto run = [&](const std::string& seed, const std::string& out) {
+    return RunStatic(2, {"--train-limit", "3200", "--global-batch", "64", "--epochs", "1", "--seed", seed,
+                         "--save-params", dir + "/" + out},
+                     dir + "/" + out);
+  };
+  ASSERT_TRUE(run("1", "a.bin"));
+  ASSERT_TRUE(run("1", "b.bin"));
+  ASSERT_TRUE(run("2", "c.bin"));
+  const double same = MaxDiff(ReadFloats(dir + "/a.bin"), ReadFloats(dir + "/b.bin"));
+  const double other = MaxDiff(ReadFloats(dir + "/a.bin"), ReadFloats(dir + "/c.bin"));
+  std::printf("static 2 workers, one epoch: same seed twice %.3g, seed 1 vs seed 2 %.3g\n", same, other);
+  EXPECT_EQ(same, 0.0);
+  EXPECT_GT(other, 1e-2);
   if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
 
