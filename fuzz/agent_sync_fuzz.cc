@@ -4,12 +4,12 @@
 #include <cstdint>
 #include <string>
 
-#include "master/agent_messages.h"
+#include "server/agent_messages.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string body(reinterpret_cast<const char*>(data), size);
-  (void)drover::master::DecodeSyncReport(body);
-  (void)drover::master::DecodeRegistration(body);
-  (void)drover::master::DecodeWorkerStatus(body);
+  (void)drover::server::DecodeSyncReport(body);
+  (void)drover::server::DecodeRegistration(body);
+  (void)drover::server::DecodeWorkerStatus(body);
   return 0;
 }

@@ -5,11 +5,11 @@
 #include <memory>
 #include <thread>
 
-#include "master/server.h"
+#include "server/server.h"
 
 namespace drover::cli {
 void AddServerCommand(CLI::App& app, int& exit_code) {
-  auto opt = std::make_shared<master::ServerOptions>();
+  auto opt = std::make_shared<server::ServerOptions>();
   auto listen = std::make_shared<std::string>("127.0.0.1:8080");
   CLI::App* cmd = app.add_subcommand("server", "Run the drover server (API, scheduler, agent coordination)");
   cmd->add_option("--data-dir", opt->data_dir, "where state (SQLite), logs and tokens live")->capture_default_str();
@@ -49,7 +49,7 @@ void AddServerCommand(CLI::App& app, int& exit_code) {
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
-    master::Server server(*opt);
+    server::Server server(*opt);
     std::thread waiter([set, &server]() mutable {
       int sig = 0;
       sigwait(&set, &sig);

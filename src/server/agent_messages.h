@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "common/status.h"
-#include "master/cluster_model.h"
+#include "server/cluster_model.h"
 #include "store/store.h"
 
-namespace drover::master {
+namespace drover::server {
 
 struct LogChunkIn {
   JobId job = 0;
@@ -34,4 +34,4 @@ Result<SyncReport> DecodeSyncReport(const std::string& body);
 //! kInvalidArgument naming the field.
 Result<WorkerStatus> DecodeWorkerStatus(const std::string& body);
 
-}  // namespace drover::master
+}  // namespace drover::server

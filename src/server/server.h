@@ -22,9 +22,9 @@
 #include <string>
 #include <thread>
 
-#include "master/cluster_model.h"
-#include "master/kv_store.h"
-#include "master/metrics.h"
+#include "server/cluster_model.h"
+#include "server/kv_store.h"
+#include "server/metrics.h"
 #include "sched/policy.h"
 #include "store/store.h"
 
@@ -34,7 +34,7 @@ class Request;
 class Response;
 }  // namespace httplib
 
-namespace drover::master {
+namespace drover::server {
 
 struct ServerOptions {
   std::string data_dir = "drover-data";
@@ -100,4 +100,4 @@ class Server {
   std::mutex log_mu_;  // serialises writes to job log files
 };
 
-}  // namespace drover::master
+}  // namespace drover::server

@@ -1,4 +1,4 @@
-#include "master/cluster_model.h"
+#include "server/cluster_model.h"
 
 #include <openssl/hmac.h>
 
@@ -7,7 +7,7 @@
 
 #include "spec/plan_parser.h"
 
-namespace drover::master {
+namespace drover::server {
 
 const char* const kPending = "PENDING";
 const char* const kStarting = "STARTING";
@@ -484,12 +484,12 @@ std::vector<DesiredWorker> ClusterModel::Desired(const std::string& host_name, c
       DesiredWorker d{id, w.rank, w.generation, job.rec.argv, job.rec.env, w.gpus};
       std::string gpus;
       for (int g : w.gpus) gpus += (gpus.empty() ? "" : ",") + std::to_string(g);
-      auto master = hosts_.find(first->host);
+      auto rendezvous = hosts_.find(first->host);
       d.env["DROVER_JOB_ID"] = std::to_string(id);
       d.env["RANK"] = std::to_string(w.rank);
       d.env["WORLD_SIZE"] = std::to_string(job.workers.size());
       d.env["LOCAL_RANK"] = std::to_string(local++);
-      d.env["MASTER_ADDR"] = master != hosts_.end() && !master->second.address.empty() ? master->second.address
+      d.env["MASTER_ADDR"] = rendezvous != hosts_.end() && !rendezvous->second.address.empty() ? rendezvous->second.address
                                                                                         : "127.0.0.1";
       d.env["MASTER_PORT"] = std::to_string(20000 + id % 20000);
       d.env["CUDA_VISIBLE_DEVICES"] = gpus;
@@ -796,4 +796,4 @@ void ClusterModel::Place(const sched::Decision& d, const Released& released,
   Persist(*job, batch);
 }
 
-}  // namespace drover::master
+}  // namespace drover::server

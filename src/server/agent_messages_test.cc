@@ -1,8 +1,8 @@
-#include "master/agent_messages.h"
+#include "server/agent_messages.h"
 
 #include <gtest/gtest.h>
 
-namespace drover::master {
+namespace drover::server {
 namespace {
 
 TEST(AgentMessagesTest, SyncReportDecodes) {
@@ -93,4 +93,4 @@ TEST(AgentMessagesTest, WorkerStatusNamesTheBadField) {
 }
 
 }  // namespace
-}  // namespace drover::master
+}  // namespace drover::server

@@ -1,4 +1,4 @@
-#include "master/cluster_model.h"
+#include "server/cluster_model.h"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 
 #include "spec/plan_parser.h"
 
-namespace drover::master {
+namespace drover::server {
 namespace {
 
 const Principal kAdmin{Role::kAdmin, "admin", {"/"}, 0};
@@ -490,4 +490,4 @@ TEST_F(ClusterModelTest, ElasticJobBelowMinIsRequeuedThenRestartsAfterTheBackoff
 }
 
 }  // namespace
-}  // namespace drover::master
+}  // namespace drover::server

@@ -1,4 +1,4 @@
-#include "master/server.h"
+#include "server/server.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -14,10 +14,10 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "master/agent_messages.h"
+#include "server/agent_messages.h"
 #include "spec/plan_parser.h"
 
-namespace drover::master {
+namespace drover::server {
 namespace {
 
 namespace fs = std::filesystem;
@@ -979,4 +979,4 @@ void Server::Routes() {
   }));
 }
 
-}  // namespace drover::master
+}  // namespace drover::server

@@ -19,7 +19,7 @@
 #include "common/job.h"
 #include "common/status.h"
 
-namespace drover::master {
+namespace drover::server {
 
 class JobKvStore {
  public:
@@ -53,4 +53,4 @@ class JobKvStore {
   std::map<JobId, Space> spaces_;
 };
 
-}  // namespace drover::master
+}  // namespace drover::server

@@ -1,11 +1,11 @@
-#include "master/auth.h"
+#include "server/auth.h"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <stdexcept>
 
-namespace drover::master {
+namespace drover::server {
 namespace {
 
 std::string Hex(const unsigned char* p, size_t n) {
@@ -54,4 +54,4 @@ bool MaySeeJob(const Principal& who, JobId job, const std::string& consumer) {
   return who.role == Role::kWorker ? who.job == job : MayUse(who, consumer);
 }
 
-}  // namespace drover::master
+}  // namespace drover::server

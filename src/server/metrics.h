@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace drover::master {
+namespace drover::server {
 
 class Metrics {
  public:
@@ -32,4 +32,4 @@ class Metrics {
   Histogram cycle_ = NewHistogram();
 };
 
-}  // namespace drover::master
+}  // namespace drover::server

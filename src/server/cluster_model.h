@@ -22,13 +22,13 @@
 #include <vector>
 
 #include "common/consumer_tree.h"
-#include "master/auth.h"
+#include "server/auth.h"
 #include "sched/decisions.h"
 #include "sched/policy.h"
 #include "spec/job_parser.h"
 #include "store/store.h"
 
-namespace drover::master {
+namespace drover::server {
 
 extern const char* const kPending;
 extern const char* const kStarting;
@@ -238,4 +238,4 @@ class ClusterModel {
   double last_accrual_ = 0;
 };
 
-}  // namespace drover::master
+}  // namespace drover::server

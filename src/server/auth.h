@@ -12,7 +12,7 @@
 
 #include "common/job.h"
 
-namespace drover::master {
+namespace drover::server {
 
 enum class Role { kAdmin, kUser, kAgent, kJoin, kWorker };
 
@@ -35,4 +35,4 @@ bool MayUse(const Principal& who, const std::string& consumer);
 //! Whether `who` may see job `job` of `consumer`: as MayUse, and a worker its own job.
 bool MaySeeJob(const Principal& who, JobId job, const std::string& consumer);
 
-}  // namespace drover::master
+}  // namespace drover::server

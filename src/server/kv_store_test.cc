@@ -1,8 +1,8 @@
-#include "master/kv_store.h"
+#include "server/kv_store.h"
 
 #include <gtest/gtest.h>
 
-namespace drover::master {
+namespace drover::server {
 namespace {
 
 TEST(JobKvStoreTest, SetGetAddEraseCount) {
@@ -48,4 +48,4 @@ TEST(JobKvStoreTest, Limits) {
 }
 
 }  // namespace
-}  // namespace drover::master
+}  // namespace drover::server

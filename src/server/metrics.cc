@@ -1,8 +1,8 @@
-#include "master/metrics.h"
+#include "server/metrics.h"
 
 #include <sstream>
 
-namespace drover::master {
+namespace drover::server {
 
 Metrics::Histogram Metrics::NewHistogram() {
   Histogram h;
@@ -67,4 +67,4 @@ std::string Metrics::Render(const std::string& extra) const {
   return o.str();
 }
 
-}  // namespace drover::master
+}  // namespace drover::server

@@ -1,10 +1,10 @@
-#include "master/kv_store.h"
+#include "server/kv_store.h"
 
 #include <cerrno>
 #include <cstdlib>
 #include <vector>
 
-namespace drover::master {
+namespace drover::server {
 
 JobKvStore::Space& JobKvStore::At(JobId job, int64_t incarnation) {
   Space& s = spaces_[job];
@@ -82,4 +82,4 @@ std::vector<JobId> JobKvStore::Jobs() const {
   return out;
 }
 
-}  // namespace drover::master
+}  // namespace drover::server

@@ -1,11 +1,11 @@
-#include "master/agent_messages.h"
+#include "server/agent_messages.h"
 
 #include <algorithm>
 #include <limits>
 
 #include <nlohmann/json.hpp>
 
-namespace drover::master {
+namespace drover::server {
 namespace {
 
 using json = nlohmann::json;
@@ -163,4 +163,4 @@ Result<WorkerStatus> DecodeWorkerStatus(const std::string& body) {
   return s;
 }
 
-}  // namespace drover::master
+}  // namespace drover::server
