@@ -116,6 +116,86 @@ Status ClusterModel::Load(const store::Snapshot& snap, double now) {
   return Status::Ok();
 }
 
+Status ClusterModel::Reload(const store::Snapshot& snap, double now) {
+  std::map<std::string, Host> hosts = hosts_;
+  std::map<JobId, Job> jobs = jobs_;
+  DROVER_RETURN_IF_ERROR(Load(snap, now));
+  for (auto& [name, h] : hosts_) {
+    auto old = hosts.find(name);
+    if (old == hosts.end()) continue;
+    h.address = old->second.address;
+    h.synced = old->second.synced;
+    h.rec.last_seen = old->second.rec.last_seen;
+  }
+  for (auto& [id, job] : jobs_) {
+    auto old = jobs.find(id);
+    if (old == jobs.end()) continue;
+    job.progress = old->second.progress;
+    job.contacts = old->second.contacts;
+    job.rescales = old->second.rescales;
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+template <typename T>
+std::string Joined(const std::vector<T>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
+  return s;
+}
+
+std::string Line(const store::JobRecord& r) {
+  std::string env;
+  for (const auto& [k, v] : r.env) env += k + "=" + v + ";";
+  std::string argv;
+  for (const auto& a : r.argv) argv += a + "\x1f";
+  char nums[256];
+  std::snprintf(nums, sizeof nums, "prio %d workers %d..%d res %lld/%lld/%lld restarts %d/%d failures %d at %.17g "
+                "rank %d times %.17g %.17g %.17g gen %lld",
+                r.priority, r.workers.min, r.workers.max, static_cast<long long>(r.per_worker.gpus),
+                static_cast<long long>(r.per_worker.cpu_millis), static_cast<long long>(r.per_worker.memory_mib),
+                r.restarts, r.max_restarts, r.failures, r.last_failure, r.failed_rank, r.submit_time,
+                r.start_time, r.end_time, static_cast<long long>(r.generation));
+  return "job " + std::to_string(r.id) + " " + r.name + " " + r.consumer + " " + r.user + " " + r.state + " (" +
+         r.reason + ") " + nums + " argv " + argv + " env " + env + " spec " + r.spec_yaml;
+}
+
+std::string Line(const store::WorkerRecord& w) {
+  return "worker " + std::to_string(w.job) + "/" + std::to_string(w.rank) + " on " + w.host + " gpus " +
+         Joined(w.gpus) + " gen " + std::to_string(w.generation) + " pid " + std::to_string(w.pid) + " " + w.state +
+         " exit " + std::to_string(w.exit_code);
+}
+
+std::set<std::string> Lines(const ClusterModel& m) {
+  std::set<std::string> out;
+  out.insert("plan " + m.plan_yaml());
+  out.insert("next job id " + std::to_string(m.next_job_id()));
+  for (const auto& [id, job] : m.jobs()) {
+    out.insert(Line(job.rec));
+    for (const auto& w : job.workers) out.insert(Line(w));
+  }
+  for (const auto& [name, h] : m.hosts()) {
+    out.insert("host " + name + " " + h.rec.capacity.ToString() + " " + h.rec.state + " gpus " + h.rec.gpus_json);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string ClusterModel::DurableDiff(const ClusterModel& a, const ClusterModel& b) {
+  std::set<std::string> la = Lines(a), lb = Lines(b);
+  std::string diff;
+  for (const auto& l : la) {
+    if (!lb.count(l)) diff += "- " + l + "\n";
+  }
+  for (const auto& l : lb) {
+    if (!la.count(l)) diff += "+ " + l + "\n";
+  }
+  return diff;
+}
+
 Status ClusterModel::ApplyPlan(const ConsumerTree& tree, const std::string& yaml, store::WriteBatch* batch) {
   for (const auto& [id, job] : jobs_) {
     if (!IsTerminal(job.rec.state) && tree.Find(job.rec.consumer) < 0) {

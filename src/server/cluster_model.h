@@ -200,6 +200,15 @@ class ClusterModel {
   const std::vector<sched::ConsumerUsage>& usage() const { return last_.consumers; }
 
   JobId next_job_id() const { return next_id_; }
+
+  //! Load(), keeping what the store never holds: hosts' addresses and
+  //! contact, jobs' progress, workers' status and resize history.
+  Status Reload(const store::Snapshot& snap, double now);
+  //! What differs between the durable parts of two models, one line per
+  //! record ("" if nothing): plan, id allocator, jobs, workers, hosts. Fields
+  //! accrued in memory and written with the record's next change (a host's
+  //! last_seen, a job's attained service) are not compared.
+  static std::string DurableDiff(const ClusterModel& a, const ClusterModel& b);
   //! The job-scoped token a worker of `job` gets.
   static std::string JobToken(JobId job, const std::string& secret);
 

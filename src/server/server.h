@@ -17,22 +17,21 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "server/cluster_model.h"
 #include "server/kv_store.h"
+#include "server/log_store.h"
 #include "server/metrics.h"
+#include "server/router.h"
 #include "sched/policy.h"
 #include "store/store.h"
-
-namespace httplib {
-class Server;
-class Request;
-class Response;
-}  // namespace httplib
 
 namespace drover::server {
 
@@ -48,6 +47,8 @@ struct ServerOptions {
   double schedule_interval = 1;       //!< seconds between periodic scheduling cycles
   size_t max_body_bytes = 1 << 20;    //!< larger requests get 413
   int threads = 64;                   //!< HTTP worker threads (long polls hold one each)
+  //! For tests: wraps the store the server opens (say, to fail commits on demand).
+  std::function<std::unique_ptr<store::Store>(std::unique_ptr<store::Store>)> wrap_store;
 };
 
 class Server {
@@ -62,21 +63,60 @@ class Server {
   //! The port actually bound (after Run has started listening); for port 0.
   int port() const { return bound_port_.load(); }
 
+  //! For tests: what differs between the state in memory and what a fresh
+  //! server would load from the store now ("" when nothing), once every
+  //! queued commit has resolved. Fields that are accrued in memory and
+  //! written with the record's next change (a host's last_seen, a job's
+  //! attained service) are not compared.
+  std::string DriftFromStore();
+
  private:
-  struct Call;  // one request's context
-  void Routes();
+  void Routes(Router& router);
+  // One routes file per resource (routes_<name>.cc).
+  void ClusterRoutes(Router& router);  // health, metrics, hosts, consumers, plan
+  void UserRoutes(Router& router);     // whoami, users, tokens
+  void AgentRoutes(Router& router);    // agents' registration and sync (with their logs)
+  void JobRoutes(Router& router);      // submit, list, show, cancel, update
+  void LogRoutes(Router& router);      // workers' output, followed
+  void RuntimeRoutes(Router& router);  // the training runtime: members, status, key-value store
+
   Status Bootstrap();
   void SchedulerLoop();
   void Trigger();
   double Now() const;
+  //! Who is calling: a user or admin, an agent, the join token, or a job's worker; unset if nobody.
+  std::optional<Principal> Authenticate(const httplib::Request& req);
+  //! The job of the request's path if `who` may see it (admins: any; users:
+  //! their subtrees; workers: their own job), else null. Call with mu_ held.
+  const Job* VisibleJob(const Principal& who, const httplib::Request& req) const;
+  static Status NoSuchJob(const httplib::Request& req);
+
+  // -- the one write path ------------------------------------------------------
+  //! Changes the state: under mu_, `change` edits the model and records what
+  //! it touched in the batch; the batch is queued for the store and the call
+  //! returns once it is durable. `change` returning an error must leave the
+  //! model as it was (the model's methods check before they change); its error
+  //! is returned and nothing is written. When the commit fails, the state in
+  //! memory is replaced by what the store holds (Recover), so memory never
+  //! keeps a change the store refused, and the error (503) is returned.
+  Status Mutate(const std::function<Status(store::WriteBatch*)>& change);
   //! Queues `batch` (under mu_, held by the caller through `lock`), releases
-  //! the lock and waits until it is durable.
+  //! the lock and waits until it is durable; on failure, Recover.
   Status Commit(std::unique_lock<std::mutex>& lock, store::WriteBatch batch);
+  //! After a failed commit: waits for every queued commit, then reloads the
+  //! model, users and tokens from the store (keeping what is never stored:
+  //! workers' status, hosts' addresses). If even that fails, every later
+  //! change answers 503 with the reason, as a database with a background
+  //! error refuses writes, until the server restarts.
+  void Recover(const Status& why);
+  //! Replaces memory with `snap` (under mu_).
+  Status LoadLocked(const store::Snapshot& snap, bool keep_ephemeral);
 
   ServerOptions opt_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<httplib::Server> http_;
   std::unique_ptr<sched::Policy> policy_;
+  std::unique_ptr<LogStore> logs_;
   Metrics metrics_;
 
   std::mutex mu_;                    // guards everything below
@@ -89,6 +129,8 @@ class Server {
   bool schedule_requested_ = true;
   std::condition_variable wake_scheduler_;
   bool stopping_ = false;
+  std::shared_future<Status> last_commit_;  // the newest queued commit: every earlier one resolves first
+  Status write_error_;                      // set when Recover failed: changes are refused
 
   std::mutex kv_mu_;                    // guards the three below; taken after mu_ if both are
   std::condition_variable kv_changed_;  // a key was set: wakes waiting reads
@@ -97,7 +139,6 @@ class Server {
 
   std::thread scheduler_;
   std::atomic<int> bound_port_{0};
-  std::mutex log_mu_;  // serialises writes to job log files
 };
 
 }  // namespace drover::server

@@ -17,8 +17,6 @@ using spec::FieldMap;
 constexpr std::size_t kMaxJobNameLength = 63;
 constexpr std::size_t kMaxUserLength = 256;
 constexpr std::size_t kMaxPathLength = 1024;
-constexpr int64_t kMaxPriority = 1'000'000;
-constexpr int64_t kMaxWorkers = 10'000;
 constexpr int64_t kMaxGpusPerWorker = 1024;
 // The parsed command is bounded by the input except through YAML aliases, which
 // can repeat one long string many times.

@@ -32,6 +32,7 @@
 // crash (fuzz/job_fuzz.cc checks this). Thread safety: pure functions.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -42,6 +43,10 @@
 #include "common/status.h"
 
 namespace drover {
+
+//! The limits of `priority:` (either sign) and `workers:`, for every way a job changes.
+constexpr int64_t kMaxPriority = 1'000'000;
+constexpr int64_t kMaxWorkers = 10'000;
 
 //! Worker failures in a row an elastic job survives unless `max_restarts:` says otherwise.
 constexpr int kDefaultElasticFailures = 6;

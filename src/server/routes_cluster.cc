@@ -1,0 +1,109 @@
+// The cluster as a whole: health, metrics, hosts, consumers and the plan.
+#include <sstream>
+
+#include <httplib.h>
+
+#include "server/http_util.h"
+#include "server/server.h"
+#include "spec/plan_parser.h"
+
+namespace drover::server {
+
+void Server::ClusterRoutes(Router& router) {
+  // Liveness, for load balancers and scripts: anyone, no token.
+  http_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+
+  router.Get("/metrics", kPeople, [this](const Principal&, const httplib::Request&, httplib::Response& res) {
+    std::ostringstream o;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      std::map<std::string, int> by_state;
+      for (const auto& [id, j] : model_.jobs()) ++by_state[j.rec.state];
+      o << "# HELP drover_jobs Jobs by state.\n# TYPE drover_jobs gauge\n";
+      for (const char* s : {kPending, kStarting, kRunning, kSucceeded, kFailed, kCancelled, kPreempted}) {
+        o << "drover_jobs{state=\"" << s << "\"} " << by_state[s] << "\n";
+      }
+      o << "# HELP drover_consumer_gpus_allocated GPUs held per consumer (subtree).\n"
+           "# TYPE drover_consumer_gpus_allocated gauge\n";
+      const auto& usage = model_.usage();
+      for (int c = 0; c < model_.plan().size() && c < static_cast<int>(usage.size()); ++c) {
+        o << "drover_consumer_gpus_allocated{consumer=\"" << model_.plan().node(c).path << "\"} "
+          << usage[c].allocated << "\n";
+      }
+      int up = 0;
+      for (const auto& [n, host] : model_.hosts()) up += host.rec.state == "up";
+      o << "# HELP drover_hosts_up Hosts whose agent is in contact.\n# TYPE drover_hosts_up gauge\n"
+        << "drover_hosts_up " << up << "\n";
+    }
+    res.set_content(metrics_.Render(o.str()), "text/plain; version=0.0.4");
+  });
+
+  // -- hosts, plan, consumers --------------------------------------------------
+  router.Get("/api/v1/hosts", kPeople, [this](const Principal&, const httplib::Request&,
+                                                              httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mu_);
+    json hosts = json::array();
+    for (const auto& [name, host] : model_.hosts()) {
+      int64_t used = 0;
+      for (const auto& [id, j] : model_.jobs()) {
+        for (const auto& w : j.workers) used += (w.host == name) * j.rec.per_worker.gpus;
+      }
+      hosts.push_back({{"name", name}, {"state", host.rec.state}, {"capacity", ResourcesJson(host.rec.capacity)},
+                       {"gpus_used", used}, {"last_seen", host.rec.last_seen},
+                       {"gpus", json::parse(host.rec.gpus_json, nullptr, false)}});
+    }
+    Reply(res, 200, {{"hosts", hosts}});
+  });
+
+  auto consumers_json = [this]() {
+    json out = json::array();
+    const ConsumerTree& t = model_.plan();
+    const auto& usage = model_.usage();
+    for (int c = 0; c < t.size(); ++c) {
+      const ConsumerNode& n = t.node(c);
+      int64_t owned = n.plan.owned;
+      if (c == 0) {  // the root owns the cluster: every GPU of a host that is up
+        owned = 0;
+        for (const auto& [name, h] : model_.hosts()) owned += h.rec.state == "up" ? h.rec.capacity.gpus : 0;
+      }
+      json row = {{"path", n.path}, {"owned", owned}, {"share", n.plan.share},
+                  {"limit", n.plan.limit ? json(*n.plan.limit) : json(nullptr)},
+                  {"lend", n.plan.lend}, {"borrow", n.plan.borrow}, {"reclaim_grace", n.plan.reclaim_grace}};
+      if (c < static_cast<int>(usage.size())) {
+        const sched::ConsumerUsage& u = usage[c];
+        row.update({{"demand", u.demand}, {"entitlement", u.entitlement}, {"allocated", u.allocated},
+                    {"borrowed", u.borrowed}, {"lent", u.lent}, {"pending", u.pending}});
+      } else {
+        row.update({{"demand", 0}, {"entitlement", 0}, {"allocated", 0}, {"borrowed", 0}, {"lent", 0}, {"pending", 0}});
+      }
+      out.push_back(row);
+    }
+    return out;
+  };
+
+  router.Get("/api/v1/consumers", kPeople, [this, consumers_json](
+                                     const Principal&, const httplib::Request&, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Reply(res, 200, {{"consumers", consumers_json()}});
+  });
+
+  router.Get("/api/v1/plan", kPeople, [this](const Principal&, const httplib::Request&,
+                                                            httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Reply(res, 200, {{"yaml", model_.plan_yaml()}});
+  });
+
+  router.Put("/api/v1/plan", kAdmins, [this](const Principal&, const httplib::Request& req, httplib::Response& res) {
+    Result<ConsumerTree> tree = ParsePlan(req.body, "plan.yaml");
+    if (!tree.ok()) return Fail(res, tree.status());
+    Status st = Mutate([&](store::WriteBatch* batch) -> Status {
+      DROVER_RETURN_IF_ERROR(model_.ApplyPlan(*tree, req.body, batch));
+      Trigger();
+      return Status::Ok();
+    });
+    if (!st.ok()) return Fail(res, st);
+    Reply(res, 200, {{"consumers", tree->size() - 1}});
+  });
+}
+
+}  // namespace drover::server

@@ -1,0 +1,206 @@
+// Jobs: submit, list, show, cancel, change priority or bounds.
+#include <algorithm>
+#include <cctype>
+
+#include <httplib.h>
+
+#include "server/http_util.h"
+#include "server/server.h"
+
+namespace drover::server {
+namespace {
+
+json JobSummary(const Job& j, const std::string& reason) {
+  const store::JobRecord& r = j.rec;
+  const int workers = j.Alive();
+  return {{"id", r.id},
+          {"name", r.name},
+          {"consumer", r.consumer},
+          {"user", r.user},
+          {"state", r.state},
+          {"priority", r.priority},
+          {"workers", {{"min", r.workers.min}, {"max", r.workers.max}}},
+          {"world_size", workers},
+          {"gpus", workers * r.per_worker.gpus},
+          {"submit_time", r.submit_time},
+          {"start_time", r.start_time},
+          {"end_time", r.end_time},
+          {"reason", reason.empty() ? r.reason : reason},
+          {"step", OrNull(j.progress.step)},
+          {"epoch", OrNull(j.progress.epoch)},
+          {"loss", OrNull(j.progress.loss)},
+          {"samples_per_s", OrNull(j.progress.samples_per_s)}};
+}
+
+// `?state=` as a job state, in any case; kInvalidArgument listing the states otherwise.
+Result<std::string> StateFilter(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::toupper(c); });
+  std::string all;
+  for (const char* known : {kPending, kStarting, kRunning, kSucceeded, kFailed, kCancelled, kPreempted}) {
+    if (s == known) return s;
+    all += (all.empty() ? "" : ", ") + std::string(known);
+  }
+  return InvalidArgument("state: \"" + s + "\" is not a job state; one of " + all);
+}
+
+// An integer field of a PATCH body within [lo, hi], named in the error.
+Result<int> BoundedInt(const json& v, const std::string& field, int64_t lo, int64_t hi) {
+  if (!v.is_number_integer()) return InvalidArgument(field + ": expected an integer");
+  if (v.is_number_unsigned() ? v.get<uint64_t>() > static_cast<uint64_t>(hi) : v.get<int64_t>() > hi) {
+    return InvalidArgument(field + ": " + v.dump() + " is above " + std::to_string(hi));
+  }
+  if (!v.is_number_unsigned() && v.get<int64_t>() < lo) {
+    return InvalidArgument(field + ": " + v.dump() + " is below " + std::to_string(lo));
+  }
+  return static_cast<int>(v.get<int64_t>());
+}
+
+}  // namespace
+
+void Server::JobRoutes(Router& router) {
+  router.Post("/api/v1/jobs", kPeople, [this](const Principal& who, const httplib::Request& req,
+                                              httplib::Response& res) {
+    Result<ParsedJob> parsed = ParseJobSpec(req.body, "job");
+    if (!parsed.ok()) return Fail(res, parsed.status());
+    JobId id = 0;
+    Status st = Mutate([&](store::WriteBatch* batch) -> Status {
+      Result<JobId> submitted = model_.Submit(*parsed, req.body, who, Now(), batch);
+      if (!submitted.ok()) return submitted.status();
+      id = *submitted;
+      Trigger();
+      return Status::Ok();
+    });
+    if (!st.ok()) return Fail(res, st);
+    Reply(res, 201, {{"id", id}, {"state", kPending}});
+  });
+
+  router.Get("/api/v1/jobs", kPeople, [this](const Principal& who, const httplib::Request& req,
+                                             httplib::Response& res) {
+    std::string state, consumer = req.get_param_value("consumer"), user = req.get_param_value("user");
+    if (req.has_param("state")) {
+      Result<std::string> s = StateFilter(req.get_param_value("state"));
+      if (!s.ok()) return Fail(res, s.status());
+      state = *s;
+    }
+    auto limit = IntParam(req, "limit");
+    auto after = IntParam(req, "after");
+    if (!limit.ok()) return Fail(res, limit.status());
+    if (!after.ok()) return Fail(res, after.status());
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!consumer.empty() && model_.plan().Find(consumer) < 0) {
+      return Fail(res, NotFound("consumer: " + consumer + " does not exist; `drover consumers` lists them"));
+    }
+    json jobs = json::array();
+    JobId last = 0;
+    const int64_t n = std::clamp<int64_t>(limit->value_or(100), 1, 1000);
+    for (auto it = model_.jobs().upper_bound(static_cast<JobId>(std::max<int64_t>(after->value_or(0), 0)));
+         it != model_.jobs().end(); ++it) {
+      const Job& j = it->second;
+      if (!MayUse(who, j.rec.consumer)) continue;
+      if (!state.empty() && j.rec.state != state) continue;
+      if (!consumer.empty() && !PathWithin(j.rec.consumer, consumer)) continue;
+      if (!user.empty() && j.rec.user != user) continue;
+      if (static_cast<int64_t>(jobs.size()) == n) {
+        last = jobs.back()["id"];
+        break;
+      }
+      jobs.push_back(JobSummary(j, model_.PendingReason(j.rec.id)));
+    }
+    json out = {{"jobs", jobs}};
+    if (last) out["next"] = last;
+    Reply(res, 200, out);
+  });
+
+  router.Get("/api/v1/jobs/{id}", kJobReaders, [this](const Principal& who, const httplib::Request& req,
+                                                      httplib::Response& res) {
+    json out;
+    JobId id = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      const Job* j = VisibleJob(who, req);
+      if (!j) return Fail(res, NoSuchJob(req));
+      id = j->rec.id;
+      out = JobSummary(*j, model_.PendingReason(j->rec.id));
+      out["command"] = j->rec.argv;
+      out["resources"] = ResourcesJson(j->rec.per_worker);
+      out["restarts"] = j->rec.restarts;
+      out["max_restarts"] = j->rec.max_restarts;
+      out["failures"] = j->rec.failures;
+      out["failed_rank"] = j->rec.failed_rank >= 0 ? json(j->rec.failed_rank) : json();
+      double backoff = j->rec.workers.rigid() ? 0 : BackoffUntil(j->rec);
+      out["backoff_until"] = backoff > Now() ? json(backoff) : json();
+      out["attained_gpu_seconds"] = j->rec.attained_service;
+      json workers = json::array();
+      for (const auto& w : j->workers) {
+        workers.push_back({{"rank", w.rank}, {"host", w.host}, {"gpus", w.gpus}, {"pid", w.pid},
+                           {"state", w.state}, {"generation", w.generation}});
+      }
+      out["worker_list"] = workers;
+      out["reported_world_size"] = OrNull(j->progress.world_size);
+      json rescales = json::array();
+      for (const Rescale& r : j->rescales) {
+        rescales.push_back({{"time", r.time}, {"from", r.from}, {"to", r.to}, {"pause_ms", OrNull(r.pause_ms)}});
+      }
+      out["rescales"] = rescales;
+    }
+    auto events = store_->Events(id, 200);
+    json ev = json::array();
+    if (events.ok()) {
+      for (const auto& e : *events) ev.push_back({{"time", e.time}, {"type", e.type}, {"message", e.message}});
+    }
+    out["events"] = ev;
+    Reply(res, 200, out);
+  });
+
+  router.Post("/api/v1/jobs/{id}/cancel", kPeople, [this](const Principal& who, const httplib::Request& req,
+                                                          httplib::Response& res) {
+    JobId id = 0;
+    Status st = Mutate([&](store::WriteBatch* batch) -> Status {
+      const Job* j = VisibleJob(who, req);
+      if (!j || !MayUse(who, j->rec.consumer)) return NoSuchJob(req);
+      id = j->rec.id;
+      DROVER_RETURN_IF_ERROR(model_.Cancel(id, "cancelled by " + who.name, Now(), batch));
+      Trigger();
+      return Status::Ok();
+    });
+    if (!st.ok()) return Fail(res, st);
+    Reply(res, 200, {{"id", id}, {"state", kCancelled}});
+  });
+
+  router.Patch("/api/v1/jobs/{id}", kPeople, [this](const Principal& who, const httplib::Request& req,
+                                                    httplib::Response& res) {
+    json body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object()) return Fail(res, InvalidArgument("body: expected a JSON object"));
+    std::optional<int> priority;
+    std::optional<WorkerBounds> bounds;
+    if (body.contains("priority")) {  // the spec parser's limits, so no change can exceed them
+      Result<int> p = BoundedInt(body["priority"], "priority", -kMaxPriority, kMaxPriority);
+      if (!p.ok()) return Fail(res, p.status());
+      priority = *p;
+    }
+    if (body.contains("workers")) {
+      const json& w = body["workers"];
+      if (!w.is_object() || !w.contains("min") || !w.contains("max")) {
+        return Fail(res, InvalidArgument("workers: expected {\"min\": N, \"max\": M}"));
+      }
+      Result<int> min = BoundedInt(w["min"], "workers.min", 1, kMaxWorkers);
+      if (!min.ok()) return Fail(res, min.status());
+      Result<int> max = BoundedInt(w["max"], "workers.max", 1, kMaxWorkers);
+      if (!max.ok()) return Fail(res, max.status());
+      bounds = WorkerBounds{*min, *max};
+    }
+    JobId id = 0;
+    Status st = Mutate([&](store::WriteBatch* batch) -> Status {
+      const Job* j = VisibleJob(who, req);
+      if (!j || !MayUse(who, j->rec.consumer)) return NoSuchJob(req);
+      id = j->rec.id;
+      DROVER_RETURN_IF_ERROR(model_.Update(id, priority, bounds, Now(), batch));
+      Trigger();
+      return Status::Ok();
+    });
+    if (!st.ok()) return Fail(res, st);
+    Reply(res, 200, {{"id", id}});
+  });
+}
+
+}  // namespace drover::server
