@@ -17,6 +17,13 @@ int main(int argc, char** argv) {
   drover::cli::AddServerCommand(app, exit_code);
   drover::cli::AddAgentCommand(app, exit_code);
   drover::cli::AddUserCommands(app, exit_code);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every other parse error is bad input (2),
+    // not CLI11's own codes (105, 106, ...), so the documented 0-5 hold.
+    int printed = app.exit(e);
+    return printed == 0 ? 0 : 2;
+  }
   return exit_code;
 }

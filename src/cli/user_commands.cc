@@ -1,5 +1,6 @@
 #include "cli/user_commands.h"
 
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -62,6 +63,22 @@ struct Common {
   bool as_json() const { return output == "json"; }
 };
 
+// `?file=` for the server to label its errors with the file the user gave (percent-encoded).
+std::string FileParam(const std::string& path) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out = "file=";
+  for (unsigned char ch : path.substr(0, 512)) {
+    if (std::isalnum(ch) || ch == '/' || ch == '.' || ch == '-' || ch == '_') {
+      out += static_cast<char>(ch);
+    } else {
+      out += '%';
+      out += hex[ch >> 4];
+      out += hex[ch & 15];
+    }
+  }
+  return out;
+}
+
 void AddOutput(CLI::App* cmd, Common& c) {
   cmd->add_option("-o,--output", c.output, "table or json")->check(CLI::IsMember({"table", "json"}));
   cmd->add_flag("--insecure", c.insecure, "do not verify the server's TLS certificate");
@@ -88,7 +105,7 @@ void PrintJobs(const json& jobs) {
 
 int FollowJob(const Client& client, uint64_t id) {
   // Stream worker 0's log until the job ends, then report how it ended.
-  Reply r = client.Stream("/api/v1/jobs/" + std::to_string(id) + "/logs?worker=0&follow=1", [](const char* d, size_t n) {
+  Reply r = client.Stream("/api/v1/jobs/" + std::to_string(id) + "/logs?follow=1", [](const char* d, size_t n) {
     std::fwrite(d, 1, n, stdout);
     std::fflush(stdout);
     return true;
@@ -158,7 +175,7 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
         return;
       }
       Client client = c->client();
-      Reply r = client.Post("/api/v1/jobs", yaml, "application/yaml");
+      Reply r = client.Post("/api/v1/jobs?" + FileParam(*file), yaml, "application/yaml");
       if (r.exit_code() != kOk) {
         exit_code = Report("submit", r);
         return;
@@ -260,11 +277,12 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
         std::printf("  Progress:  %s\n", progress.c_str());
       }
       if (!j["worker_list"].empty()) {
-        std::printf("\n  %-5s %-16s %-8s %-10s %s\n", "RANK", "HOST", "PID", "STATE", "GPUS");
+        // A worker's id is its RANK variable: stable for its life, not renumbered when the job resizes.
+        std::printf("\n  %-6s %-16s %-8s %-10s %s\n", "WORKER", "HOST", "PID", "STATE", "GPUS");
         for (const json& w : j["worker_list"]) {
           std::string gpus;
           for (const json& g : w["gpus"]) gpus += (gpus.empty() ? "" : ",") + std::to_string(g.get<int>());
-          std::printf("  %-5d %-16s %-8d %-10s %s\n", w["rank"].get<int>(), w["host"].get<std::string>().c_str(),
+          std::printf("  %-6d %-16s %-8d %-10s %s\n", w["rank"].get<int>(), w["host"].get<std::string>().c_str(),
                       w["pid"].get<int>(), w["state"].get<std::string>().c_str(), gpus.c_str());
         }
       }
@@ -316,18 +334,19 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
     auto c = std::make_shared<Common>();
     auto id = std::make_shared<uint64_t>();
     auto follow = std::make_shared<bool>(false);
-    auto worker = std::make_shared<int>(0);
+    auto worker = std::make_shared<std::optional<int>>();
     auto tail = std::make_shared<int>(-1);
     CLI::App* cmd = app.add_subcommand("logs", "Print a worker's output (stdout and stderr)");
     cmd->add_option("id", *id, "job id")->required();
     cmd->add_flag("-f,--follow", *follow, "keep printing until the job ends");
-    cmd->add_option("--worker", *worker, "worker rank (default 0)");
+    cmd->add_option("--worker", *worker, "worker (default: the job's first current worker, else the last to fail)");
     cmd->add_option("--tail", *tail, "only the last N lines");
     cmd->add_flag("--insecure", c->insecure, "do not verify the server's TLS certificate");
     cmd->callback([=, &exit_code]() {
-      std::string q = "/api/v1/jobs/" + std::to_string(*id) + "/logs?worker=" + std::to_string(*worker);
-      if (*follow) q += "&follow=1";
-      if (*tail >= 0) q += "&tail=" + std::to_string(*tail);
+      std::string q = "/api/v1/jobs/" + std::to_string(*id) + "/logs?";
+      if (*worker) q += "worker=" + std::to_string(**worker) + "&";
+      if (*follow) q += "follow=1&";
+      if (*tail >= 0) q += "tail=" + std::to_string(*tail);
       Reply r = c->client().Stream(q, [](const char* d, size_t n) {
         std::fwrite(d, 1, n, stdout);
         std::fflush(stdout);
@@ -396,17 +415,38 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
         std::cout << r.json.dump() << "\n";
         return;
       }
-      std::printf("%-16s %-6s %9s %6s %10s %10s\n", "HOST", "STATE", "GPUS_USED", "CPUS", "MEMORY_MIB", "LAST_SEEN");
+      std::printf("%-16s %-12s %9s %6s %10s %10s\n", "HOST", "STATE", "GPUS_USED", "CPUS", "MEMORY_MIB", "LAST_SEEN");
       for (const json& h : r.json["hosts"]) {
         std::string used = std::to_string(h["gpus_used"].get<int64_t>()) + "/" +
                            std::to_string(h["capacity"]["gpus"].get<int64_t>());
-        std::printf("%-16s %-6s %9s %6lld %10lld %10s\n", h["name"].get<std::string>().c_str(),
-                    h["state"].get<std::string>().c_str(), used.c_str(),
+        std::string state = h["state"].get<std::string>() + (h.value("drained", false) ? ",drained" : "");
+        std::printf("%-16s %-12s %9s %6lld %10lld %10s\n", h["name"].get<std::string>().c_str(), state.c_str(),
+                    used.c_str(),
                     static_cast<long long>(h["capacity"]["cpu_millis"].get<int64_t>() / 1000),
                     static_cast<long long>(h["capacity"]["memory_mib"].get<int64_t>()),
                     (Age(h["last_seen"]) + " ago").c_str());
       }
     });
+  }
+  // host drain / uncordon
+  {
+    CLI::App* host = app.add_subcommand("host", "Host maintenance (admins)");
+    host->require_subcommand(1);
+    for (bool drain : {true, false}) {
+      auto c = std::make_shared<Common>();
+      auto name = std::make_shared<std::string>();
+      const char* verb = drain ? "drain" : "uncordon";
+      CLI::App* cmd = host->add_subcommand(verb, drain ? "Move work off a host and give it none until uncordoned"
+                                                       : "Let a drained host take work again");
+      cmd->add_option("name", *name, "host name")->required();
+      cmd->add_flag("--insecure", c->insecure, "do not verify the server's TLS certificate");
+      cmd->callback([=, &exit_code]() {
+        Reply r = c->client().Post("/api/v1/hosts/" + *name + "/" + verb, "{}");
+        if ((exit_code = Report(std::string("host ") + verb, r)) == kOk) {
+          std::cout << "host " << *name << (drain ? " drained: its work moves elsewhere" : " takes work again") << "\n";
+        }
+      });
+    }
   }
   // consumers
   {
@@ -451,9 +491,12 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
         exit_code = kBadInput;
         return;
       }
-      Reply r = c->client().Put("/api/v1/plan", yaml, "application/yaml");
+      Reply r = c->client().Put("/api/v1/plan?" + FileParam(*file), yaml, "application/yaml");
       if ((exit_code = Report("plan apply", r)) == kOk) {
         std::cout << "plan applied: " << r.json["consumers"].get<int>() << " consumers\n";
+        for (const json& w : r.json.value("warnings", json::array())) {
+          std::cerr << "warning: " << w.get<std::string>() << "\n";
+        }
       }
     });
   }

@@ -177,7 +177,8 @@ std::set<std::string> Lines(const ClusterModel& m) {
     for (const auto& w : job.workers) out.insert(Line(w));
   }
   for (const auto& [name, h] : m.hosts()) {
-    out.insert("host " + name + " " + h.rec.capacity.ToString() + " " + h.rec.state + " gpus " + h.rec.gpus_json);
+    out.insert("host " + name + " " + h.rec.capacity.ToString() + " " + h.rec.state + (h.rec.cordoned ? " drained" : "") +
+               " gpus " + h.rec.gpus_json);
   }
   return out;
 }
@@ -212,12 +213,27 @@ Status ClusterModel::ApplyPlan(const ConsumerTree& tree, const std::string& yaml
 Result<JobId> ClusterModel::Submit(const ParsedJob& parsed, const std::string& yaml, const Principal& who, double now,
                                    store::WriteBatch* batch) {
   const JobSpec& spec = parsed.spec;
-  int consumer = plan_.Find(spec.consumer);
-  if (consumer < 0) {
-    return NotFound("consumer " + spec.consumer + " does not exist; `drover consumers` lists them");
+  if (!spec.user.empty() && spec.user != who.name && who.role != Role::kAdmin) {
+    return PermissionDenied("user: " + who.name + " may not submit as " + spec.user +
+                            " (only an admin may); leave the field out");
   }
-  if (!MayUse(who, spec.consumer)) {
-    return PermissionDenied("user " + who.name + " may not submit to consumer " + spec.consumer);
+  std::string path = spec.consumer;
+  if (path == "/" && !MayUse(who, "/")) {
+    // No consumer given (or the root, which only admins use): the user's only one, else say which.
+    if (who.consumers.size() != 1) {
+      std::string mine;
+      for (const auto& c : who.consumers) mine += (mine.empty() ? "" : ", ") + c;
+      return InvalidArgument("consumer: required; " + who.name + " may submit to " +
+                             (mine.empty() ? std::string("no consumer yet (ask an admin)") : mine));
+    }
+    path = who.consumers.front();
+  }
+  int consumer = plan_.Find(path);
+  if (consumer < 0) {
+    return NotFound("consumer " + path + " does not exist; `drover consumers` lists them");
+  }
+  if (!MayUse(who, path)) {
+    return PermissionDenied("user " + who.name + " may not submit to consumer " + path);
   }
   if (parsed.argv.empty()) return InvalidArgument("command: a job needs a command to run");
   // Refuse what could never run, with the reason.
@@ -341,7 +357,9 @@ void ClusterModel::RegisterHost(const store::HostRecord& rec, const std::string&
                                 store::WriteBatch* batch) {
   Host& h = hosts_[rec.name];
   bool fresh = h.rec.name.empty();
+  bool cordoned = h.rec.cordoned;  // an admin's drain outlives the agent's restart
   h.rec = rec;
+  h.rec.cordoned = cordoned;
   h.rec.state = "up";
   h.rec.last_seen = now;
   if (fresh) h.rec.registered = now;
@@ -596,6 +614,15 @@ bool ClusterModel::NeedsChange(const std::string& host_name, const std::vector<R
   return running != wanted;
 }
 
+Status ClusterModel::SetCordoned(const std::string& host, bool cordoned, double, store::WriteBatch* batch) {
+  auto it = hosts_.find(host);
+  if (it == hosts_.end()) return NotFound("host " + host + " does not exist; `drover hosts` lists them");
+  if (it->second.rec.cordoned == cordoned) return Status::Ok();
+  it->second.rec.cordoned = cordoned;
+  batch->hosts.push_back(it->second.rec);
+  return Status::Ok();
+}
+
 int ClusterModel::CheckHosts(double now, double timeout, store::WriteBatch* batch) {
   int changed = 0;
   for (auto& [name, h] : hosts_) {
@@ -750,7 +777,7 @@ int ClusterModel::Schedule(sched::Policy& policy, double now, store::WriteBatch*
   for (const auto& [name, h] : hosts_) {
     index[name] = static_cast<int>(names.size());
     names.push_back(name);
-    state.hosts.push_back({name, h.rec.capacity, h.rec.state == "up"});
+    state.hosts.push_back({name, h.rec.capacity, h.rec.state == "up" && !h.rec.cordoned});
   }
   std::map<JobId, std::string> backing_off;
   for (const auto& [id, job] : jobs_) {

@@ -170,6 +170,11 @@ class ClusterModel {
   std::vector<DesiredWorker> Desired(const std::string& host, const WorkerEnvContext& ctx) const;
   //! True when the report differs from what the host should run.
   bool NeedsChange(const std::string& host, const std::vector<ReportedWorker>& report) const;
+  //! Drains (`cordoned`) or uncordons a host: a drained host gets no work, and
+  //! the scheduler moves what runs there (elastic jobs shrink, rigid ones are
+  //! requeued), as for a host that is down; its agent stays in contact and
+  //! stops the workers. kNotFound for an unknown host.
+  Status SetCordoned(const std::string& host, bool cordoned, double now, store::WriteBatch* batch);
   //! Marks hosts not seen for `timeout` seconds down. Returns how many changed.
   int CheckHosts(double now, double timeout, store::WriteBatch* batch);
 

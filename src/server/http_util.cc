@@ -57,6 +57,15 @@ std::optional<uint64_t> PathNumber(const httplib::Request& req, size_t index) {
   return static_cast<uint64_t>(v);
 }
 
+std::string FileLabel(const httplib::Request& req, const std::string& fallback) {
+  std::string f = req.get_param_value("file");
+  if (f.empty() || f.size() > 256) return fallback;
+  for (unsigned char c : f) {
+    if (c < 0x20 || c == 0x7f) return fallback;
+  }
+  return f;
+}
+
 json ResourcesJson(const Resources& r) {
   return {{"gpus", r.gpus}, {"cpu_millis", r.cpu_millis}, {"memory_mib", r.memory_mib}};
 }

@@ -33,6 +33,10 @@ bool FlagParam(const httplib::Request& req, const char* name);
 //! A path segment captured as digits (`(\d+)`), as a number; kNotFound-worthy when it overflows.
 std::optional<uint64_t> PathNumber(const httplib::Request& req, size_t index);
 
+//! The name a parse error is labelled with: `?file=` as the client gave it
+//! (printable, at most 256 characters), else `fallback`.
+std::string FileLabel(const httplib::Request& req, const std::string& fallback);
+
 json ResourcesJson(const Resources& r);
 
 template <typename T>

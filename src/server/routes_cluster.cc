@@ -2,6 +2,7 @@
 #include <sstream>
 
 #include <httplib.h>
+#include <spdlog/spdlog.h>
 
 #include "server/http_util.h"
 #include "server/server.h"
@@ -46,14 +47,31 @@ void Server::ClusterRoutes(Router& router) {
     for (const auto& [name, host] : model_.hosts()) {
       int64_t used = 0;
       for (const auto& [id, j] : model_.jobs()) {
-        for (const auto& w : j.workers) used += (w.host == name) * j.rec.per_worker.gpus;
+        for (const auto& w : j.workers) used += (w.host == name && w.state != "exited") * j.rec.per_worker.gpus;
       }
-      hosts.push_back({{"name", name}, {"state", host.rec.state}, {"capacity", ResourcesJson(host.rec.capacity)},
-                       {"gpus_used", used}, {"last_seen", host.rec.last_seen},
-                       {"gpus", json::parse(host.rec.gpus_json, nullptr, false)}});
+      hosts.push_back({{"name", name}, {"state", host.rec.state}, {"drained", host.rec.cordoned},
+                       {"capacity", ResourcesJson(host.rec.capacity)}, {"gpus_used", used},
+                       {"last_seen", host.rec.last_seen}, {"gpus", json::parse(host.rec.gpus_json, nullptr, false)}});
     }
     Reply(res, 200, {{"hosts", hosts}});
   });
+
+  // Maintenance, as kubectl drain / uncordon: a drained host gets no work and
+  // what runs there moves (elastic jobs shrink, rigid ones are requeued).
+  for (bool drain : {true, false}) {
+    router.Post(std::string("/api/v1/hosts/{name}/") + (drain ? "drain" : "uncordon"), kAdmins,
+                [this, drain](const Principal& who, const httplib::Request& req, httplib::Response& res) {
+      std::string name = req.matches[1];
+      Status st = Mutate([&](store::WriteBatch* batch) -> Status {
+        DROVER_RETURN_IF_ERROR(model_.SetCordoned(name, drain, Now(), batch));
+        Trigger();
+        return Status::Ok();
+      });
+      if (!st.ok()) return Fail(res, st);
+      spdlog::info("host {} {} by {}", name, drain ? "drained" : "uncordoned", who.name);
+      Reply(res, 200, {{"host", name}, {"drained", drain}});
+    });
+  }
 
   auto consumers_json = [this]() {
     json out = json::array();
@@ -94,15 +112,25 @@ void Server::ClusterRoutes(Router& router) {
   });
 
   router.Put("/api/v1/plan", kAdmins, [this](const Principal&, const httplib::Request& req, httplib::Response& res) {
-    Result<ConsumerTree> tree = ParsePlan(req.body, "plan.yaml");
+    Result<ConsumerTree> tree = ParsePlan(req.body, FileLabel(req, "plan.yaml"));
     if (!tree.ok()) return Fail(res, tree.status());
+    json warnings = json::array();
     Status st = Mutate([&](store::WriteBatch* batch) -> Status {
       DROVER_RETURN_IF_ERROR(model_.ApplyPlan(*tree, req.body, batch));
+      // Owned GPUs are guarantees: promising more than the hosts have is allowed
+      // (hosts may be on their way) but said out loud.
+      int64_t cluster = 0, owned = 0;
+      for (const auto& [name, h] : model_.hosts()) cluster += h.rec.state == "up" ? h.rec.capacity.gpus : 0;
+      for (int c = 1; c < tree->size(); ++c) owned += tree->node(c).parent == 0 ? tree->node(c).plan.owned : 0;
+      if (!model_.hosts().empty() && owned > cluster) {
+        warnings.push_back("the plan's consumers own " + std::to_string(owned) + " GPUs but the hosts that are up have " +
+                           std::to_string(cluster) + ": guarantees above that cannot be kept");
+      }
       Trigger();
       return Status::Ok();
     });
     if (!st.ok()) return Fail(res, st);
-    Reply(res, 200, {{"consumers", tree->size() - 1}});
+    Reply(res, 200, {{"consumers", tree->size() - 1}, {"warnings", warnings}});
   });
 }
 

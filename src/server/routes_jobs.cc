@@ -60,7 +60,7 @@ Result<int> BoundedInt(const json& v, const std::string& field, int64_t lo, int6
 void Server::JobRoutes(Router& router) {
   router.Post("/api/v1/jobs", kPeople, [this](const Principal& who, const httplib::Request& req,
                                               httplib::Response& res) {
-    Result<ParsedJob> parsed = ParseJobSpec(req.body, "job");
+    Result<ParsedJob> parsed = ParseJobSpec(req.body, FileLabel(req, "job.yaml"));
     if (!parsed.ok()) return Fail(res, parsed.status());
     JobId id = 0;
     Status st = Mutate([&](store::WriteBatch* batch) -> Status {

@@ -15,6 +15,7 @@
 
 #include "server/http_util.h"
 #include "spec/plan_parser.h"
+#include "store/sqlite_store.h"
 
 namespace drover::server {
 namespace {
@@ -110,8 +111,11 @@ void Server::Recover(const Status& why) {
   // Commits resolve in the order they were queued, and none is queued while
   // mu_ is held: once the newest has resolved, the store is settled.
   if (last_commit_.valid()) (void)last_commit_.get();
+  // The store refused every batch behind the failed one; what it holds is
+  // what memory becomes, and only then may it accept batches again.
   Result<store::Snapshot> snap = store_->Load();
   Status st = snap.ok() ? LoadLocked(*snap, true) : snap.status();
+  if (st.ok()) store_->Resume();
   if (!st.ok()) {
     write_error_ = Unavailable("the store failed (" + why.message() + ") and could not be read back (" +
                                st.message() + "); no change is accepted until the server restarts");
@@ -158,7 +162,8 @@ Status Server::Bootstrap() {
   fs::permissions(opt_.data_dir, fs::perms::owner_all, ec);
   logs_ = std::make_unique<LogStore>((fs::path(opt_.data_dir) / "logs").string());
 
-  auto opened = store::OpenSqliteStore(opt_.data_dir);
+  // Halting: a batch built on one the store refused must not commit (Recover reloads, then resumes).
+  auto opened = store::SqliteStore::Open(opt_.data_dir, {.group_commit = true, .halt_after_failure = true});
   if (!opened.ok()) return opened.status();
   store_ = std::move(opened).value();
   if (opt_.wrap_store) store_ = opt_.wrap_store(std::move(store_));

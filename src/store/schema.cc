@@ -87,11 +87,13 @@ CREATE TABLE tokens (
 )sql";
 
 // Version 2: a job's worker failures in a row, when the latest happened and
-// which worker it was (the restart budget and backoff of elastic jobs).
+// which worker it was (the restart budget and backoff of elastic jobs); a
+// host drained by an admin.
 constexpr const char* kV2 = R"sql(
 ALTER TABLE jobs ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN last_failure REAL NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN failed_rank INTEGER NOT NULL DEFAULT -1;
+ALTER TABLE hosts ADD COLUMN cordoned INTEGER NOT NULL DEFAULT 0;
 )sql";
 
 // The first column of the first row of `sql` (0 for NULL or no row).

@@ -100,8 +100,8 @@ const std::vector<std::string_view> kJobCols = {
     "argv_json",   "env_json",    "max_restarts", "restarts",   "state",
     "reason",      "submit_time", "start_time",   "end_time",   "attained_service",
     "generation",  "spec_yaml",   "failures",     "last_failure", "failed_rank"};
-const std::vector<std::string_view> kHostCols = {"name",      "gpus",  "cpu_millis", "memory_mib",
-                                                 "gpus_json", "state", "registered", "last_seen"};
+const std::vector<std::string_view> kHostCols = {"name",      "gpus",  "cpu_millis", "memory_mib", "gpus_json",
+                                                 "state",     "registered", "last_seen", "cordoned"};
 const std::vector<std::string_view> kWorkerCols = {"job",        "rank", "host",  "gpus_json",
                                                    "generation", "pid",  "state", "exit_code"};
 const std::vector<std::string_view> kUserCols = {"name", "role", "consumers_json"};
@@ -181,13 +181,24 @@ class SqliteStore::Writer {
 
   //! Applies `group` in order, in one transaction where it can; sets each
   //! batch's status.
-  void Commit(const std::vector<Pending*>& group) {
+  //! With `halt`, a failed batch fails every batch after it in the group,
+  //! unapplied (they were built on it).
+  void Commit(const std::vector<Pending*>& group, bool halt) {
     if (group.size() == 1) {
       group[0]->status = CommitAlone(*group[0]);
       return;
     }
-    if (CommitTogether(group)) return;
-    for (Pending* p : group) p->status = CommitAlone(*p);
+    if (CommitTogether(group, halt)) return;
+    const Pending* failed = nullptr;
+    for (Pending* p : group) {
+      p->status = failed ? Behind(*failed) : CommitAlone(*p);
+      if (halt && !failed && !p->status.ok()) failed = p;
+    }
+  }
+
+  //! The status of a batch not applied because `failed`, queued before it, failed.
+  static Status Behind(const Pending& failed) {
+    return Unavailable("not committed: a change queued before it failed (" + failed.status.message() + ")");
   }
 
  private:
@@ -250,15 +261,21 @@ class SqliteStore::Writer {
   // rolled everything back, when the transaction itself failed: BEGIN or
   // COMMIT, or an error that made SQLite abort the whole transaction
   // (I/O, RAISE(ROLLBACK)), taking the group's earlier batches with it.
-  bool CommitTogether(const std::vector<Pending*>& group) {
+  bool CommitTogether(const std::vector<Pending*>& group, bool halt) {
     bool ok = Run(begin_).ok();
+    const Pending* failed = nullptr;
     for (size_t i = 0; ok && i < group.size(); ++i) {
       Pending* p = group[i];
+      if (failed) {
+        p->status = Behind(*failed);
+        continue;
+      }
       ok = Run(savepoint_).ok();
       if (!ok) break;
       p->status = ApplyBatch(*p);
       ok = p->status.ok() ? Run(release_).ok()
                           : InTransaction() && Run(rollback_to_).ok() && Run(release_).ok();
+      if (halt && !p->status.ok()) failed = p;
     }
     if (ok && Run(commit_).ok()) return true;
     RollbackIfOpen();
@@ -345,6 +362,7 @@ class SqliteStore::Writer {
                    .Text(h.state)
                    .Real(h.registered)
                    .Real(h.last_seen)
+                   .Int(h.cordoned ? 1 : 0)
                    .rc();
       DROVER_RETURN_IF_ERROR(
           Step(db, s, rc, [&] { return "hosts[" + std::to_string(i) + "] (" + h.name + ")"; }));
@@ -529,6 +547,7 @@ class SqliteStore::Reader {
       h.state = ColText(r, 5);
       h.registered = sqlite3_column_double(r, 6);
       h.last_seen = sqlite3_column_double(r, 7);
+      h.cordoned = sqlite3_column_int(r, 8) != 0;
       snap.hosts.push_back(std::move(h));
       return Status::Ok();
     }));
@@ -682,9 +701,20 @@ void SqliteStore::CommitLoop() {
     group.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
     queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
     in_flight_ = n;
+    const Status halted = halted_;
     lock.unlock();
-    writer_->Commit(group);
+    if (halted.ok()) {
+      writer_->Commit(group, options_.halt_after_failure);
+    } else {
+      for (Pending* p : group) {
+        p->status = Unavailable("not committed: an earlier change failed (" + halted.message() +
+                                ") and the store is halted until Resume()");
+      }
+    }
     lock.lock();
+    for (Pending* p : group) {
+      if (options_.halt_after_failure && halted_.ok() && !p->status.ok()) halted_ = p->status;
+    }
     for (Pending* p : group) {
       p->done = true;
       if (p->promise) {
@@ -695,6 +725,11 @@ void SqliteStore::CommitLoop() {
     in_flight_ = 0;
     done_cv_.notify_all();
   }
+}
+
+void SqliteStore::Resume() {
+  std::lock_guard lock(mu_);
+  halted_ = Status::Ok();
 }
 
 size_t SqliteStore::pending() const {

@@ -49,6 +49,12 @@ namespace drover::store {
 struct SqliteStoreOptions {
   //! false: one transaction (and fsync) per batch — the benchmark's peer.
   bool group_commit = true;
+  //! true: once a batch fails, every batch queued after it fails unapplied
+  //! (kUnavailable, naming the first failure) until Resume(), as a database
+  //! with a background error refuses writes. For a caller whose batches build
+  //! on each other (the server's), so none commits a change resting on one
+  //! the store refused.
+  bool halt_after_failure = false;
 };
 
 class SqliteStore : public Store {
@@ -64,6 +70,7 @@ class SqliteStore : public Store {
   //! Queues the batch in call order; the future is ready once it is durable.
   std::shared_future<Status> ApplyAsync(WriteBatch batch) override;
   Result<Snapshot> Load() override;
+  void Resume() override;
   //! kInvalidArgument if `limit` is negative; none for 0.
   Result<std::vector<EventRecord>> Events(JobId job, int limit) override;
 
@@ -88,6 +95,7 @@ class SqliteStore : public Store {
   std::deque<Pending*> queue_;
   size_t in_flight_ = 0;  //!< taken by the committer, not yet done
   bool stopping_ = false;
+  Status halted_;         //!< with halt_after_failure: the first failure since Resume()
 
   std::mutex read_mu_;  //!< serializes reader_
   std::unique_ptr<Reader> reader_;

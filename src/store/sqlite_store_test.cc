@@ -40,8 +40,8 @@ class TempDir {
   std::string path_;
 };
 
-std::unique_ptr<SqliteStore> OpenOrDie(const std::string& dir) {
-  Result<std::unique_ptr<SqliteStore>> s = SqliteStore::Open(dir);
+std::unique_ptr<SqliteStore> OpenOrDie(const std::string& dir, const SqliteStoreOptions& options = {}) {
+  Result<std::unique_ptr<SqliteStore>> s = SqliteStore::Open(dir, options);
   EXPECT_TRUE(s.ok()) << s.status().ToString();
   return s.ok() ? std::move(s).value() : nullptr;
 }
@@ -63,7 +63,7 @@ auto Fields(const JobRecord& j) {
 auto Fields(const EventRecord& e) { return std::make_tuple(e.job, e.time, e.type, e.message); }
 auto Fields(const HostRecord& h) {
   return std::make_tuple(h.name, h.capacity.gpus, h.capacity.cpu_millis, h.capacity.memory_mib,
-                         h.gpus_json, h.state, h.registered, h.last_seen);
+                         h.gpus_json, h.state, h.registered, h.last_seen, h.cordoned);
 }
 auto Fields(const WorkerRecord& w) {
   return std::make_tuple(w.job, w.rank, w.host, w.gpus, w.generation, w.pid, w.state, w.exit_code);
@@ -149,7 +149,8 @@ WriteBatch EverythingBatch() {
                      R"([{"index":0,"uuid":"GPU-1","name":"H200","memory_mib":143771}])",
                      "up",
                      10.25,
-                     99.75});
+                     99.75,
+                     true});
   b.hosts.push_back({"ホスト", {}, "[]", "down", 0, 0});
   b.workers.push_back({42, 0, "gpu-01", {0, 1, 2, 3}, int64_t{1} << 40, 12345, "running", 0});
   b.workers.push_back({42, 1, "ホスト", {}, 3, 0, "exited", -9});
@@ -412,6 +413,30 @@ TEST(SqliteStoreTest, BatchAbortingTheTransactionFailsAloneInItsGroup) {
   ASSERT_EQ(s.jobs.size(), 3u);
   EXPECT_EQ(s.jobs[2].id, 4u);
   EXPECT_TRUE(store->Events(3, 10).value().empty());
+}
+
+// Halting: the batches behind a failed one were built on it (the server's
+// are), so none of them commits until the caller has reloaded and resumes.
+TEST(SqliteStoreTest, HaltingStoreFailsEveryBatchBehindAFailureUntilResume) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.path(), {.group_commit = true, .halt_after_failure = true});
+  WriteBatch bad = Submission(3);
+  bad.workers.push_back({999, 0, "h", {0}, 1, 0, "assigned", 0});  // job 999 does not exist
+  std::vector<Status> r = ApplyWhileWriterIsBlocked(
+      *store, dir.db(), {Submission(1), Submission(2), bad, Submission(4)});
+  EXPECT_TRUE(r[0].ok() && r[1].ok());
+  EXPECT_EQ(r[2].code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(r[3].code(), StatusCode::kUnavailable);
+  EXPECT_NE(r[3].message().find("a change queued before it failed"), std::string::npos) << r[3].message();
+  // Later batches fail too, until Resume.
+  Status later = store->Apply(Submission(5));
+  EXPECT_EQ(later.code(), StatusCode::kUnavailable);
+  EXPECT_NE(later.message().find("halted until Resume()"), std::string::npos) << later.message();
+  Snapshot s = LoadOrDie(*store);
+  ASSERT_EQ(s.jobs.size(), 2u);
+  store->Resume();
+  EXPECT_TRUE(store->Apply(Submission(6)).ok());
+  EXPECT_EQ(LoadOrDie(*store).jobs.size(), 3u);
 }
 
 TEST(SqliteStoreTest, InvalidUtf8InJsonFieldsIsRejected) {

@@ -66,6 +66,7 @@ struct HostRecord {
   std::string state;      //!< "up" or "down"
   double registered = 0;
   double last_seen = 0;
+  bool cordoned = false;  //!< drained by an admin: gets no work until uncordoned
 };
 
 //! One worker (a process) of a job on a host, part of generation `generation`.
@@ -134,6 +135,9 @@ class Store {
     return p.get_future().share();
   }
   virtual Result<Snapshot> Load() = 0;
+  //! A store that halts after a failed batch (SqliteStoreOptions::
+  //! halt_after_failure) accepts batches again; others ignore it.
+  virtual void Resume() {}
   //! Events of one job, oldest first; at most `limit` of the newest.
   virtual Result<std::vector<EventRecord>> Events(JobId job, int limit) = 0;
 };

@@ -242,6 +242,39 @@ TEST_F(ClusterTest, CrashLoopingElasticJobFailsAfterItsBudget) {
   EXPECT_NE(shown.find("Failures: 7/6 in a row"), std::string::npos) << shown;
 }
 
+// An admin drains a host for maintenance: the elastic job on it shrinks onto
+// the other host, the drained host gets nothing, and after uncordon the job
+// grows back. A user may not drain.
+TEST_F(ClusterTest, DrainedHostsWorkMovesAndUncordonLetsItBack) {
+  uint64_t id = cluster_->Submit(kRes + "name: e\nconsumer: /teams/alpha\nworkers: {min: 1, max: 8}\n"
+                                        "command: [\"sleep\", \"300\"]\n");
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return AllReported(id, 8); }, 20)) << WorldSize(id);
+  HttpReply alice = cluster_->Call("POST", "/api/v1/users", R"({"name":"alice","consumers":["/teams/alpha"]})");
+  ASSERT_EQ(alice.status, 201);
+  EXPECT_EQ(cluster_->Call("POST", "/api/v1/hosts/host-0/drain", "{}", alice.json["token"]).status, 403);
+  EXPECT_EQ(cluster_->Call("POST", "/api/v1/hosts/nosuch/drain", "{}").status, 404);
+  ASSERT_EQ(cluster_->Call("POST", "/api/v1/hosts/host-0/drain", "{}").status, 200);
+  auto on = [&](const std::string& host) {
+    int n = 0;
+    HttpReply r = cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id));  // alive through the loop
+    for (const json& w : r.json["worker_list"]) {
+      n += w["host"].get<std::string>() == host;
+    }
+    return n;
+  };
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return on("host-0") == 0 && AllReported(id, 4); }, 20)) << WorldSize(id);
+  HttpReply hosts = cluster_->Call("GET", "/api/v1/hosts");
+  EXPECT_EQ(hosts.json["hosts"][0]["drained"], true) << hosts.body;
+  EXPECT_EQ(hosts.json["hosts"][0]["gpus_used"], 0) << hosts.body;
+  ASSERT_EQ(cluster_->Call("POST", "/api/v1/hosts/host-0/uncordon", "{}").status, 200);
+  auto t0 = std::chrono::steady_clock::now();
+  bool back = LocalCluster::WaitFor([&] { return on("host-0") == 4 && AllReported(id, 8); }, 20);
+  std::printf("grew back onto the uncordoned host %.1f s after uncordon\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  ASSERT_TRUE(back)
+      << cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id)).json["worker_list"].dump();
+}
+
 TEST_F(ClusterTest, ServerKilledAndRestartedAdoptsRunningWorkers) {
   uint64_t done = cluster_->Submit(kRes + "name: quick\nconsumer: /teams/alpha\ncommand: [\"true\"]\n");
   ASSERT_TRUE(cluster_->WaitState(done, "SUCCEEDED", 15));

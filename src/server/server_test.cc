@@ -1,0 +1,259 @@
+// The server in-process over HTTP, with a store that fails on demand: for
+// every endpoint that changes state, a failed commit answers 503 and leaves
+// memory equal to what a fresh server would load from the store.
+#include "server/server.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <thread>
+
+namespace drover::server {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+// A store that refuses the batches a predicate picks, as a full disk would.
+class FailingStore : public store::Store {
+ public:
+  explicit FailingStore(std::unique_ptr<store::Store> inner) : inner_(std::move(inner)) {}
+  Status Apply(const store::WriteBatch& batch) override {
+    if (Refuses(batch)) return Refusal();
+    return inner_->Apply(batch);
+  }
+  // Like the real store, a refusal resolves only after every batch queued before it.
+  std::shared_future<Status> ApplyAsync(store::WriteBatch batch) override {
+    std::lock_guard<std::mutex> order(order_mu_);
+    if (Refuses(batch)) {
+      std::shared_future<Status> before = last_;
+      last_ = std::async(std::launch::deferred, [before] {
+                if (before.valid()) before.wait();
+                return Refusal();
+              }).share();
+    } else {
+      last_ = inner_->ApplyAsync(std::move(batch));
+    }
+    return last_;
+  }
+  Result<store::Snapshot> Load() override { return inner_->Load(); }
+  void Resume() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      halted_ = false;
+    }
+    inner_->Resume();
+  }
+  Result<std::vector<store::EventRecord>> Events(JobId job, int limit) override { return inner_->Events(job, limit); }
+
+  //! Refuse the next batch for which `pick` holds (once).
+  void FailNext(std::function<bool(const store::WriteBatch&)> pick) {
+    std::lock_guard<std::mutex> lock(mu_);
+    pick_ = std::move(pick);
+    refused_ = 0;
+  }
+  int refused() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return refused_;
+  }
+
+ private:
+  // As the real store halts: after a refusal, every batch until Resume().
+  bool Refuses(const store::WriteBatch& b) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (halted_) return true;
+    if (!pick_ || !pick_(b)) return false;
+    pick_ = nullptr;
+    ++refused_;
+    halted_ = true;
+    return true;
+  }
+  static Status Refusal() { return Unavailable("database or disk is full (injected)"); }
+  std::unique_ptr<store::Store> inner_;
+  std::mutex mu_;
+  std::function<bool(const store::WriteBatch&)> pick_;
+  std::mutex order_mu_;
+  std::shared_future<Status> last_;
+  int refused_ = 0;
+  bool halted_ = false;
+};
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "/drover-server-test-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::remove_all(dir_);
+    ServerOptions opt;
+    opt.data_dir = dir_;
+    opt.port = 0;
+    opt.threads = 8;
+    opt.wrap_store = [this](std::unique_ptr<store::Store> inner) {
+      auto s = std::make_unique<FailingStore>(std::move(inner));
+      store_ = s.get();
+      return s;
+    };
+    server_ = std::make_unique<Server>(opt);
+    thread_ = std::thread([this] { run_status_ = server_->Run(); });
+    for (int i = 0; i < 500 && server_->port() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_GT(server_->port(), 0) << run_status_.ToString();
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+    admin_ = ReadToken("admin.token");
+    join_ = ReadToken("join.token");
+  }
+  void TearDown() override {
+    server_->Stop();
+    thread_.join();
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  std::string ReadToken(const std::string& file) {
+    std::ifstream in(dir_ + "/" + file);
+    std::string t;
+    std::getline(in, t);
+    return t;
+  }
+
+  // method, path, body, token ("" for the admin's) -> status and JSON body.
+  std::pair<int, json> Call(const std::string& method, const std::string& path, const std::string& body = "",
+                            std::string token = "") {
+    httplib::Headers h = {{"Authorization", "Bearer " + (token.empty() ? admin_ : token)}};
+    httplib::Result r = method == "GET"     ? client_->Get(path, h)
+                        : method == "POST"  ? client_->Post(path, h, body, "application/json")
+                        : method == "PUT"   ? client_->Put(path, h, body, "application/json")
+                        : method == "PATCH" ? client_->Patch(path, h, body, "application/json")
+                                            : client_->Delete(path, h);
+    if (!r) return {0, json()};
+    return {r->status, json::parse(r->body, nullptr, false)};
+  }
+
+  // The call fails with 503 when `pick` refuses its batch, memory then equals
+  // the store, and the same call succeeds once the store works again.
+  void ExpectFailedCommitChangesNothing(const std::string& what, std::function<bool(const store::WriteBatch&)> pick,
+                                        std::function<int()> call, int ok_status) {
+    SCOPED_TRACE(what);
+    store_->FailNext(std::move(pick));
+    EXPECT_EQ(call(), 503);
+    EXPECT_EQ(store_->refused(), 1) << "the injected failure did not hit this call's commit";
+    EXPECT_EQ(server_->DriftFromStore(), "");
+    EXPECT_EQ(call(), ok_status);
+    EXPECT_EQ(server_->DriftFromStore(), "");
+  }
+
+  std::string dir_;
+  std::unique_ptr<Server> server_;
+  std::thread thread_;
+  Status run_status_;
+  FailingStore* store_ = nullptr;
+  std::unique_ptr<httplib::Client> client_;
+  std::string admin_, join_;
+};
+
+const char* kPlan = "consumers:\n  - name: a\n    owned: 2\n  - name: b\n    owned: 2\n";
+const char* kJob = "name: j\nconsumer: /a\nworkers: {min: 1, max: 2}\ncommand: [sleep, \"100\"]\n";
+
+TEST_F(ServerTest, EveryFailedCommitLeavesMemoryAsTheStoreHasIt) {
+  auto status = [this](const std::string& m, const std::string& p, const std::string& b = "",
+                       const std::string& t = "") { return Call(m, p, b, t).first; };
+  ExpectFailedCommitChangesNothing(
+      "plan apply", [](const store::WriteBatch& b) { return b.plan_yaml.has_value(); },
+      [&] { return status("PUT", "/api/v1/plan", kPlan); }, 200);
+
+  std::string token;
+  ExpectFailedCommitChangesNothing(
+      "user create", [](const store::WriteBatch& b) { return !b.users.empty(); },
+      [&] {
+        auto [code, body] = Call("POST", "/api/v1/users", R"({"name":"alice","consumers":["/a"]})");
+        if (code == 201) token = body["token"];
+        return code;
+      },
+      201);
+  ExpectFailedCommitChangesNothing(
+      "token create", [](const store::WriteBatch& b) { return !b.tokens.empty(); },
+      [&] { return status("POST", "/api/v1/tokens", "{}", token); }, 201);
+  ExpectFailedCommitChangesNothing(
+      "token revoke", [](const store::WriteBatch& b) { return !b.revoked_tokens.empty(); },
+      [&] { return status("POST", "/api/v1/tokens/revoke", json{{"token", token}}.dump(), admin_); }, 200);
+  EXPECT_EQ(status("GET", "/api/v1/jobs", "", token), 401);  // the revocation held
+
+  // An agent registers, before any job exists.
+  std::string agent;
+  ExpectFailedCommitChangesNothing(
+      "register", [](const store::WriteBatch& b) { return !b.hosts.empty() && !b.tokens.empty(); },
+      [&] {
+        auto [code, body] = Call("POST", "/api/v1/agent/register", R"({"name":"h1","gpu_slots":2,"cpus":8,"memory_mib":16384})", join_);
+        if (code == 200) agent = body["agent_token"];
+        return code;
+      },
+      200);
+
+  // The scheduler's decision to start the first job fails to commit once; it starts it on a later cycle.
+  store_->FailNext([](const store::WriteBatch& b) { return !b.workers.empty() && b.workers[0].state == "assigned"; });
+  ASSERT_EQ(status("POST", "/api/v1/jobs", kJob), 201);
+  const std::string job = "/api/v1/jobs/1";
+  json workers;
+  for (int i = 0; i < 300 && workers.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the scheduler's next cycle, within 1 s
+    workers = Call("GET", job).second["worker_list"];
+  }
+  ASSERT_FALSE(workers.empty()) << Call("GET", "/api/v1/jobs").second.dump();
+  EXPECT_EQ(store_->refused(), 1) << "the scheduler's commit was not refused";
+  EXPECT_EQ(server_->DriftFromStore(), "");
+
+  // A submission whose commit failed leaves no job behind (it used to linger as CANCELLED).
+  ExpectFailedCommitChangesNothing(
+      "submit", [](const store::WriteBatch& b) { return !b.jobs.empty() && b.jobs[0].state == "PENDING"; },
+      [&] { return status("POST", "/api/v1/jobs", kJob); }, 201);
+  EXPECT_EQ(Call("GET", "/api/v1/jobs").second["jobs"].size(), 2u) << Call("GET", "/api/v1/jobs").second.dump();
+
+  ExpectFailedCommitChangesNothing(
+      "update", [](const store::WriteBatch& b) { return !b.events.empty() && b.events[0].type == "update"; },
+      [&] { return status("PATCH", job, R"({"priority": 5})"); }, 200);
+
+  // The agent reports the workers running: a sync whose commit fails.
+  json report = json::array();
+  for (const json& w : workers) {
+    report.push_back({{"job", 1}, {"rank", w["rank"]}, {"generation", w["generation"]}, {"pid", 100},
+                      {"state", "running"}});
+  }
+  ExpectFailedCommitChangesNothing(
+      "sync", [](const store::WriteBatch& b) { return !b.workers.empty() && b.workers[0].state == "running"; },
+      [&] { return status("POST", "/api/v1/agent/sync", json{{"workers", report}, {"wait_ms", 1000}}.dump(), agent); },
+      200);
+
+  ExpectFailedCommitChangesNothing(
+      "cancel", [](const store::WriteBatch& b) { return !b.jobs.empty() && b.jobs[0].state == "CANCELLED"; },
+      [&] { return status("POST", job + "/cancel", "{}"); }, 200);
+  EXPECT_EQ(Call("GET", job).second["state"], "CANCELLED");
+}
+
+TEST_F(ServerTest, WrongMethodsUnknownPathsAndBadParametersGetJsonErrors) {
+  ASSERT_EQ(Call("PUT", "/api/v1/plan", kPlan).first, 200);
+  auto [code, body] = Call("DELETE", "/api/v1/jobs");
+  EXPECT_EQ(code, 405);
+  EXPECT_NE(body.value("error", "").find("it takes GET, POST"), std::string::npos) << body.dump();
+  std::tie(code, body) = Call("GET", "/api/v1/nosuch");
+  EXPECT_EQ(code, 404);
+  EXPECT_NE(body.value("error", "").find("no such endpoint"), std::string::npos) << body.dump();
+  EXPECT_EQ(Call("GET", "/api/v1/jobs/abc").first, 404);
+  EXPECT_EQ(Call("GET", "/api/v1/jobs?state=BOGUS").first, 400);
+  EXPECT_EQ(Call("GET", "/api/v1/jobs?state=running").first, 200);  // any case
+  EXPECT_EQ(Call("GET", "/api/v1/jobs?consumer=/nosuch").first, 404);
+  EXPECT_EQ(Call("GET", "/api/v1/jobs?limit=ten").first, 400);
+  ASSERT_EQ(Call("POST", "/api/v1/jobs", kJob).first, 201);
+  EXPECT_EQ(Call("GET", "/api/v1/jobs/1/logs?worker=-1").first, 400);
+  EXPECT_EQ(Call("GET", "/api/v1/jobs/1/logs?worker=999").first, 404);
+  EXPECT_EQ(Call("PATCH", "/api/v1/jobs/1", R"({"priority": 2147483647})").first, 400);
+  EXPECT_EQ(Call("PATCH", "/api/v1/jobs/1", R"({"workers": {"min": 1, "max": 100000000}})").first, 400);
+  EXPECT_EQ(Call("PATCH", "/api/v1/jobs/1", R"({"workers": {"min": 1, "max": 4294967297}})").first, 400);
+  EXPECT_EQ(Call("POST", "/api/v1/users", R"({"name":"bob"})").first, 201);
+  EXPECT_EQ(Call("POST", "/api/v1/users", R"({"name":"bob","role":"admin"})").first, 409);
+  EXPECT_EQ(server_->DriftFromStore(), "");
+}
+
+}  // namespace
+}  // namespace drover::server
