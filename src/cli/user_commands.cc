@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "cli/client.h"
+#include "common/percent_encode.h"
 
 namespace drover::cli {
 namespace {
@@ -64,20 +65,7 @@ struct Common {
 };
 
 // `?file=` for the server to label its errors with the file the user gave (percent-encoded).
-std::string FileParam(const std::string& path) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out = "file=";
-  for (unsigned char ch : path.substr(0, 512)) {
-    if (std::isalnum(ch) || ch == '/' || ch == '.' || ch == '-' || ch == '_') {
-      out += static_cast<char>(ch);
-    } else {
-      out += '%';
-      out += hex[ch >> 4];
-      out += hex[ch & 15];
-    }
-  }
-  return out;
-}
+std::string FileParam(const std::string& path) { return "file=" + PercentEncode(path.substr(0, 512)); }
 
 void AddOutput(CLI::App* cmd, Common& c) {
   cmd->add_option("-o,--output", c.output, "table or json")->check(CLI::IsMember({"table", "json"}));

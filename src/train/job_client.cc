@@ -1,5 +1,7 @@
 #include "train/job_client.h"
 
+#include "common/percent_encode.h"
+
 #include <httplib.h>
 
 #include <algorithm>
@@ -31,20 +33,7 @@ Result<int64_t> ParseInt(const std::string& name, const std::string& text) {
 }
 
 // Keys are rendezvous names (letters, digits, '/', '_', ...); anything else is escaped.
-std::string EscapeKey(const std::string& key) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : key) {
-    if (std::isalnum(c) || c == '/' || c == '_' || c == '-' || c == '.') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
+std::string EscapeKey(const std::string& key) { return PercentEncode(key); }
 
 }  // namespace
 
