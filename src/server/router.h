@@ -46,6 +46,9 @@ class Router {
   //! Registers the 405 and 404 answers; call once, after every route.
   void Finish();
 
+  //! Every route served, with its methods (not the 405 answers).
+  const std::map<std::string, std::set<std::string>>& routes() const { return methods_; }
+
   //! `route` as the regular expression cpp-httplib matches.
   static std::string Pattern(const std::string& route);
 

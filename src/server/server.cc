@@ -135,6 +135,8 @@ Status Server::LoadLocked(const store::Snapshot& snap, bool keep_ephemeral) {
   return Status::Ok();
 }
 
+std::vector<std::string> Server::Operations() const { return operations_; }
+
 std::string Server::DriftFromStore() {
   std::lock_guard<std::mutex> lock(mu_);
   if (last_commit_.valid()) (void)last_commit_.get();
@@ -239,6 +241,10 @@ Status Server::Run() {
   Router router(*http_, [this](const httplib::Request& req) { return Authenticate(req); }, metrics_);
   Routes(router);
   router.Finish();
+  operations_ = {"GET /healthz"};
+  for (const auto& [route, methods] : router.routes()) {
+    for (const auto& m : methods) operations_.push_back(m + " " + route);
+  }
 
   int port = opt_.port;
   if (port == 0) {

@@ -69,6 +69,9 @@ class Server {
   //! written with the record's next change (a host's last_seen, a job's
   //! attained service) are not compared.
   std::string DriftFromStore();
+  //! For tests: every operation served, as "METHOD /route" (documented form),
+  //! once Run has started listening.
+  std::vector<std::string> Operations() const;
 
  private:
   void Routes(Router& router);
@@ -139,6 +142,7 @@ class Server {
 
   std::thread scheduler_;
   std::atomic<int> bound_port_{0};
+  std::vector<std::string> operations_;  // written before listening starts
 };
 
 }  // namespace drover::server
