@@ -1,7 +1,10 @@
 #include "cli/client.h"
 
 #include <fcntl.h>
+#include <netdb.h>
 #include <unistd.h>
+
+#include <regex>
 
 #include <cstdlib>
 #include <filesystem>
@@ -33,11 +36,31 @@ std::unique_ptr<httplib::Client> Connect(const ClientConfig& c) {
   return client;
 }
 
+// Why `url` cannot be a server address ("" if it can): scheme://host[:port] only.
+std::string BadServerUrl(const std::string& url) {
+  static const std::regex kUrl(R"(^https?://[^/\s:]+(:[0-9]{1,5})?/?$)");
+  if (std::regex_match(url, kUrl)) return "";
+  return "the server URL " + url + " is not scheme://host[:port] (like http://127.0.0.1:8080, with no path)";
+}
+
 Reply FromResult(const httplib::Result& res, const ClientConfig& c) {
   Reply r;
   if (!res) {
+    if (std::string bad = BadServerUrl(c.server); !bad.empty()) {
+      r.error = bad;
+      return r;
+    }
+    // Say which of the usual causes it is: a name that does not resolve, or nobody listening.
+    std::string host = c.server.substr(c.server.find("://") + 3);
+    host = host.substr(0, host.find_first_of(":/"));
+    addrinfo* found = nullptr;
+    if (getaddrinfo(host.c_str(), nullptr, nullptr, &found) != 0) {
+      r.error = "cannot resolve the server's host name '" + host + "' (from " + c.server + ")";
+      return r;
+    }
+    freeaddrinfo(found);
     r.error = "cannot reach the server at " + c.server + " (" + httplib::to_string(res.error()) +
-              "); is `drover server` running, and is the URL right (`drover login --server URL`)?";
+              "); is `drover server` running there, and is the port right (`drover login --server URL`)?";
     return r;
   }
   r.status = res->status;

@@ -123,14 +123,50 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
     auto server = std::make_shared<std::string>();
     auto token = std::make_shared<std::string>();
     auto insecure = std::make_shared<bool>(false);
+    auto wait = std::make_shared<double>(0);
     CLI::App* cmd = app.add_subcommand("login", "Remember a server and a token (checks them first)");
+    cmd->add_option("--wait", *wait, "seconds to keep trying while the server is not up yet (default 0)");
     cmd->add_option("--server", *server, "server URL, e.g. http://127.0.0.1:8080")->required();
-    cmd->add_option("--token", *token, "your token (admins: the admin.token file in the data dir)")
-        ->envname("DROVER_TOKEN")->required();
+    auto token_file = std::make_shared<std::string>();
+    auto* by_value = cmd->add_option("--token", *token, "your token (admins: the admin.token file in the data dir)")
+                         ->envname("DROVER_TOKEN");
+    auto* by_file = cmd->add_option("--token-file", *token_file,
+                                    "read the token from this file (keeps it out of `ps`), e.g. DATA_DIR/admin.token");
+    by_value->excludes(by_file);
     cmd->add_flag("--insecure", *insecure, "do not verify the server's TLS certificate");
     cmd->callback([=, &exit_code]() {
-      ClientConfig c{*server, *token, *insecure};
+      const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(*wait);
+      std::string secret = *token;
+      if (!token_file->empty()) {
+        // A server on its first start writes its admin.token just before it listens: wait for it too.
+        std::string err;
+        for (;;) {
+          err.clear();
+          std::string text = ReadFile(*token_file, &err);
+          secret = text.substr(0, text.find_first_of("\r\n"));
+          if (err.empty() && !secret.empty()) break;
+          if (std::chrono::steady_clock::now() >= until) {
+            std::cerr << "drover login: " << (err.empty() ? *token_file + " is empty" : err) << "\n";
+            exit_code = kBadInput;
+            return;
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+      } else if (secret.empty()) {
+        std::cerr << "drover login: give --token, --token-file or DROVER_TOKEN\n";
+        exit_code = kBadInput;
+        return;
+      }
+      ClientConfig c{*server, secret, *insecure};
       Reply r = Client(c).Get("/api/v1/whoami");
+      while (r.status == 0 && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the server is starting
+        r = Client(c).Get("/api/v1/whoami");
+      }
+      if (r.status == 401) {
+        r.error = "the server at " + *server + " does not accept this token; check it (an admin's first token "
+                  "is the admin.token file in the server's data dir)";
+      }
       if (r.exit_code() != kOk) {
         exit_code = Report("login", r);
         return;

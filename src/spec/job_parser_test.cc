@@ -208,10 +208,11 @@ TEST(JobParserTest, AliasedCommandWordsAreBounded) {
 TEST(JobParserTest, RigidExampleParses) {
   Result<ParsedJob> job = LoadJobFile(SourceDir() + "/examples/job.yaml");
   ASSERT_TRUE(job.ok()) << job.status().ToString();
-  EXPECT_EQ(job->spec.name, "resnet-train");
+  EXPECT_EQ(job->spec.name, "fmnist-mlp");
   EXPECT_EQ(job->spec.consumer, "/research/vision");
   EXPECT_TRUE(job->spec.workers.rigid());
-  EXPECT_EQ(job->spec.per_worker, (Resources{1, 4000, 16384}));
+  EXPECT_EQ(job->spec.per_worker, (Resources{1, 1000, 1024}));
+  EXPECT_EQ(job->argv.front(), "drover-train");  // runnable on a fresh machine: the built-in trainer
   EXPECT_FALSE(job->argv.empty());
 }
 
@@ -219,8 +220,9 @@ TEST(JobParserTest, ElasticExampleParses) {
   Result<ParsedJob> job = LoadJobFile(SourceDir() + "/examples/elastic-job.yaml");
   ASSERT_TRUE(job.ok()) << job.status().ToString();
   EXPECT_EQ(job->spec.workers, (WorkerBounds{1, 4}));
-  EXPECT_EQ(job->spec.per_worker, (Resources{1, 500, 8192}));
-  EXPECT_EQ(job->argv.size(), 3u);
+  EXPECT_EQ(job->spec.per_worker, (Resources{1, 500, 1024}));
+  EXPECT_EQ(job->argv.front(), "drover-train");
+  EXPECT_EQ(job->max_restarts, 3);
 }
 
 TEST(JobParserTest, MissingFileIsNotFound) {

@@ -24,7 +24,8 @@ if(NOT Torch_FOUND OR (NOT DROVER_GLOO_LIBRARY AND NOT DROVER_WITH_CUDA))
       "(Torch_FOUND=${Torch_FOUND}, gloo=${DROVER_GLOO_LIBRARY}); "
       "apt-get install libtorch-dev libgloo-dev")
   endif()
-  message(STATUS "drover: libtorch or libgloo not found, skipping the libtorch training runtime")
+  message(WARNING "drover: libtorch or libgloo not found, so the libtorch training runtime, drover-train and "
+    "their tests are NOT built (apt-get install libtorch-dev libgloo-dev; the presets require them)")
   return()
 endif()
 message(STATUS "drover: libtorch training runtime on (gloo: ${DROVER_GLOO_LIBRARY}, CUDA: ${DROVER_WITH_CUDA})")
