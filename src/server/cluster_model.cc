@@ -27,9 +27,9 @@ bool Waiting(const std::string& s) { return s == kPending || s == kPreempted; }
 constexpr size_t kMaxRescales = 100;
 
 void AddRescale(Job& job, const Rescale& r) {
-  job.rescales.push_back(r);
-  if (job.rescales.size() > kMaxRescales) {
-    job.rescales.erase(job.rescales.begin(), job.rescales.end() - static_cast<std::ptrdiff_t>(kMaxRescales));
+  job.rec.rescales.push_back(r);
+  if (job.rec.rescales.size() > kMaxRescales) {
+    job.rec.rescales.erase(job.rec.rescales.begin(), job.rec.rescales.end() - static_cast<std::ptrdiff_t>(kMaxRescales));
   }
 }
 
@@ -130,9 +130,11 @@ Status ClusterModel::Reload(const store::Snapshot& snap, double now) {
   for (auto& [id, job] : jobs_) {
     auto old = jobs.find(id);
     if (old == jobs.end()) continue;
-    job.progress = old->second.progress;
+    // Status posts since the last flush are newer than the store's copy.
+    job.rec.progress = old->second.rec.progress;
+    job.rec.rescales = old->second.rec.rescales;
     job.contacts = old->second.contacts;
-    job.rescales = old->second.rescales;
+    job.progress_unsaved = old->second.progress_unsaved;
   }
   return Status::Ok();
 }
@@ -383,7 +385,8 @@ void ClusterModel::Event(const Job& job, const std::string& type, const std::str
   batch->events.push_back({job.rec.id, now, type, message});
 }
 
-void ClusterModel::Persist(const Job& job, store::WriteBatch* batch) {
+void ClusterModel::Persist(Job& job, store::WriteBatch* batch) {
+  job.progress_unsaved = false;
   auto same = [&](const store::JobRecord& r) { return r.id == job.rec.id; };
   std::erase_if(batch->jobs, same);
   batch->jobs.push_back(job.rec);
@@ -404,7 +407,7 @@ void ClusterModel::RestartOrFail(Job& job, const std::string& why, double now, s
   if (job.rec.restarts < job.rec.max_restarts) {
     ++job.rec.restarts;
     ++job.rec.generation;
-    job.progress = {};  // every worker starts over
+    job.rec.progress = {};  // every worker starts over
     for (auto& w : job.workers) {
       w.generation = job.rec.generation;
       w.pid = 0;
@@ -437,7 +440,7 @@ void ClusterModel::OnWorkerExit(Job& job, const ReportedWorker& r, double now, s
     // Elastic training that reports through the runtime ends on every member
     // at the same step: a newcomer that has not joined yet would only start
     // the training over, alone. It is stopped instead.
-    if (!job.rec.workers.rigid() && job.progress.step) {
+    if (!job.rec.workers.rigid() && job.rec.progress.step) {
       std::set<int> unjoined;
       for (const auto& w : job.workers) {
         const WorkerContact* c = job.Contact(w);
@@ -516,7 +519,7 @@ void ClusterModel::OnWorkerFailed(Job& job, int rank, int code, const std::strin
   RemoveWorkers(job, all, batch);
   ++rec.generation;
   ++rec.restarts;
-  job.progress = {};
+  job.rec.progress = {};
   SetState(job, kPending,
            why + "; fewer than " + Plural(rec.workers.min, "worker") + " left, requeued (" + count +
                "; starts again in " + wait + ")",
@@ -658,7 +661,9 @@ Result<int64_t> ClusterModel::ReportWorkerStatus(JobId id, int rank, const Worke
   if (s.ready && s.generation >= it->generation) c.ready = true;
   if (s.step && s.generation >= it->generation) c.joined = true;
 
-  Progress& p = job->progress;
+  Progress& p = job->rec.progress;
+  const Progress before = p;
+  const size_t resizes = job->rec.rescales.size();
   if (!s.step || !p.step || *s.step >= *p.step) {  // a lagging rank does not move the step back
     if (s.step) p.step = s.step;
     if (s.loss) p.loss = s.loss;
@@ -668,7 +673,7 @@ Result<int64_t> ClusterModel::ReportWorkerStatus(JobId id, int rank, const Worke
   if (s.world_size) p.world_size = s.world_size;
 
   if (s.rescale) {
-    auto& list = job->rescales;
+    auto& list = job->rec.rescales;
     auto r = std::find_if(list.begin(), list.end(),
                           [&](const Rescale& x) { return !x.pause_ms && x.to == s.rescale->to; });
     if (r == list.end()) {
@@ -690,7 +695,18 @@ Result<int64_t> ClusterModel::ReportWorkerStatus(JobId id, int rank, const Worke
       r->pause_ms = s.rescale->pause_ms;
     }
   }
+  job->progress_unsaved = job->progress_unsaved || !(p == before) || s.rescale || job->rec.rescales.size() != resizes;
   return job->rec.generation;
+}
+
+int ClusterModel::FlushProgress(store::WriteBatch* batch) {
+  int n = 0;
+  for (auto& [id, job] : jobs_) {
+    if (!job.progress_unsaved) continue;
+    Persist(job, batch);
+    ++n;
+  }
+  return n;
 }
 
 Result<int64_t> ClusterModel::Regroup(JobId id, int64_t generation, const std::string& who, double now,
@@ -835,7 +851,7 @@ ClusterModel::Released ClusterModel::Release(const sched::Decision& d, const std
     for (const auto& w : job->workers) all.insert(w.rank);
     RemoveWorkers(*job, all, batch);
     ++job->rec.generation;
-    job->progress = {};
+    job->rec.progress = {};
     SetState(*job, kPreempted, d.reason, now, batch);
     return out;
   }

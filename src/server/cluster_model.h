@@ -72,12 +72,8 @@ struct DesiredWorker {
   std::vector<int> gpus;
 };
 
-struct Rescale {
-  double time = 0;
-  int from = 0;
-  int to = 0;
-  std::optional<double> pause_ms;  //!< how long training paused for it, as a worker reported; unknown if unset
-};
+using Rescale = store::RescaleRecord;
+using Progress = store::ProgressRecord;
 
 //! A status post of a worker's training runtime (heartbeat, readiness, progress).
 struct WorkerStatus {
@@ -91,12 +87,6 @@ struct WorkerStatus {
   bool regroup = false;
 };
 
-//! A job's training progress, as its workers last reported it.
-struct Progress {
-  std::optional<int64_t> step, epoch;
-  std::optional<double> loss, samples_per_s;
-  std::optional<int> world_size;  //!< as the runtime counts it
-};
 
 //! What a worker incarnation last told the server through its status posts.
 struct WorkerContact {
@@ -109,10 +99,10 @@ struct WorkerContact {
 struct Job {
   store::JobRecord rec;
   std::vector<store::WorkerRecord> workers;  //!< the desired workers, by rank
-  std::vector<Rescale> rescales;
   // From the workers' status posts; in memory only (a server restart forgets them).
-  Progress progress;
   std::map<int, WorkerContact> contacts;  //!< by rank
+  //! rec.progress or a pause changed since the job was last persisted (FlushProgress writes it).
+  bool progress_unsaved = false;
 
   //! The status of this incarnation of `w`; null until it posts.
   const WorkerContact* Contact(const store::WorkerRecord& w) const;
@@ -188,6 +178,10 @@ class ClusterModel {
   //! a no-op if the job has already moved past `generation`. Returns the
   //! job's generation. kNotFound for an unknown job.
   Result<int64_t> Regroup(JobId id, int64_t generation, const std::string& who, double now, store::WriteBatch* batch);
+  //! Persists the jobs whose progress or resize pauses changed since they
+  //! were last written (status posts are not written one by one); the server
+  //! calls it once a scheduling cycle. Returns how many.
+  int FlushProgress(store::WriteBatch* batch);
   //! A worker that has posted status, but none for `timeout` seconds, fails
   //! as if it had crashed (WorkerUnresponsive). Returns how many failed.
   int CheckWorkers(double now, double timeout, store::WriteBatch* batch);
@@ -223,7 +217,7 @@ class ClusterModel {
   Result<std::pair<Job*, store::WorkerRecord*>> Member(JobId id, int rank);
   void SetState(Job& job, const std::string& state, const std::string& why, double now, store::WriteBatch* batch);
   void Event(const Job& job, const std::string& type, const std::string& message, double now, store::WriteBatch* batch);
-  void Persist(const Job& job, store::WriteBatch* batch);
+  void Persist(Job& job, store::WriteBatch* batch);
   void RemoveWorkers(Job& job, const std::set<int>& ranks, store::WriteBatch* batch);
   void RestartOrFail(Job& job, const std::string& why, double now, store::WriteBatch* batch);
   void OnWorkerExit(Job& job, const ReportedWorker& r, double now, store::WriteBatch* batch);

@@ -116,8 +116,8 @@ TEST_F(ClusterModelTest, ElasticJobShrinksForAnotherConsumerKeepingItsWorkers) {
       EXPECT_LT(d.rank, 2);
     }
   }
-  ASSERT_EQ(model_.FindJob(first)->rescales.size(), 1u);
-  EXPECT_EQ(model_.FindJob(first)->rescales[0].to, 2);
+  ASSERT_EQ(model_.FindJob(first)->rec.rescales.size(), 1u);
+  EXPECT_EQ(model_.FindJob(first)->rec.rescales[0].to, 2);
   EXPECT_EQ(State(second), kRunning);
 }
 
@@ -218,24 +218,24 @@ TEST_F(ClusterModelTest, WorkerStatusRecordsReadinessProgressAndPauses) {
   s.epoch = 1;
   ASSERT_TRUE(model_.ReportWorkerStatus(id, 1, s, 3).ok());
   EXPECT_TRUE(job.Contact(job.workers[1])->ready);
-  EXPECT_EQ(job.progress.step, 10);
-  EXPECT_EQ(job.progress.loss, 0.5);
-  EXPECT_EQ(job.progress.epoch, 1);
+  EXPECT_EQ(job.rec.progress.step, 10);
+  EXPECT_EQ(job.rec.progress.loss, 0.5);
+  EXPECT_EQ(job.rec.progress.epoch, 1);
   EXPECT_EQ(model_.ReportWorkerStatus(id, 7, s, 3).status().code(), StatusCode::kNotFound);
 
   // A resize's pause goes to the oldest resize to that size without one, else to a new entry.
   store::WriteBatch b;
   ASSERT_TRUE(model_.Update(id, std::nullopt, WorkerBounds{1, 2}, 4, &b).ok());
-  ASSERT_EQ(job.rescales.size(), 1u);
+  ASSERT_EQ(job.rec.rescales.size(), 1u);
   s.rescale = Rescale{0, 4, 2, 37.5};
   ASSERT_TRUE(model_.ReportWorkerStatus(id, 0, s, 5).ok());
-  ASSERT_EQ(job.rescales.size(), 1u);
-  EXPECT_EQ(job.rescales[0].pause_ms, 37.5);
+  ASSERT_EQ(job.rec.rescales.size(), 1u);
+  EXPECT_EQ(job.rec.rescales[0].pause_ms, 37.5);
   s.rescale = Rescale{0, 2, 3, 12};
   ASSERT_TRUE(model_.ReportWorkerStatus(id, 0, s, 6).ok());
-  ASSERT_EQ(job.rescales.size(), 2u);
-  EXPECT_EQ(job.rescales[1].time, 6);
-  EXPECT_EQ(job.rescales[1].pause_ms, 12);
+  ASSERT_EQ(job.rec.rescales.size(), 2u);
+  EXPECT_EQ(job.rec.rescales[1].time, 6);
+  EXPECT_EQ(job.rec.rescales[1].pause_ms, 12);
 }
 
 // The scheduler grew a job in two steps (2 -> 3 -> 4) before its workers
@@ -254,16 +254,16 @@ TEST_F(ClusterModelTest, OneRegroupAcrossSeveralResizesBecomesOneRescale) {
   model_.Schedule(*policy_, 2, &b);  // 2 -> 3
   ASSERT_TRUE(model_.Update(id, std::nullopt, WorkerBounds{1, 4}, 3, &b).ok());
   model_.Schedule(*policy_, 3, &b);  // 3 -> 4
-  ASSERT_EQ(job.rescales.size(), 3u);
+  ASSERT_EQ(job.rec.rescales.size(), 3u);
   s.generation = job.rec.generation;
   s.rescale = Rescale{0, 2, 4, 25};
   ASSERT_TRUE(model_.ReportWorkerStatus(id, 0, s, 5).ok());
-  ASSERT_EQ(job.rescales.size(), 2u);
-  EXPECT_EQ(job.rescales[1].time, 2);
-  EXPECT_EQ(job.rescales[1].from, 2);
-  EXPECT_EQ(job.rescales[1].to, 4);
-  EXPECT_EQ(job.rescales[1].pause_ms, 25);
-  EXPECT_EQ(job.rescales[0].pause_ms, 30);  // an earlier resize keeps its own
+  ASSERT_EQ(job.rec.rescales.size(), 2u);
+  EXPECT_EQ(job.rec.rescales[1].time, 2);
+  EXPECT_EQ(job.rec.rescales[1].from, 2);
+  EXPECT_EQ(job.rec.rescales[1].to, 4);
+  EXPECT_EQ(job.rec.rescales[1].pause_ms, 25);
+  EXPECT_EQ(job.rec.rescales[0].pause_ms, 30);  // an earlier resize keeps its own
 }
 
 TEST_F(ClusterModelTest, SilentWorkerLeavesAnElasticJob) {
@@ -348,7 +348,7 @@ TEST_F(ClusterModelTest, SilentWorkerRestartsARigidJobWhoseNewWorkersStartNotRea
   EXPECT_EQ(job.rec.restarts, 1);
   EXPECT_EQ(job.Contact(job.workers[0]), nullptr);
   EXPECT_EQ(job.Contact(job.workers[1]), nullptr);
-  EXPECT_FALSE(job.progress.step);
+  EXPECT_FALSE(job.rec.progress.step);
   // A ready post naming a generation older than the worker's is from the old process.
   s.generation = job.rec.generation - 1;
   ASSERT_TRUE(model_.ReportWorkerStatus(id, 0, s, 21).ok());
@@ -460,7 +460,7 @@ TEST_F(ClusterModelTest, ElasticJobWhoseWorkersKeepFailingEndsFailedAfterItsBudg
   EXPECT_GE(job->rec.failed_rank, 0);
   EXPECT_TRUE(saw_backoff);
   EXPECT_LE(started, 2 * (kDefaultElasticFailures + 1));
-  EXPECT_LE(job->rescales.size(), 10u);
+  EXPECT_LE(job->rec.rescales.size(), 10u);
 }
 
 TEST_F(ClusterModelTest, ReplacementWaitsForTheBackoffAndFailuresAreForgottenAfterAQuietSpell) {

@@ -26,10 +26,10 @@ json JobSummary(const Job& j, const std::string& reason) {
           {"start_time", r.start_time},
           {"end_time", r.end_time},
           {"reason", reason.empty() ? r.reason : reason},
-          {"step", OrNull(j.progress.step)},
-          {"epoch", OrNull(j.progress.epoch)},
-          {"loss", OrNull(j.progress.loss)},
-          {"samples_per_s", OrNull(j.progress.samples_per_s)}};
+          {"step", OrNull(j.rec.progress.step)},
+          {"epoch", OrNull(j.rec.progress.epoch)},
+          {"loss", OrNull(j.rec.progress.loss)},
+          {"samples_per_s", OrNull(j.rec.progress.samples_per_s)}};
 }
 
 // `?state=` as a job state, in any case; kInvalidArgument listing the states otherwise.
@@ -136,9 +136,9 @@ void Server::JobRoutes(Router& router) {
                            {"state", w.state}, {"generation", w.generation}});
       }
       out["worker_list"] = workers;
-      out["reported_world_size"] = OrNull(j->progress.world_size);
+      out["reported_world_size"] = OrNull(j->rec.progress.world_size);
       json rescales = json::array();
-      for (const Rescale& r : j->rescales) {
+      for (const Rescale& r : j->rec.rescales) {
         rescales.push_back({{"time", r.time}, {"from", r.from}, {"to", r.to}, {"pause_ms", OrNull(r.pause_ms)}});
       }
       out["rescales"] = rescales;

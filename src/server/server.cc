@@ -282,6 +282,7 @@ void Server::SchedulerLoop() {
     model_.CheckHosts(now, opt_.heartbeat_timeout, &batch);
     if (opt_.worker_heartbeat_timeout > 0) model_.CheckWorkers(now, opt_.worker_heartbeat_timeout, &batch);
     model_.Schedule(*policy_, now, &batch);
+    model_.FlushProgress(&batch);  // what workers reported since the last cycle, so a restart shows it
     {
       std::lock_guard<std::mutex> kv_lock(kv_mu_);
       for (JobId id : kv_.Jobs()) {

@@ -99,7 +99,8 @@ const std::vector<std::string_view> kJobCols = {
     "workers_min", "workers_max", "gpus",         "cpu_millis", "memory_mib",
     "argv_json",   "env_json",    "max_restarts", "restarts",   "state",
     "reason",      "submit_time", "start_time",   "end_time",   "attained_service",
-    "generation",  "spec_yaml",   "failures",     "last_failure", "failed_rank"};
+    "generation",  "spec_yaml",   "failures",     "last_failure", "failed_rank",
+    "rescales_json", "progress_json"};
 const std::vector<std::string_view> kHostCols = {"name",      "gpus",  "cpu_millis", "memory_mib", "gpus_json",
                                                  "state",     "registered", "last_seen", "cordoned"};
 const std::vector<std::string_view> kWorkerCols = {"job",        "rank", "host",  "gpus_json",
@@ -127,9 +128,51 @@ Result<Db> OpenDb(const std::string& path, bool create) {
 }
 
 // A batch's vectors and maps as JSON text, in its records' order.
+template <typename T>
+void Put(Json& j, const char* key, const std::optional<T>& v) {
+  if (v) j[key] = *v;
+}
+template <typename T>
+void Take(const Json& j, const char* key, std::optional<T>* v) {
+  if (j.contains(key) && !j[key].is_null()) *v = j[key].get<T>();
+}
+
+}  // namespace
+
+// nlohmann's hooks for the records kept as JSON text (found by ADL).
+void to_json(Json& j, const RescaleRecord& r) {
+  j = Json{{"time", r.time}, {"from", r.from}, {"to", r.to}};
+  Put(j, "pause_ms", r.pause_ms);
+}
+void from_json(const Json& j, RescaleRecord& r) {
+  r.time = j.at("time").get<double>();
+  r.from = j.at("from").get<int>();
+  r.to = j.at("to").get<int>();
+  Take(j, "pause_ms", &r.pause_ms);
+}
+void to_json(Json& j, const ProgressRecord& p) {
+  j = Json::object();
+  Put(j, "step", p.step);
+  Put(j, "epoch", p.epoch);
+  Put(j, "loss", p.loss);
+  Put(j, "samples_per_s", p.samples_per_s);
+  Put(j, "world_size", p.world_size);
+}
+void from_json(const Json& j, ProgressRecord& p) {
+  Take(j, "step", &p.step);
+  Take(j, "epoch", &p.epoch);
+  Take(j, "loss", &p.loss);
+  Take(j, "samples_per_s", &p.samples_per_s);
+  Take(j, "world_size", &p.world_size);
+}
+
+namespace {
+
 struct EncodedJson {
   std::vector<std::string> argv;       //!< per job
   std::vector<std::string> env;        //!< per job
+  std::vector<std::string> rescales;   //!< per job
+  std::vector<std::string> progress;   //!< per job
   std::vector<std::string> gpus;       //!< per worker
   std::vector<std::string> consumers;  //!< per user
 };
@@ -143,6 +186,8 @@ Status Encode(const WriteBatch& b, EncodedJson& out) {
       out.argv.push_back(Json(b.jobs[i].argv).dump());
       field = "jobs[" + std::to_string(i) + "].env";
       out.env.push_back(Json(b.jobs[i].env).dump());
+      out.rescales.push_back(Json(b.jobs[i].rescales).dump());
+      out.progress.push_back(Json(b.jobs[i].progress).dump());
     }
     for (const WorkerRecord& w : b.workers) out.gpus.push_back(Json(w.gpus).dump());
     for (size_t i = 0; i < b.users.size(); ++i) {
@@ -337,6 +382,8 @@ class SqliteStore::Writer {
                    .Int(j.failures)
                    .Real(j.last_failure)
                    .Int(j.failed_rank)
+                   .Text(p.json.rescales[i])
+                   .Text(p.json.progress[i])
                    .rc();
       DROVER_RETURN_IF_ERROR(Step(db, s, rc, [&] {
         return "jobs[" + std::to_string(i) + "] (id " + std::to_string(j.id) + ")";
@@ -535,6 +582,8 @@ class SqliteStore::Reader {
       j.failures = sqlite3_column_int(r, c++);
       j.last_failure = sqlite3_column_double(r, c++);
       j.failed_rank = sqlite3_column_int(r, c++);
+      DROVER_RETURN_IF_ERROR(FromJson(ColText(r, c++), &j.rescales, where + " rescales_json"));
+      DROVER_RETURN_IF_ERROR(FromJson(ColText(r, c++), &j.progress, where + " progress_json"));
       snap.jobs.push_back(std::move(j));
       return Status::Ok();
     }));

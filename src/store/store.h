@@ -27,6 +27,23 @@
 
 namespace drover::store {
 
+//! A resize of a job's worker set, and how long training paused for it.
+struct RescaleRecord {
+  double time = 0;
+  int from = 0;
+  int to = 0;
+  std::optional<double> pause_ms;  //!< as a worker reported it; unknown if unset
+  friend bool operator==(const RescaleRecord&, const RescaleRecord&) = default;
+};
+
+//! A job's training progress, as its workers last reported it.
+struct ProgressRecord {
+  std::optional<int64_t> step, epoch;
+  std::optional<double> loss, samples_per_s;
+  std::optional<int> world_size;  //!< as the runtime counts it
+  friend bool operator==(const ProgressRecord&, const ProgressRecord&) = default;
+};
+
 struct JobRecord {
   JobId id = 0;
   std::string name;
@@ -50,6 +67,8 @@ struct JobRecord {
   double attained_service = 0;       //!< GPU-seconds
   int64_t generation = 0;            //!< bumped on every change of the worker set
   std::string spec_yaml;             //!< what the user submitted, verbatim
+  std::vector<RescaleRecord> rescales;  //!< the latest resizes, oldest first
+  ProgressRecord progress;
 };
 
 struct EventRecord {

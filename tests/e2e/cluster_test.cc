@@ -409,6 +409,37 @@ class RuntimeTest : public ClusterTest {
   HttpReply Job(uint64_t id) { return cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id)); }
 };
 
+// What `drover job` shows of a job's training — progress and resizes with
+// their pauses — is the same after the server is killed and restarted.
+TEST_F(RuntimeTest, ProgressAndResizesSurviveAServerKill9) {
+  auto [id, token] = SubmitWithToken("name: elastic\nconsumer: /teams/alpha\nworkers: {min: 1, max: 2}\n");
+  ASSERT_FALSE(token.empty());
+  std::string job = "/api/v1/jobs/" + std::to_string(id);
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return AllReported(id, 2); }, 20)) << WorldSize(id);
+  int64_t g = cluster_->Call("GET", job + "/members", "", token).json["generation"];
+  HttpReply posted = cluster_->Call(
+      "POST", job + "/workers/0/status",
+      json{{"generation", g}, {"ready", true}, {"step", 7}, {"epoch", 1}, {"loss", 0.25}, {"samples_per_s", 50.0},
+           {"world_size", 2}, {"rescale", {{"from", 1}, {"to", 2}, {"pause_ms", 42.0}}}}
+          .dump(),
+      token);
+  ASSERT_EQ(posted.status, 200) << posted.body;
+  // Progress is written with the next scheduling cycle: once a job submitted
+  // after the post runs, that cycle's batch is durable.
+  uint64_t later = cluster_->Submit(kRes + "name: later\nconsumer: /teams/beta\ncommand: [\"sleep\", \"300\"]\n");
+  ASSERT_TRUE(cluster_->WaitState(later, "RUNNING", 20));
+  json before = Job(id).json;
+  cluster_->KillServer(SIGKILL);
+  ASSERT_TRUE(cluster_->StartServer());
+  json after = Job(id).json;
+  for (const char* field : {"step", "epoch", "loss", "samples_per_s", "rescales"}) {
+    EXPECT_EQ(after[field], before[field]) << field;
+  }
+  EXPECT_EQ(after["step"], 7);
+  ASSERT_FALSE(after["rescales"].empty());
+  EXPECT_EQ(after["rescales"].back()["pause_ms"], 42.0) << after["rescales"].dump();
+}
+
 TEST_F(RuntimeTest, EachJobHasAKeyValueStoreForItsRendezvous) {
   auto [id, token] = SubmitWithToken("name: kv\nconsumer: /teams/alpha\n");
   auto [other, other_token] = SubmitWithToken("name: other\nconsumer: /teams/beta\n");
