@@ -155,11 +155,11 @@ std::string Line(const store::JobRecord& r) {
   for (const auto& a : r.argv) argv += a + "\x1f";
   char nums[256];
   std::snprintf(nums, sizeof nums, "prio %d workers %d..%d res %lld/%lld/%lld restarts %d/%d failures %d at %.17g "
-                "rank %d times %.17g %.17g %.17g gen %lld",
+                "rank %d times %.17g %.17g %.17g gen %lld port %d",
                 r.priority, r.workers.min, r.workers.max, static_cast<long long>(r.per_worker.gpus),
                 static_cast<long long>(r.per_worker.cpu_millis), static_cast<long long>(r.per_worker.memory_mib),
                 r.restarts, r.max_restarts, r.failures, r.last_failure, r.failed_rank, r.submit_time,
-                r.start_time, r.end_time, static_cast<long long>(r.generation));
+                r.start_time, r.end_time, static_cast<long long>(r.generation), r.master_port);
   return "job " + std::to_string(r.id) + " " + r.name + " " + r.consumer + " " + r.user + " " + r.state + " (" +
          r.reason + ") " + nums + " argv " + argv + " env " + env + " spec " + r.spec_yaml;
 }
@@ -385,7 +385,31 @@ void ClusterModel::Event(const Job& job, const std::string& type, const std::str
   batch->events.push_back({job.rec.id, now, type, message});
 }
 
+void ClusterModel::AssignMasterPort(Job& job) {
+  const bool running = !job.workers.empty() && !IsTerminal(job.rec.state);
+  if (!running) {
+    job.rec.master_port = 0;
+    return;
+  }
+  if (job.rec.master_port) return;
+  std::set<int> held;
+  for (const auto& [id, other] : jobs_) {
+    if (other.rec.master_port) held.insert(other.rec.master_port);
+  }
+  // The lowest free port above the last one given, so a port just freed is not reused at once.
+  for (int k = 0; k < kMasterPorts; ++k) {
+    int port = kMasterPortBase + (next_port_ + k) % kMasterPorts;
+    if (!held.count(port)) {
+      job.rec.master_port = port;
+      next_port_ = (port - kMasterPortBase + 1) % kMasterPorts;
+      return;
+    }
+  }
+  job.rec.master_port = kMasterPortBase + static_cast<int>(job.rec.id % kMasterPorts);  // all taken: share one
+}
+
 void ClusterModel::Persist(Job& job, store::WriteBatch* batch) {
+  AssignMasterPort(job);  // every change of a job's workers is persisted: its port follows them
   job.progress_unsaved = false;
   auto same = [&](const store::JobRecord& r) { return r.id == job.rec.id; };
   std::erase_if(batch->jobs, same);
@@ -592,7 +616,7 @@ std::vector<DesiredWorker> ClusterModel::Desired(const std::string& host_name, c
       d.env["LOCAL_RANK"] = std::to_string(local++);
       d.env["MASTER_ADDR"] = rendezvous != hosts_.end() && !rendezvous->second.address.empty() ? rendezvous->second.address
                                                                                         : "127.0.0.1";
-      d.env["MASTER_PORT"] = std::to_string(20000 + id % 20000);
+      d.env["MASTER_PORT"] = std::to_string(job.rec.master_port);
       d.env["CUDA_VISIBLE_DEVICES"] = gpus;
       d.env["DROVER_SERVER"] = ctx.server_url;
       d.env["DROVER_TOKEN"] = JobToken(id, ctx.job_token_secret);

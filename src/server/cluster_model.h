@@ -47,6 +47,12 @@ bool IsTerminal(const std::string& state);
 constexpr double kFailureResetSeconds = 600;
 constexpr double kBackoffBaseSeconds = 1;
 constexpr double kBackoffCapSeconds = 60;
+
+// MASTER_PORT: each running job holds one port of [kMasterPortBase,
+// kMasterPortBase + kMasterPorts), unique among running jobs (so two jobs
+// whose rank 0 shares a host never collide), recorded with the job.
+constexpr int kMasterPortBase = 29500;
+constexpr int kMasterPorts = 10000;
 //! When an elastic job may start or grow again after its latest failure (0: no failure).
 double BackoffUntil(const store::JobRecord& job);
 
@@ -235,6 +241,8 @@ class ClusterModel {
              double now, store::WriteBatch* batch);
   std::vector<int> FreeGpus(const std::string& host) const;
   void AccrueService(double now);
+  //! Gives a job with workers a MASTER_PORT no other running job holds; frees it when it has none.
+  void AssignMasterPort(Job& job);
 
   ConsumerTree plan_;
   std::string plan_yaml_;
@@ -244,6 +252,7 @@ class ClusterModel {
   sched::Decisions last_;
   std::map<JobId, std::string> pending_reason_;
   double last_accrual_ = 0;
+  int next_port_ = 0;  //!< where AssignMasterPort looks first, as an offset from kMasterPortBase
 };
 
 }  // namespace drover::server

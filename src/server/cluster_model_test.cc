@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <map>
 #include <set>
 
 #include "spec/plan_parser.h"
@@ -525,6 +526,36 @@ TEST_F(ClusterModelTest, NegativeControlDurableDiffSeesAChangeMadeInMemoryOnly) 
   ClusterModel other = model_;
   Submit("name: e\nconsumer: /b\ncommand: [\"true\"]\n");
   EXPECT_NE(ClusterModel::DurableDiff(model_, other).find("next job id"), std::string::npos);
+}
+
+
+// Two running jobs whose rank 0 shares a host never get the same MASTER_PORT
+// (it used to be 20000 + id % 20000, so jobs 1 and 20001 collided); the port
+// is recorded with the job and freed when it stops.
+TEST_F(ClusterModelTest, RunningJobsHoldDistinctRecordedMasterPorts) {
+  JobId a = Submit("name: a\nconsumer: /a\nworkers: 2\ncommand: [\"sleep\", \"100\"]\n");
+  JobId b = Submit("name: b\nconsumer: /b\nworkers: 2\ncommand: [\"sleep\", \"100\"]\n");
+  EXPECT_EQ(model_.FindJob(a)->rec.master_port, 0);  // not running: holds none
+  store::WriteBatch batch;
+  model_.Schedule(*policy_, 1, &batch);
+  std::map<JobId, std::set<std::string>> ports;
+  for (const auto& d : AgentRuns(2)) ports[d.job].insert(d.env.at("MASTER_PORT"));
+  ASSERT_EQ(ports[a].size(), 1u);
+  ASSERT_EQ(ports[b].size(), 1u);
+  EXPECT_NE(*ports[a].begin(), *ports[b].begin());
+  const int pa = model_.FindJob(a)->rec.master_port;
+  EXPECT_GE(pa, kMasterPortBase);
+  EXPECT_LT(pa, kMasterPortBase + kMasterPorts);
+  EXPECT_EQ(std::to_string(pa), *ports[a].begin());
+  bool stored = false;  // the port travels with the job's record
+  for (const auto& r : batch.jobs) stored = stored || (r.id == a && r.master_port == pa);
+  EXPECT_TRUE(stored);
+  ASSERT_TRUE(model_.Cancel(a, "done", 3, &batch).ok());
+  EXPECT_EQ(model_.FindJob(a)->rec.master_port, 0);
+  JobId c = Submit("name: c\nconsumer: /a\nworkers: 2\ncommand: [\"sleep\", \"100\"]\n", 4);
+  model_.Schedule(*policy_, 5, &batch);
+  EXPECT_NE(model_.FindJob(c)->rec.master_port, model_.FindJob(b)->rec.master_port);
+  EXPECT_NE(model_.FindJob(c)->rec.master_port, 0);
 }
 
 }  // namespace

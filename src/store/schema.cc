@@ -97,6 +97,7 @@ ALTER TABLE jobs ADD COLUMN failed_rank INTEGER NOT NULL DEFAULT -1;
 ALTER TABLE hosts ADD COLUMN cordoned INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN rescales_json TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE jobs ADD COLUMN progress_json TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE jobs ADD COLUMN master_port INTEGER NOT NULL DEFAULT 0;
 )sql";
 
 // The first column of the first row of `sql` (0 for NULL or no row).

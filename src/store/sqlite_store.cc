@@ -100,7 +100,7 @@ const std::vector<std::string_view> kJobCols = {
     "argv_json",   "env_json",    "max_restarts", "restarts",   "state",
     "reason",      "submit_time", "start_time",   "end_time",   "attained_service",
     "generation",  "spec_yaml",   "failures",     "last_failure", "failed_rank",
-    "rescales_json", "progress_json"};
+    "rescales_json", "progress_json", "master_port"};
 const std::vector<std::string_view> kHostCols = {"name",      "gpus",  "cpu_millis", "memory_mib", "gpus_json",
                                                  "state",     "registered", "last_seen", "cordoned"};
 const std::vector<std::string_view> kWorkerCols = {"job",        "rank", "host",  "gpus_json",
@@ -384,6 +384,7 @@ class SqliteStore::Writer {
                    .Int(j.failed_rank)
                    .Text(p.json.rescales[i])
                    .Text(p.json.progress[i])
+                   .Int(j.master_port)
                    .rc();
       DROVER_RETURN_IF_ERROR(Step(db, s, rc, [&] {
         return "jobs[" + std::to_string(i) + "] (id " + std::to_string(j.id) + ")";
@@ -584,6 +585,7 @@ class SqliteStore::Reader {
       j.failed_rank = sqlite3_column_int(r, c++);
       DROVER_RETURN_IF_ERROR(FromJson(ColText(r, c++), &j.rescales, where + " rescales_json"));
       DROVER_RETURN_IF_ERROR(FromJson(ColText(r, c++), &j.progress, where + " progress_json"));
+      j.master_port = sqlite3_column_int(r, c++);
       snap.jobs.push_back(std::move(j));
       return Status::Ok();
     }));

@@ -58,7 +58,8 @@ auto Fields(const JobRecord& j) {
                          j.per_worker.gpus, j.per_worker.cpu_millis, j.per_worker.memory_mib,
                          j.argv, j.env, j.max_restarts, j.restarts, j.state, j.reason,
                          j.submit_time, j.start_time, j.end_time, j.attained_service, j.generation,
-                         j.spec_yaml, j.failures, j.last_failure, j.failed_rank, j.rescales, j.progress);
+                         j.spec_yaml, j.failures, j.last_failure, j.failed_rank, j.rescales, j.progress,
+                         j.master_port);
 }
 auto Fields(const EventRecord& e) { return std::make_tuple(e.job, e.time, e.type, e.message); }
 auto Fields(const HostRecord& h) {
@@ -134,6 +135,7 @@ JobRecord FullJob() {
   j.failed_rank = 11;
   j.rescales = {{1700000001.5, 1, 4, 37.25}, {1700000002.5, 4, 2, std::nullopt}};
   j.progress = {120, 3, 0.1 + 0.2, 1234.5, 4};
+  j.master_port = 29517;
   return j;
 }
 

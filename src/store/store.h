@@ -67,6 +67,7 @@ struct JobRecord {
   double attained_service = 0;       //!< GPU-seconds
   int64_t generation = 0;            //!< bumped on every change of the worker set
   std::string spec_yaml;             //!< what the user submitted, verbatim
+  int master_port = 0;               //!< its workers' MASTER_PORT while it runs; 0 when not running
   std::vector<RescaleRecord> rescales;  //!< the latest resizes, oldest first
   ProgressRecord progress;
 };
