@@ -49,6 +49,7 @@ Server::~Server() {
 }
 
 double Server::Now() const {
+  if (opt_.clock) return opt_.clock();
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 

@@ -47,6 +47,9 @@ struct ServerOptions {
   double schedule_interval = 1;       //!< seconds between periodic scheduling cycles
   size_t max_body_bytes = 1 << 20;    //!< larger requests get 413
   int threads = 64;                   //!< HTTP worker threads (long polls hold one each)
+  //! For tests: the clock (Unix seconds) heartbeats, timeouts and records
+  //! use; unset: the system clock. The scheduler still wakes on real time.
+  std::function<double()> clock;
   //! For tests: wraps the store the server opens (say, to fail commits on demand).
   std::function<std::unique_ptr<store::Store>(std::unique_ptr<store::Store>)> wrap_store;
 };

@@ -10,6 +10,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <atomic>
+#include <cstdlib>
 #include <future>
 #include <set>
 #include <thread>
@@ -94,6 +96,7 @@ class ServerTest : public ::testing::Test {
     opt.data_dir = dir_;
     opt.port = 0;
     opt.threads = 8;
+    Configure(opt);
     opt.wrap_store = [this](std::unique_ptr<store::Store> inner) {
       auto s = std::make_unique<FailingStore>(std::move(inner));
       store_ = s.get();
@@ -112,6 +115,8 @@ class ServerTest : public ::testing::Test {
     thread_.join();
     if (!HasFailure()) fs::remove_all(dir_);
   }
+
+  virtual void Configure(ServerOptions&) {}
 
   std::string ReadToken(const std::string& file) {
     std::ifstream in(dir_ + "/" + file);
@@ -355,6 +360,44 @@ TEST_F(ServerTest, ServesExactlyTheDocumentedOperationsWithTheirSchemas) {
   EXPECT_EQ(Violation(doc, doc["paths"]["/api/v1/hosts"]["get"]["responses"]["200"]["content"]["application/json"]["schema"],
                       hosts, "hosts"),
             "hosts.hosts[0]: required field drained is missing");
+}
+
+
+// The server's clock is injectable, so the heartbeat timeout is checked at
+// its boundary without waiting for it: a host is down no earlier than the
+// timeout after its last contact, and at the first scheduling cycle after.
+class ServerClockTest : public ServerTest {
+ protected:
+  void Configure(ServerOptions& opt) override {
+    opt.heartbeat_timeout = 10;
+    opt.clock = [this] { return now_.load(); };
+  }
+  // Scheduling cycles so far, from /metrics.
+  int Cycles() {
+    httplib::Result r = client_->Get("/metrics", {{"Authorization", "Bearer " + admin_}});
+    if (!r) return -1;
+    const std::string key = "drover_scheduling_cycle_seconds_count{} ";
+    size_t at = r->body.find(key);
+    return at == std::string::npos ? -1 : std::atoi(r->body.c_str() + at + key.size());
+  }
+  // Returns once two more cycles have run (the scheduler wakes every second).
+  void TwoCycles() {
+    int start = Cycles();
+    for (int i = 0; i < 500 && Cycles() < start + 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_GE(Cycles(), start + 2);
+  }
+  std::string HostState() { return Call("GET", "/api/v1/hosts").second["hosts"][0]["state"]; }
+  std::atomic<double> now_{1000};
+};
+
+TEST_F(ServerClockTest, HostIsDownOnlyAfterTheHeartbeatTimeout) {
+  ASSERT_EQ(Call("POST", "/api/v1/agent/register", R"({"name":"h1","gpu_slots":2})", join_).first, 200);
+  now_ = 1000 + 10 - 0.01;  // just inside the timeout
+  TwoCycles();
+  EXPECT_EQ(HostState(), "up");
+  now_ = 1000 + 10 + 0.01;  // just past it
+  TwoCycles();
+  EXPECT_EQ(HostState(), "down");
 }
 
 }  // namespace

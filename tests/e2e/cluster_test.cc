@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -88,6 +89,28 @@ TEST_F(ClusterTest, RigidJobRunsOnAllWorkersAndItsLogsArrive) {
   HttpReply events = cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id));
   std::string all = events.json["events"].dump();
   EXPECT_NE(all.find("started on 6 workers"), std::string::npos) << all;
+  // The workers really spread over both hosts, each with a GPU of its own on
+  // its host, and each saw that GPU as CUDA_VISIBLE_DEVICES.
+  std::map<std::string, std::set<std::string>> devices;  // host -> CUDA_VISIBLE_DEVICES seen there
+  std::map<int, std::string> host_of;
+  for (const auto& e : events.json["events"]) {
+    std::string m = e["message"];
+    // "worker R on HOST exited with 0"
+    if (m.rfind("worker ", 0) == 0 && m.find(" exited with 0") != std::string::npos) {
+      int rank = std::atoi(m.c_str() + 7);
+      host_of[rank] = m.substr(m.find(" on ") + 4, m.find(" exited") - m.find(" on ") - 4);
+    }
+  }
+  ASSERT_EQ(host_of.size(), 6u) << all;
+  for (const auto& [rank, host] : host_of) {
+    std::string log = cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id) + "/logs?worker=" +
+                                                std::to_string(rank)).body;
+    std::string dev = log.substr(log.find("gpus ") + 5);
+    dev = dev.substr(0, dev.find('\n'));
+    EXPECT_FALSE(dev.empty()) << "worker " << rank << ": " << log;
+    EXPECT_TRUE(devices[host].insert(dev).second) << "worker " << rank << " on " << host << " shares GPU " << dev;
+  }
+  EXPECT_EQ(devices.size(), 2u) << "the 6 workers did not spread over both hosts";
 }
 
 TEST_F(ClusterTest, CancelStopsTheWorkers) {
@@ -141,6 +164,11 @@ TEST_F(ClusterTest, RigidWorkReclaimedAfterGrace) {
   ASSERT_TRUE(cluster_->WaitState(a2, "RUNNING", 15));
   uint64_t b = cluster_->Submit("name: b\nconsumer: /teams/beta\n" + spec);
   ASSERT_TRUE(cluster_->WaitState(b, "RUNNING", 20)) << cluster_->JobState(b);
+  // Not before beta's grace period (2 s) had passed since it was owed the GPUs.
+  HttpReply bj = cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(b));
+  const double waited = bj.json["start_time"].get<double>() - bj.json["submit_time"].get<double>();
+  std::printf("beta's job started %.2f s after it was submitted (grace 2 s)\n", waited);
+  EXPECT_GE(waited, 2.0);
   // One of alpha's jobs went back to the queue; the other kept running.
   std::string s1 = cluster_->JobState(a1), s2 = cluster_->JobState(a2);
   EXPECT_TRUE((s1 == "RUNNING") != (s2 == "RUNNING")) << s1 << " " << s2;
