@@ -41,31 +41,6 @@ std::string Getenv(const char* name, const char* fallback) {
 
 }  // namespace
 
-Result<BatchMode> ParseBatchMode(const std::string& text) {
-  if (text == "global") return BatchMode::kConstantGlobal;
-  if (text == "per-worker") return BatchMode::kConstantPerWorker;
-  return InvalidArgument("batch mode '" + text + "': expected global or per-worker");
-}
-
-Result<LrScaling> ParseLrScaling(const std::string& text) {
-  if (text == "none") return LrScaling::kNone;
-  if (text == "linear") return LrScaling::kLinear;
-  if (text == "sqrt") return LrScaling::kSqrt;
-  return InvalidArgument("learning-rate scaling '" + text + "': expected none, linear or sqrt");
-}
-
-double ScaledLearningRate(double lr, LrScaling scaling, int world) {
-  switch (scaling) {
-    case LrScaling::kLinear:
-      return lr * world;
-    case LrScaling::kSqrt:
-      return lr * std::sqrt(static_cast<double>(world));
-    case LrScaling::kNone:
-      break;
-  }
-  return lr;
-}
-
 // The two helper threads of an elastic worker, each with its own connection:
 // a watcher that long-polls membership, and a heartbeat that reports progress.
 struct ElasticRunner::Threads {
@@ -284,12 +259,11 @@ void ElasticRunner::StopThreads() {
   threads_.reset();
 }
 
-Status ElasticRunner::Regroup(const Membership& m, int rank, bool ready_subset) {
-  const int world = static_cast<int>(m.members.size());
+Status ElasticRunner::Regroup(const MembershipDecision& d) {
+  const int world = static_cast<int>(d.group.members.size());
+  const int rank = d.rank;
   const auto t0 = Clock::now();
-  // Two store prefixes per server generation: the ready subset's and the full
-  // membership's, so that ranks that saw different readiness never meet.
-  DROVER_RETURN_IF_ERROR(group_->Form(2 * m.generation + (ready_subset ? 0 : 1), rank, world));
+  DROVER_RETURN_IF_ERROR(group_->Form(d.prefix, rank, world));
   const auto t1 = Clock::now();
   form_ms_ = Ms(t1 - t0);
   sync_ms_ = 0;
@@ -386,17 +360,7 @@ Status ElasticRunner::FitElastic() {
       continue;
     }
     unreachable_since = {};
-    if (m->Terminal()) return FailedPrecondition("job " + std::to_string(client_->env().job) + " is " + m->job_state);
-    const int rank = m->RankOf(slot);
-    if (rank < 0) {
-      spdlog::info("worker {} is no longer a member of generation {}: leaving at step {}", slot, m->generation,
-                   trainer_->step());
-      left_ = true;
-      break;
-    }
-    if (g_terminate.load()) return FailedPrecondition("terminated by SIGTERM");
-    if (m->generation <= known_generation_) continue;  // a wait that timed out
-    if (survivor) {
+    if (survivor && m->generation > known_generation_ && !m->Terminal()) {
       // One failure often brings two changes a moment apart (the dead worker
       // leaves; the scheduler refills its slot). Survivors let them settle and
       // read again, so that they agree on the group they form.
@@ -404,17 +368,22 @@ Status ElasticRunner::FitElastic() {
       auto settled = client_->Members(-1, /*ready=*/false, milliseconds(0));
       if (settled.ok() && settled->generation >= m->generation) m = std::move(settled);
     }
-    // Newcomers still starting: members that are training wait for them (they
-    // keep training meanwhile; the watcher signals once all are ready). The
-    // survivors of a failure instead go on as the group of the ready members
-    // at once; newcomers join through a regroup once they have started.
-    Membership group = *m;
-    if (!m->AllReady()) {
-      if (!survivor) continue;
-      std::erase_if(group.members, [](const Member& mem) { return !mem.ready; });
+    // What to do with it (membership.h): end, leave, wait, or form a group.
+    const MembershipDecision d = DecideMembership(*m, slot, known_generation_, survivor);
+    if (d.kind == MembershipDecision::Kind::kEnded) {
+      return FailedPrecondition("job " + std::to_string(client_->env().job) + " is " + m->job_state);
     }
+    if (d.kind == MembershipDecision::Kind::kLeave) {
+      spdlog::info("worker {} is no longer a member of generation {}: leaving at step {}", slot, m->generation,
+                   trainer_->step());
+      left_ = true;
+      break;
+    }
+    if (g_terminate.load()) return FailedPrecondition("terminated by SIGTERM");
+    if (d.kind == MembershipDecision::Kind::kWait) continue;
+    const int rank = m->RankOf(slot);
     const int64_t failed_at = m->generation;
-    Status st = Regroup(group, group.RankOf(slot), group.members.size() < m->members.size());
+    Status st = Regroup(d);
     if (!st.ok()) {
       spdlog::warn("re-forming generation {} failed: {}", failed_at, st.message());
       known_generation_ = std::max(known_generation_, failed_at);
@@ -423,7 +392,7 @@ Status ElasticRunner::FitElastic() {
       AwaitNewGeneration(failed_at, /*ask_now=*/!have_state_);
       continue;
     }
-    if (group.members.size() < m->members.size() && group_->rank() == 0) {
+    if (d.ask_regroup) {
       // The newcomers left out are most likely still starting. A generation
       // newer than the one they were started at makes them rendezvous there
       // (once ready) rather than with a group that will never form, and this

@@ -46,23 +46,13 @@
 
 #include "common/status.h"
 #include "train/job_client.h"
+#include "train/membership.h"
+#include "train/scaling.h"
 #include "train/process_group.h"
 #include "train/trainer.h"
 
 namespace drover::train {
 
-enum class BatchMode {
-  //! global batch fixed (TrainOptions::global_batch): the model does not depend on the schedule.
-  kConstantGlobal,
-  //! per-worker batch fixed: the global batch is world x per_worker_batch.
-  kConstantPerWorker,
-};
-enum class LrScaling { kNone, kLinear, kSqrt };
-//! Parses "global"/"per-worker" and "none"/"linear"/"sqrt"; InvalidArgument otherwise.
-Result<BatchMode> ParseBatchMode(const std::string& text);
-Result<LrScaling> ParseLrScaling(const std::string& text);
-//! The learning rate at `world` workers for base rate `lr` at one worker.
-double ScaledLearningRate(double lr, LrScaling scaling, int world);
 
 struct ElasticOptions {
   BatchMode batch_mode = BatchMode::kConstantGlobal;
@@ -131,9 +121,10 @@ class ElasticRunner {
   GroupOptions BaseGroupOptions() const;
   Status FitStandalone();
   Status FitElastic();
-  //! Forms the group of `m`'s members (all of the server's generation, or
-  //! only its ready ones: `ready_subset`), elects the root and synchronises.
-  Status Regroup(const Membership& m, int rank, bool ready_subset);
+  //! Forms the group the decision names (all of the server's generation, or
+  //! only its ready members) under its store prefix, elects the root and
+  //! synchronises.
+  Status Regroup(const MembershipDecision& d);
   //! Sets the batch size and learning rate for the world size.
   Status Configure(int world);
   //! Waits after a failure at `generation` for a newer one, asking the server
