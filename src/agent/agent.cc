@@ -117,8 +117,11 @@ void Agent::Shutdown() {
   if (reconciler_.running_count() > 0) spdlog::info("shutting down: stopping all workers");
   reconciler_.StopAll();
   if (!registered()) return;
-  // One try, no waiting: the server learns of the exits now rather than at the heartbeat timeout.
-  auto res = client_.Sync(agent_token_, reconciler_.BuildReport(host_, 0));
+  // One try, no waiting: the server learns now, rather than at the heartbeat
+  // timeout, that this host is gone; its work moves elsewhere.
+  SyncRequest last = reconciler_.BuildReport(host_, 0);
+  last.leaving = true;
+  auto res = client_.Sync(agent_token_, last);
   if (res.ok()) {
     reconciler_.Acknowledge();
   } else {

@@ -122,6 +122,7 @@ std::string EncodeSyncRequest(const SyncRequest& r) {
     logs.push_back(std::move(o));
   }
   json j = {{"host", r.host}, {"wait_ms", r.wait_ms}, {"workers", workers}, {"logs", logs}};
+  if (r.leaving) j["leaving"] = true;
   // The shipper sends valid UTF-8 only; replace keeps a bug from throwing here.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }

@@ -74,6 +74,9 @@ struct SyncRequest {
   int wait_ms = 1000;
   std::vector<WorkerReport> workers;
   std::vector<LogChunk> logs;
+  //! The agent is stopping (its last sync): the server marks the host down at
+  //! once instead of at the heartbeat timeout.
+  bool leaving = false;
 };
 
 struct DesiredWorker {

@@ -71,6 +71,10 @@ Result<SyncReport> DecodeSyncReport(const std::string& body) {
   auto wait = Count(o, "wait_ms", 1000, std::numeric_limits<int32_t>::max());
   if (!wait.ok()) return wait.status();
   r.wait_ms = static_cast<int>(std::min<int64_t>(*wait, 30000));
+  if (o.contains("leaving")) {
+    if (!o["leaving"].is_boolean()) return Bad("leaving", "expected true or false");
+    r.leaving = o["leaving"].get<bool>();
+  }
   if (o.contains("workers")) {
     if (!o["workers"].is_array()) return Bad("workers", "expected a list");
     for (size_t i = 0; i < o["workers"].size(); ++i) {

@@ -23,6 +23,7 @@ struct SyncReport {
   std::vector<ReportedWorker> workers;
   std::vector<LogChunkIn> logs;
   int wait_ms = 1000;  //!< clamped to [0, 30000]
+  bool leaving = false;  //!< the agent is stopping: this is its last sync
 };
 
 //! POST /api/v1/agent/register body -> the host (capacity, GPUs). kInvalidArgument naming the field.

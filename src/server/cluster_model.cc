@@ -650,6 +650,17 @@ Status ClusterModel::SetCordoned(const std::string& host, bool cordoned, double,
   return Status::Ok();
 }
 
+Status ClusterModel::HostLeaving(const std::string& host, double now, store::WriteBatch* batch) {
+  auto it = hosts_.find(host);
+  if (it == hosts_.end()) return NotFound("host " + host + " is not registered");
+  it->second.rec.last_seen = now;
+  if (it->second.rec.state != "down") {
+    it->second.rec.state = "down";
+    batch->hosts.push_back(it->second.rec);
+  }
+  return Status::Ok();
+}
+
 int ClusterModel::CheckHosts(double now, double timeout, store::WriteBatch* batch) {
   int changed = 0;
   for (auto& [name, h] : hosts_) {

@@ -171,6 +171,10 @@ class ClusterModel {
   //! requeued), as for a host that is down; its agent stays in contact and
   //! stops the workers. kNotFound for an unknown host.
   Status SetCordoned(const std::string& host, bool cordoned, double now, store::WriteBatch* batch);
+  //! A host's agent is stopping: the host is down from now (its workers stop
+  //! with the agent; the scheduler moves their jobs as for any host that is
+  //! down, and their exits do not count as failures). kNotFound if unknown.
+  Status HostLeaving(const std::string& host, double now, store::WriteBatch* batch);
   //! Marks hosts not seen for `timeout` seconds down. Returns how many changed.
   int CheckHosts(double now, double timeout, store::WriteBatch* batch);
 

@@ -46,6 +46,16 @@ void Server::AgentRoutes(Router& router) {
     if (!decoded.ok()) return Fail(res, decoded.status());
     const std::vector<ReportedWorker>& report = decoded->workers;
     logs_->Append(who.name, decoded->logs);  // before the exits they explain are recorded
+    if (decoded->leaving) {
+      Status st = Mutate([&](store::WriteBatch* batch) -> Status {
+        DROVER_RETURN_IF_ERROR(model_.HostLeaving(who.name, Now(), batch));
+        Trigger();
+        return Status::Ok();
+      });
+      if (!st.ok()) return Fail(res, st);
+      spdlog::info("host {} is leaving: down now", who.name);
+      return Reply(res, 200, {{"workers", json::array()}, {"kill_grace_s", 10}});
+    }
     std::vector<DesiredWorker> desired;
     bool answer_now = false;
     Status st = Mutate([&](store::WriteBatch* batch) -> Status {

@@ -397,6 +397,40 @@ TEST_F(ClusterTest, UnauthorisedAndCrossTenantRequestsAreRefused) {
   EXPECT_EQ(cluster_->Call("GET", "/api/v1/jobs", "", at).status, 200);
 }
 
+// An agent stopped for maintenance (SIGTERM) tells the server: its host is
+// down at once, not after the heartbeat timeout (30 s here), the elastic job
+// on it shrinks onto the other host without counting failures, and nothing
+// grows back onto the stopped host.
+TEST(AgentLeavingTest, AStoppedAgentsHostIsDownAtOnceAndItsJobShrinks) {
+  std::string dir = ::testing::TempDir() + "/drover-e2e-leaving";
+  LocalCluster cluster(DROVER_BINARY, dir);
+  ASSERT_TRUE(cluster.Start(2, 4, /*heartbeat_timeout=*/30)) << "see " << dir << "/*.log";
+  ASSERT_EQ(cluster.Call("PUT", "/api/v1/plan", kPlan).status, 200);
+  uint64_t id = cluster.Submit(kRes + "name: e\nconsumer: /teams/alpha\nworkers: {min: 1, max: 8}\n"
+                                      "command: [\"sleep\", \"300\"]\n");
+  auto workers = [&](const std::string& host) {
+    int n = 0;
+    HttpReply r = cluster.Call("GET", "/api/v1/jobs/" + std::to_string(id));
+    for (const json& w : r.json["worker_list"]) n += w["host"].get<std::string>() == host && w["pid"] != 0;
+    return n;
+  };
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return workers("host-0") == 4 && workers("host-1") == 4; }, 20));
+  auto t0 = std::chrono::steady_clock::now();
+  cluster.KillAgent("host-1", SIGTERM);  // returns once the agent has exited
+  HttpReply hosts = cluster.Call("GET", "/api/v1/hosts");
+  EXPECT_EQ(hosts.json["hosts"][1]["state"], "down") << hosts.body;  // already, at the agent's exit
+  ASSERT_TRUE(LocalCluster::WaitFor([&] {
+    HttpReply r = cluster.Call("GET", "/api/v1/jobs/" + std::to_string(id));
+    return r.json["world_size"] == 4 && workers("host-1") == 0;
+  }, 10)) << cluster.Call("GET", "/api/v1/jobs/" + std::to_string(id)).body;
+  std::printf("job shrank off the stopped host %.2f s after SIGTERM (heartbeat timeout 30 s)\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  HttpReply job = cluster.Call("GET", "/api/v1/jobs/" + std::to_string(id));
+  EXPECT_EQ(job.json["failures"], 0) << job.body;
+  EXPECT_EQ(job.json["state"], "RUNNING");
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
 TEST(TlsClusterTest, ServesHttpsToAgentsAndClients) {
   std::string dir = ::testing::TempDir() + "/drover-e2e-tls";
   LocalCluster cluster(DROVER_BINARY, dir);
