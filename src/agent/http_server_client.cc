@@ -103,7 +103,10 @@ HttpServerClient::HttpServerClient(ServerUrl url, HttpClientOptions options)
   client_->set_tcp_nodelay(true);
   client_->set_connection_timeout(std::chrono::milliseconds(options_.connect_timeout_ms));
   client_->set_write_timeout(std::chrono::milliseconds(options_.read_slack_ms));
-  if (url_.scheme == "https") client_->enable_server_certificate_verification(!options_.insecure);
+  if (url_.scheme == "https") {
+    client_->enable_server_certificate_verification(!options_.insecure);
+    if (!options_.ca_cert.empty()) client_->set_ca_cert_path(options_.ca_cert.c_str());
+  }
 }
 
 HttpServerClient::~HttpServerClient() = default;

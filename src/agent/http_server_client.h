@@ -21,6 +21,7 @@ namespace drover::agent {
 
 struct HttpClientOptions {
   bool insecure = false;  //!< skip TLS certificate verification
+  std::string ca_cert;    //!< PEM file of the CA that signed the server's certificate; empty: the system's store
   int connect_timeout_ms = 3000;
   //! Added to a sync's wait_ms for the read timeout, since the server holds it.
   int read_slack_ms = 10000;

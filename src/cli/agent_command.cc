@@ -30,6 +30,7 @@ struct AgentFlags {
   CLI::Option* gpus_option = nullptr;
   std::string work_dir;
   bool insecure = false;
+  std::string ca_cert;
   int sync_wait_ms = 1000;
 };
 
@@ -54,6 +55,13 @@ int RunAgent(const AgentFlags& flags) {
   if (flags.join_token.empty()) return Fail("--join-token (or DROVER_JOIN_TOKEN) is empty", 2);
   agent::HttpClientOptions http;
   http.insecure = flags.insecure;
+  if (!flags.ca_cert.empty()) {
+    std::error_code ec;
+    http.ca_cert = std::filesystem::absolute(flags.ca_cert, ec).string();
+    if (!std::filesystem::exists(http.ca_cert)) return Fail("--ca-cert " + flags.ca_cert + ": no such file", 2);
+    // Workers inherit the agent's environment: the runtime trusts the same CA.
+    setenv("DROVER_CA_CERT", http.ca_cert.c_str(), 1);
+  }
   auto client = agent::HttpServerClient::Create(flags.server, http);
   if (!client.ok()) return Fail("--server: " + client.status().message(), 2);
 
@@ -120,6 +128,8 @@ void AddAgentCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--work-dir", flags->work_dir,
                   "directory for workers' files (default: ./drover-agent-<name>)");
   cmd->add_flag("--insecure", flags->insecure, "do not verify the server's TLS certificate");
+  cmd->add_option("--ca-cert", flags->ca_cert, "PEM file of the CA that signed the server's certificate "
+                                               "(default: the system's CA store); its workers trust it too");
   cmd->add_option("--sync-wait-ms", flags->sync_wait_ms,
                   "how long the server may hold a sync (long poll)")
       ->check(CLI::Range(0, 60000))

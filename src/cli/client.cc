@@ -33,6 +33,7 @@ std::unique_ptr<httplib::Client> Connect(const ClientConfig& c) {
   client->set_read_timeout(60, 0);
   if (!c.token.empty()) client->set_bearer_token_auth(c.token);
   if (c.insecure) client->enable_server_certificate_verification(false);
+  if (!c.ca_cert.empty()) client->set_ca_cert_path(c.ca_cert.c_str());
   return client;
 }
 
@@ -59,6 +60,11 @@ Reply FromResult(const httplib::Result& res, const ClientConfig& c) {
       return r;
     }
     freeaddrinfo(found);
+    if (res.error() == httplib::Error::SSLServerVerification) {
+      r.error = "the server at " + c.server + " presented a TLS certificate that is not trusted or not for " + host +
+                " (give the CA that signed it: `drover login --ca-cert FILE`; --insecure skips the check)";
+      return r;
+    }
     r.error = "cannot reach the server at " + c.server + " (" + httplib::to_string(res.error()) +
               "); is `drover server` running there, and is the port right (`drover login --server URL`)?";
     return r;
@@ -97,10 +103,12 @@ ClientConfig LoadClientConfig() {
       c.server = j.value("server", "");
       c.token = j.value("token", "");
       c.insecure = j.value("insecure", false);
+      c.ca_cert = j.value("ca_cert", "");
     }
   }
   if (const char* s = std::getenv("DROVER_SERVER")) c.server = s;
   if (const char* t = std::getenv("DROVER_TOKEN")) c.token = t;
+  if (const char* a = std::getenv("DROVER_CA_CERT")) c.ca_cert = a;
   if (c.server.empty()) c.server = "http://127.0.0.1:8080";
   return c;
 }
@@ -112,7 +120,9 @@ std::string SaveClientConfig(const ClientConfig& c) {
   fs::path tmp = path.string() + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   if (fd < 0) return "cannot write " + tmp.string() + ": " + std::strerror(errno);
-  std::string text = nlohmann::json{{"server", c.server}, {"token", c.token}, {"insecure", c.insecure}}.dump(2) + "\n";
+  std::string text =
+      nlohmann::json{{"server", c.server}, {"token", c.token}, {"insecure", c.insecure}, {"ca_cert", c.ca_cert}}.dump(2) +
+      "\n";
   bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
   ::close(fd);
   if (!ok) return "cannot write " + tmp.string();

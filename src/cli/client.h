@@ -19,6 +19,7 @@ struct ClientConfig {
   std::string server;
   std::string token;
   bool insecure = false;  //!< skip TLS certificate checks
+  std::string ca_cert;    //!< PEM file of the CA that signed the server's certificate (DROVER_CA_CERT)
 };
 
 //! Loads the config file and the environment. Empty fields when absent.

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -124,6 +125,7 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
     auto token = std::make_shared<std::string>();
     auto insecure = std::make_shared<bool>(false);
     auto wait = std::make_shared<double>(0);
+    auto ca_cert = std::make_shared<std::string>();
     CLI::App* cmd = app.add_subcommand("login", "Remember a server and a token (checks them first)");
     cmd->add_option("--wait", *wait, "seconds to keep trying while the server is not up yet (default 0)");
     cmd->add_option("--server", *server, "server URL, e.g. http://127.0.0.1:8080")->required();
@@ -134,6 +136,7 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
                                     "read the token from this file (keeps it out of `ps`), e.g. DATA_DIR/admin.token");
     by_value->excludes(by_file);
     cmd->add_flag("--insecure", *insecure, "do not verify the server's TLS certificate");
+    cmd->add_option("--ca-cert", *ca_cert, "PEM file of the CA that signed the server's certificate (remembered)");
     cmd->callback([=, &exit_code]() {
       const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(*wait);
       std::string secret = *token;
@@ -157,7 +160,16 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
         exit_code = kBadInput;
         return;
       }
-      ClientConfig c{*server, secret, *insecure};
+      ClientConfig c{*server, secret, *insecure, ""};
+      if (!ca_cert->empty()) {
+        std::error_code ec;
+        c.ca_cert = std::filesystem::absolute(*ca_cert, ec).string();
+        if (!std::filesystem::exists(c.ca_cert)) {
+          std::cerr << "drover login: --ca-cert " << *ca_cert << ": no such file\n";
+          exit_code = kBadInput;
+          return;
+        }
+      }
       Reply r = Client(c).Get("/api/v1/whoami");
       while (r.status == 0 && std::chrono::steady_clock::now() < until) {
         std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the server is starting

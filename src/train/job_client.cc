@@ -51,6 +51,7 @@ Result<WorkerEnv> WorkerEnvFromEnvironment() {
   env.job = static_cast<uint64_t>(*job);
   env.slot = static_cast<int>(*slot);
   env.insecure = Getenv("DROVER_INSECURE") == "1";
+  env.ca_cert = Getenv("DROVER_CA_CERT");
   return env;
 }
 
@@ -78,7 +79,10 @@ Result<std::unique_ptr<JobClient>> JobClient::Create(const WorkerEnv& env) {
   client->set_tcp_nodelay(true);
   client->set_connection_timeout(std::chrono::seconds(3));
   client->set_write_timeout(std::chrono::seconds(10));
-  if (url->scheme == "https") client->enable_server_certificate_verification(!env.insecure);
+  if (url->scheme == "https") {
+    client->enable_server_certificate_verification(!env.insecure);
+    if (!env.ca_cert.empty()) client->set_ca_cert_path(env.ca_cert.c_str());
+  }
   return std::unique_ptr<JobClient>(new JobClient(env, url->path_prefix, std::move(client)));
 }
 

@@ -36,6 +36,7 @@ struct WorkerEnv {
   //! This worker's slot (RANK at launch), not its rank in the current group.
   int slot = 0;
   bool insecure = false;
+  std::string ca_cert;  //!< DROVER_CA_CERT: the CA to verify the server with (the agent's --ca-cert)
 };
 //! Reads DROVER_SERVER, DROVER_TOKEN, DROVER_JOB_ID and RANK (and
 //! DROVER_INSECURE=1 to skip TLS verification). NotFound when DROVER_SERVER

@@ -109,7 +109,11 @@ bool LocalCluster::StartServer() {
 bool LocalCluster::StartAgent(const std::string& name, int gpus) {
   std::vector<std::string> args = {binary_, "agent", "--server", url(), "--join-token", join_token_, "--name", name,
                                    "--gpus", std::to_string(gpus), "--work-dir", dir_ + "/" + name};
-  if (!tls_cert_.empty()) args.push_back("--insecure");
+  if (!tls_ca_.empty()) {
+    args.insert(args.end(), {"--ca-cert", tls_ca_});
+  } else if (!tls_cert_.empty()) {
+    args.push_back("--insecure");
+  }
   pid_t pid = Spawn(args, dir_ + "/" + name + ".log");
   agents_.push_back({name, pid});
   return WaitFor([&] {
@@ -150,7 +154,8 @@ void LocalCluster::KillAgent(const std::string& name, int sig) {
 HttpReply LocalCluster::Call(const std::string& method, const std::string& path, const std::string& body,
                              const std::string& token) const {
   httplib::Client c(url());
-  c.enable_server_certificate_verification(false);
+  c.enable_server_certificate_verification(!tls_ca_.empty());
+  if (!tls_ca_.empty()) c.set_ca_cert_path(tls_ca_.c_str());
   c.set_connection_timeout(2, 0);
   c.set_tcp_nodelay(true);
   c.set_read_timeout(10, 0);

@@ -26,10 +26,12 @@ class LocalCluster {
   LocalCluster(std::string binary, std::string dir);
   ~LocalCluster();
 
-  //! Serve HTTPS with this certificate and key (agents then skip verification).
-  void EnableTls(std::string cert, std::string key) {
+  //! Serve HTTPS with this certificate and key. Agents and Call() verify it
+  //! against `ca` (the agents with --ca-cert); without one they skip the check.
+  void EnableTls(std::string cert, std::string key, std::string ca = "") {
     tls_cert_ = std::move(cert);
     tls_key_ = std::move(key);
+    tls_ca_ = std::move(ca);
   }
   //! More `drover server` flags, for every later server start.
   void AddServerArgs(const std::vector<std::string>& args) {
@@ -69,7 +71,7 @@ class LocalCluster {
   pid_t server_ = 0;
   std::vector<std::pair<std::string, pid_t>> agents_;
   std::string admin_token_, join_token_;
-  std::string tls_cert_, tls_key_;
+  std::string tls_cert_, tls_key_, tls_ca_;
   std::vector<std::string> server_args_;
 };
 

@@ -1,6 +1,7 @@
 // End-to-end: a real server and two agents (4 GPU slots each) on localhost,
 // running small shell programs as workers.
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <chrono>
@@ -431,19 +432,66 @@ TEST(AgentLeavingTest, AStoppedAgentsHostIsDownAtOnceAndItsJobShrinks) {
   if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
 
-TEST(TlsClusterTest, ServesHttpsToAgentsAndClients) {
+// Runs `cmd` through the shell; its output and exit code.
+std::pair<std::string, int> Shell(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return {"", -1};
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  int status = pclose(p);
+  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+}
+
+// HTTPS with a test CA: the server's certificate (for 127.0.0.1) is signed by
+// it, the agents and the CLI verify against it (--ca-cert), a job's workers
+// reach the server through it; a client without the CA, or a certificate for
+// another host, is refused.
+TEST(TlsClusterTest, ServesHttpsThatAgentsAndTheCliVerifyAgainstATestCa) {
   std::string dir = ::testing::TempDir() + "/drover-e2e-tls";
-  LocalCluster cluster(DROVER_BINARY, dir);
-  std::string cert = dir + "/cert.pem", key = dir + "/key.pem";
-  std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -keyout " + key +
-                    " -out " + cert + " >/dev/null 2>&1";
-  if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "openssl could not make a test certificate";
-  cluster.EnableTls(cert, key);
-  ASSERT_TRUE(cluster.Start(1, 4)) << "see " << dir << "/*.log";
-  ASSERT_EQ(cluster.url().rfind("https://", 0), 0u);
-  uint64_t id = cluster.Submit(kRes + "name: tls\ncommand: [\"true\"]\n");
-  ASSERT_NE(id, 0u);
-  EXPECT_TRUE(cluster.WaitState(id, "SUCCEEDED", 15)) << cluster.JobState(id);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  auto [made, rc] = Shell(
+      "cd " + dir + " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=drover-test-ca "
+      "-keyout ca.key -out ca.pem && "
+      "openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout key.pem -out req.csr && "
+      "printf 'subjectAltName=IP:127.0.0.1\n' > san.ext && "
+      "openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile san.ext -out cert.pem && "
+      "openssl req -newkey rsa:2048 -nodes -subj /CN=elsewhere.example -keyout other.key -out other.csr && "
+      "printf 'subjectAltName=DNS:elsewhere.example\n' > other.ext && "
+      "openssl x509 -req -in other.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile other.ext "
+      "-out other.pem");
+  if (rc != 0) GTEST_SKIP() << "openssl could not make the test certificates: " << made;
+  const std::string ca = dir + "/ca.pem";
+  {
+    LocalCluster cluster(DROVER_BINARY, dir + "/good");
+    cluster.EnableTls(dir + "/cert.pem", dir + "/key.pem", ca);
+    ASSERT_TRUE(cluster.Start(1, 4)) << "see " << dir << "/good/*.log";
+    ASSERT_EQ(cluster.url().rfind("https://", 0), 0u);
+    // A worker of the job talks to the server over TLS too (its token reads its own job).
+    uint64_t id = cluster.Submit(kRes + "name: tls\ncommand: [\"/bin/sh\", \"-c\", \"" + DROVER_BINARY +
+                                 " job $DROVER_JOB_ID -o json > /dev/null && echo reached the server\"]\n");
+    ASSERT_NE(id, 0u);
+    EXPECT_TRUE(cluster.WaitState(id, "SUCCEEDED", 15)) << cluster.JobState(id);
+    const std::string cfg = "XDG_CONFIG_HOME=" + dir + "/cfg ";
+    auto [ok, ok_rc] = Shell(cfg + DROVER_BINARY + " login --server " + cluster.url() + " --ca-cert " + ca +
+                             " --token " + cluster.admin_token());
+    EXPECT_EQ(ok_rc, 0) << ok;
+    auto [untrusted, untrusted_rc] = Shell(cfg + DROVER_BINARY + " login --server " + cluster.url() + " --token " +
+                                           cluster.admin_token());
+    EXPECT_EQ(untrusted_rc, 1) << untrusted;
+    EXPECT_NE(untrusted.find("not trusted"), std::string::npos) << untrusted;
+  }
+  {
+    // A certificate the CA signed, but for another host: refused as well.
+    LocalCluster cluster(DROVER_BINARY, dir + "/wrong-host");
+    cluster.EnableTls(dir + "/other.pem", dir + "/other.key");
+    ASSERT_TRUE(cluster.StartServer()) << "see " << dir << "/wrong-host/*.log";
+    auto [refused, refused_rc] = Shell("XDG_CONFIG_HOME=" + dir + "/cfg2 " + std::string(DROVER_BINARY) +
+                                       " login --server " + cluster.url() + " --ca-cert " + ca + " --token x");
+    EXPECT_EQ(refused_rc, 1) << refused;
+    EXPECT_NE(refused.find("not trusted or not for 127.0.0.1"), std::string::npos) << refused;
+  }
   if (!HasFailure()) std::filesystem::remove_all(dir);
 }
 
