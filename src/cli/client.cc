@@ -113,6 +113,12 @@ ClientConfig LoadClientConfig() {
   return c;
 }
 
+std::string ForgetClientConfig() {
+  std::error_code ec;
+  fs::remove(ConfigPath(), ec);
+  return ec ? "cannot remove " + ConfigPath().string() + ": " + ec.message() : "";
+}
+
 std::string SaveClientConfig(const ClientConfig& c) {
   fs::path path = ConfigPath();
   std::error_code ec;
@@ -136,6 +142,7 @@ Reply Client::Call(const std::string& method, const std::string& path, const std
   if (method == "GET") return FromResult(c->Get(path), config_);
   if (method == "POST") return FromResult(c->Post(path, body, type), config_);
   if (method == "PUT") return FromResult(c->Put(path, body, type), config_);
+  if (method == "DELETE") return FromResult(c->Delete(path), config_);
   return FromResult(c->Patch(path, body, type), config_);
 }
 
@@ -146,6 +153,7 @@ Reply Client::Post(const std::string& path, const std::string& body, const std::
 Reply Client::Put(const std::string& path, const std::string& body, const std::string& type) const {
   return Call("PUT", path, body, type);
 }
+Reply Client::Delete(const std::string& path) const { return Call("DELETE", path, "", ""); }
 Reply Client::Patch(const std::string& path, const std::string& body) const {
   return Call("PATCH", path, body, "application/json");
 }

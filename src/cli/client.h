@@ -22,6 +22,8 @@ struct ClientConfig {
   std::string ca_cert;    //!< PEM file of the CA that signed the server's certificate (DROVER_CA_CERT)
 };
 
+//! Removes the config file (logout); an error message or "".
+std::string ForgetClientConfig();
 //! Loads the config file and the environment. Empty fields when absent.
 ClientConfig LoadClientConfig();
 //! Writes the config file (mode 0600); returns an error message or "".
@@ -42,6 +44,7 @@ class Client {
   Reply Post(const std::string& path, const std::string& body, const std::string& type = "application/json") const;
   Reply Put(const std::string& path, const std::string& body, const std::string& type) const;
   Reply Patch(const std::string& path, const std::string& body) const;
+  Reply Delete(const std::string& path) const;
   //! Streams a GET body to `sink` as it arrives; returns the status.
   Reply Stream(const std::string& path, const std::function<bool(const char*, size_t)>& sink) const;
   const ClientConfig& config() const { return config_; }

@@ -536,12 +536,36 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
       }
     });
   }
-  // token create / revoke
+  // plan show
+  {
+    auto c = std::make_shared<Common>();
+    CLI::App* cmd = app.get_subcommand("plan")->add_subcommand("show", "Print the plan the server has (its YAML)");
+    cmd->add_flag("--insecure", c->insecure, "do not verify the server's TLS certificate");
+    cmd->callback([=, &exit_code]() {
+      Reply r = c->client().Get("/api/v1/plan");
+      if ((exit_code = Report("plan show", r)) == kOk) std::cout << r.json["yaml"].get<std::string>();
+    });
+  }
+  // token list / create / revoke
   {
     auto c = std::make_shared<Common>();
     auto revoke = std::make_shared<std::string>();
     CLI::App* token = app.add_subcommand("token", "Your API tokens");
     token->require_subcommand(1);
+    CLI::App* list = token->add_subcommand("list", "Your tokens, by id (the tokens themselves are never shown again)");
+    AddOutput(list, *c);
+    list->callback([=, &exit_code]() {
+      Reply r = c->client().Get("/api/v1/tokens");
+      if ((exit_code = Report("token list", r)) != kOk) return;
+      if (c->as_json()) {
+        std::cout << r.json.dump() << "\n";
+        return;
+      }
+      std::printf("%-14s %s\n", "ID", "CREATED");
+      for (const json& t : r.json["tokens"]) {
+        std::printf("%-14s %s ago\n", t["id"].get<std::string>().c_str(), Age(t["created"]).c_str());
+      }
+    });
     CLI::App* create = token->add_subcommand("create", "Create another token for yourself (shown once)");
     AddOutput(create, *c);
     create->callback([=, &exit_code]() {
@@ -576,6 +600,63 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
       if ((exit_code = Report("user create", r)) != kOk) return;
       if (c->as_json()) std::cout << r.json.dump() << "\n";
       else std::cout << "user " << *name << " created; token (shown once): " << r.json["token"].get<std::string>() << "\n";
+    });
+    auto gone = std::make_shared<std::string>();
+    CLI::App* del = user->add_subcommand("delete", "Delete a user and revoke their tokens (their jobs stay)");
+    del->add_option("name", *gone, "user name")->required();
+    del->callback([=, &exit_code]() {
+      Reply r = c->client().Delete("/api/v1/users/" + PercentEncode(*gone));
+      if ((exit_code = Report("user delete", r)) == kOk) std::cout << "user " << *gone << " deleted\n";
+    });
+  }
+  // users
+  {
+    auto c = std::make_shared<Common>();
+    CLI::App* cmd = app.add_subcommand("users", "List users (admins)");
+    AddOutput(cmd, *c);
+    cmd->callback([=, &exit_code]() {
+      Reply r = c->client().Get("/api/v1/users");
+      if ((exit_code = Report("users", r)) != kOk) return;
+      if (c->as_json()) {
+        std::cout << r.json.dump() << "\n";
+        return;
+      }
+      std::printf("%-20s %-6s %6s  %s\n", "USER", "ROLE", "TOKENS", "CONSUMERS");
+      for (const json& u : r.json["users"]) {
+        std::string consumers;
+        for (const json& p : u["consumers"]) consumers += (consumers.empty() ? "" : ", ") + p.get<std::string>();
+        std::printf("%-20s %-6s %6d  %s\n", u["name"].get<std::string>().c_str(), u["role"].get<std::string>().c_str(),
+                    u["tokens"].get<int>(), consumers.c_str());
+      }
+    });
+  }
+  // whoami, logout
+  {
+    auto c = std::make_shared<Common>();
+    CLI::App* cmd = app.add_subcommand("whoami", "Who the remembered token is, on which server");
+    AddOutput(cmd, *c);
+    cmd->callback([=, &exit_code]() {
+      Client client = c->client();
+      Reply r = client.Get("/api/v1/whoami");
+      if ((exit_code = Report("whoami", r)) != kOk) return;
+      if (c->as_json()) {
+        std::cout << r.json.dump() << "\n";
+        return;
+      }
+      std::string consumers;
+      for (const json& p : r.json["consumers"]) consumers += (consumers.empty() ? "" : ", ") + p.get<std::string>();
+      std::cout << r.json["name"].get<std::string>() << " (" << r.json["role"].get<std::string>() << ")"
+                << (consumers.empty() ? "" : " in " + consumers) << "\n";
+    });
+    CLI::App* out = app.add_subcommand("logout", "Forget the remembered server and token");
+    out->callback([&exit_code]() {
+      std::string err = ForgetClientConfig();
+      if (!err.empty()) {
+        std::cerr << "drover logout: " << err << "\n";
+        exit_code = kServerError;
+        return;
+      }
+      std::cout << "logged out\n";
     });
   }
 }

@@ -85,6 +85,51 @@ void Server::UserRoutes(Router& router) {
     if (!st.ok()) return Fail(res, st);
     Reply(res, 200, {{"revoked", true}});
   });
+
+  router.Get("/api/v1/users", kAdmins, [this](const Principal&, const httplib::Request&, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mu_);
+    json users = json::array();
+    for (const auto& [name, u] : users_) {
+      int tokens = 0;
+      for (const auto& [hash, t] : tokens_) tokens += t.kind == "user" && t.user == name;
+      users.push_back({{"name", name}, {"role", u.role}, {"consumers", u.consumers}, {"tokens", tokens}});
+    }
+    Reply(res, 200, {{"users", users}});
+  });
+
+  // Deletes a user and revokes every token of theirs; their jobs stay.
+  router.Delete("/api/v1/users/{name}", kAdmins, [this](const Principal& who, const httplib::Request& req,
+                                                        httplib::Response& res) {
+    std::string name = req.matches[1];
+    Status st = Mutate([&](store::WriteBatch* batch) -> Status {
+      if (!users_.count(name)) return NotFound("user " + name + " does not exist");
+      if (name == who.name) return FailedPrecondition("you may not delete yourself; another admin may");
+      users_.erase(name);
+      batch->removed_users.push_back(name);
+      for (auto it = tokens_.begin(); it != tokens_.end();) {
+        if (it->second.kind == "user" && it->second.user == name) {
+          batch->revoked_tokens.push_back(it->first);
+          it = tokens_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      return Status::Ok();
+    });
+    if (!st.ok()) return Fail(res, st);
+    Reply(res, 200, {{"name", name}, {"deleted", true}});
+  });
+
+  // The caller's own tokens, by the first 12 hex digits of their SHA-256 (never the token).
+  router.Get("/api/v1/tokens", kPeople, [this](const Principal& who, const httplib::Request&,
+                                               httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mu_);
+    json tokens = json::array();
+    for (const auto& [hash, t] : tokens_) {
+      if (t.kind == "user" && t.user == who.name) tokens.push_back({{"id", hash.substr(0, 12)}, {"created", t.created}});
+    }
+    Reply(res, 200, {{"tokens", tokens}});
+  });
 }
 
 }  // namespace drover::server

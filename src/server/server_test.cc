@@ -186,6 +186,10 @@ TEST_F(ServerTest, EveryFailedCommitLeavesMemoryAsTheStoreHasIt) {
       "token revoke", [](const store::WriteBatch& b) { return !b.revoked_tokens.empty(); },
       [&] { return status("POST", "/api/v1/tokens/revoke", json{{"token", token}}.dump(), admin_); }, 200);
   EXPECT_EQ(status("GET", "/api/v1/jobs", "", token), 401);  // the revocation held
+  ASSERT_EQ(status("POST", "/api/v1/users", R"({"name":"bob","consumers":["/b"]})"), 201);
+  ExpectFailedCommitChangesNothing(
+      "user delete", [](const store::WriteBatch& b) { return !b.removed_users.empty(); },
+      [&] { return status("DELETE", "/api/v1/users/bob"); }, 200);
 
   // An agent registers, before any job exists.
   std::string agent;
@@ -259,6 +263,15 @@ TEST_F(ServerTest, WrongMethodsUnknownPathsAndBadParametersGetJsonErrors) {
   EXPECT_EQ(Call("PATCH", "/api/v1/jobs/1", R"({"workers": {"min": 1, "max": 4294967297}})").first, 400);
   EXPECT_EQ(Call("POST", "/api/v1/users", R"({"name":"bob"})").first, 201);
   EXPECT_EQ(Call("POST", "/api/v1/users", R"({"name":"bob","role":"admin"})").first, 409);
+  // Deleting a user revokes their tokens; an admin may not delete themself.
+  auto [made, carol] = Call("POST", "/api/v1/users", R"({"name":"carol","consumers":["/a"]})");
+  ASSERT_EQ(made, 201);
+  EXPECT_EQ(Call("GET", "/api/v1/tokens", "", carol["token"]).second["tokens"].size(), 1u);
+  EXPECT_EQ(Call("GET", "/api/v1/users").second["users"].size(), 3u);  // admin, bob, carol
+  EXPECT_EQ(Call("DELETE", "/api/v1/users/carol").first, 200);
+  EXPECT_EQ(Call("GET", "/api/v1/jobs", "", carol["token"]).first, 401);
+  EXPECT_EQ(Call("DELETE", "/api/v1/users/carol").first, 404);
+  EXPECT_EQ(Call("DELETE", "/api/v1/users/admin").first, 409);
   EXPECT_EQ(server_->DriftFromStore(), "");
 }
 

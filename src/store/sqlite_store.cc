@@ -274,6 +274,7 @@ class SqliteStore::Writer {
         {&upsert_user_, UpsertSql("users", kUserCols, "name")},
         {&upsert_token_, UpsertSql("tokens", kTokenCols, "sha256")},
         {&delete_token_, "DELETE FROM tokens WHERE sha256 = ?"},
+        {&delete_user_, "DELETE FROM users WHERE name = ?"},
     };
     for (auto& [stmt, sql] : all) {
       Result<Stmt> s = Prepare(db_.get(), sql);
@@ -352,6 +353,11 @@ class SqliteStore::Writer {
       sqlite3_stmt* s = delete_token_.get();
       DROVER_RETURN_IF_ERROR(Step(db, s, Binder(s).Text(b.revoked_tokens[i]).rc(),
                                   [&] { return "revoked_tokens[" + std::to_string(i) + "]"; }));
+    }
+    for (size_t i = 0; i < b.removed_users.size(); ++i) {
+      sqlite3_stmt* s = delete_user_.get();
+      DROVER_RETURN_IF_ERROR(Step(db, s, Binder(s).Text(b.removed_users[i]).rc(),
+                                  [&] { return "removed_users[" + std::to_string(i) + "]"; }));
     }
     for (size_t i = 0; i < b.jobs.size(); ++i) {
       const JobRecord& j = b.jobs[i];
@@ -452,7 +458,7 @@ class SqliteStore::Writer {
   Db db_;  // declared first: destroyed after the statements below
   Stmt begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
   Stmt set_plan_, set_next_id_, upsert_job_, insert_event_, upsert_host_, upsert_worker_,
-      delete_worker_, upsert_user_, upsert_token_, delete_token_;
+      delete_worker_, upsert_user_, upsert_token_, delete_token_, delete_user_;
 };
 
 namespace {

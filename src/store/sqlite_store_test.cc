@@ -248,7 +248,7 @@ TEST(SqliteStoreTest, UpsertReplacesByKey) {
   EXPECT_EQ(Fields(s.tokens[0]), Fields(b.tokens[0]));
 }
 
-TEST(SqliteStoreTest, RemovedWorkersAndRevokedTokensAreDeleted) {
+TEST(SqliteStoreTest, RemovedWorkersRevokedTokensAndRemovedUsersAreDeleted) {
   TempDir dir;
   auto store = OpenOrDie(dir.path());
   ASSERT_TRUE(store->Apply(EverythingBatch()).ok());
@@ -258,6 +258,7 @@ TEST(SqliteStoreTest, RemovedWorkersAndRevokedTokensAreDeleted) {
   // Deletions apply first, so a batch can replace a job's worker set.
   b.workers.push_back({42, 0, "gpu-01", {5}, 9, 0, "assigned", 0});
   b.revoked_tokens = {std::string(64, 'b'), "not-stored"};
+  b.removed_users = {"bob", "nobody"};
   ASSERT_TRUE(store->Apply(b).ok());
 
   Snapshot s = LoadOrDie(*store);
@@ -266,6 +267,8 @@ TEST(SqliteStoreTest, RemovedWorkersAndRevokedTokensAreDeleted) {
   EXPECT_EQ(Fields(s.workers[1]), Fields(b.workers[0]));
   ASSERT_EQ(s.tokens.size(), 1u);
   EXPECT_EQ(s.tokens[0].sha256, std::string(64, 'a'));
+  ASSERT_EQ(s.users.size(), 1u);
+  EXPECT_EQ(s.users[0].name, "alice");
 }
 
 TEST(SqliteStoreTest, ReopenSeesEverything) {

@@ -127,6 +127,7 @@ struct WriteBatch {
   std::vector<UserRecord> users;
   std::vector<TokenRecord> tokens;
   std::vector<std::string> revoked_tokens;  //!< sha256
+  std::vector<std::string> removed_users;   //!< names (their tokens are revoked separately)
   std::optional<JobId> next_job_id;         //!< the id allocator's high-water mark
   bool empty() const;
 };
