@@ -1,5 +1,6 @@
 #include "cli/sim_command.h"
 
+#include <algorithm>
 #include <unistd.h>
 
 #include <cstdio>
@@ -222,10 +223,14 @@ int RunSim(const SimArgs& a) {
       if (r.fairness.empty()) continue;
       std::printf("\nfairness under %s (GPU-hours owed after the grace period while others borrowed):\n",
                   r.policy.c_str());
-      std::printf("  %-16s %6s %6s %10s %12s %10s\n", "CONSUMER", "OWNED", "JOBS", "MEAN_JCT", "GPU_HOURS", "OWED_GPU_H");
+      int width = 8;  // the consumer column as wide as its longest path, so nothing overflows
+      for (const auto& c : r.fairness) width = std::max(width, static_cast<int>(c.consumer.size()));
+      std::printf("  %-*s %6s %6s %10s %12s %10s\n", width, "CONSUMER", "OWNED", "JOBS", "MEAN_JCT", "GPU_HOURS",
+                  "OWED_GPU_H");
       for (const auto& c : r.fairness) {
-        std::printf("  %-16s %6lld %6d %9.0fs %12.1f %10.2f\n", c.consumer.c_str(), static_cast<long long>(c.owned),
-                    c.jobs, c.mean_jct, c.gpu_seconds / 3600, c.owed_gpu_seconds / 3600);
+        std::printf("  %-*s %6lld %6d %9.0fs %12.1f %10.2f\n", width, c.consumer.c_str(),
+                    static_cast<long long>(c.owned), c.jobs, c.mean_jct, c.gpu_seconds / 3600,
+                    c.owed_gpu_seconds / 3600);
       }
     }
   }

@@ -13,6 +13,8 @@
 #include <sstream>
 #include <thread>
 
+#include <yaml-cpp/yaml.h>
+
 #include "cli/client.h"
 #include "common/percent_encode.h"
 
@@ -32,16 +34,21 @@ std::string ReadFile(const std::string& path, std::string* error) {
   return o.str();
 }
 
-std::string Age(double since) {
-  if (since <= 0) return "-";
-  double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-  double s = std::max(0.0, now - since);
+// A span of seconds as "42s", "5m", "3h", "2d".
+std::string Duration(double s) {
+  s = std::max(0.0, s);
   char buf[32];
   if (s < 120) std::snprintf(buf, sizeof buf, "%.0fs", s);
   else if (s < 7200) std::snprintf(buf, sizeof buf, "%.0fm", s / 60);
   else if (s < 172800) std::snprintf(buf, sizeof buf, "%.0fh", s / 3600);
   else std::snprintf(buf, sizeof buf, "%.0fd", s / 86400);
   return buf;
+}
+
+std::string Age(double since) {
+  if (since <= 0) return "-";
+  double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return Duration(now - since);
 }
 
 std::string Clock(double t) {
@@ -53,6 +60,35 @@ std::string Clock(double t) {
   return buf;
 }
 
+YAML::Node YamlNode(const json& j) {
+  YAML::Node n;
+  if (j.is_object()) {
+    n = YAML::Node(YAML::NodeType::Map);
+    for (const auto& [k, v] : j.items()) n[k] = YamlNode(v);
+  } else if (j.is_array()) {
+    n = YAML::Node(YAML::NodeType::Sequence);
+    for (const auto& v : j) n.push_back(YamlNode(v));
+  } else if (j.is_string()) {
+    n = j.get<std::string>();
+  } else if (j.is_boolean()) {
+    n = j.get<bool>();
+  } else if (j.is_number_integer()) {
+    n = j.get<int64_t>();
+  } else if (j.is_number()) {
+    n = j.get<double>();
+  } else {
+    n = YAML::Node(YAML::NodeType::Null);
+  }
+  return n;
+}
+
+// `-o yaml`: the JSON answer as a YAML document.
+std::string ToYaml(const json& j) {
+  YAML::Emitter out;
+  out << YamlNode(j);
+  return out.c_str();
+}
+
 // One subcommand's shared options and plumbing.
 struct Common {
   std::string output = "table";
@@ -62,20 +98,26 @@ struct Common {
     c.insecure = c.insecure || insecure;
     return Client(c);
   }
-  bool as_json() const { return output == "json"; }
+  //! JSON or YAML asked for: print the answer as it is (Print), not a table.
+  bool as_json() const { return output == "json" || output == "yaml"; }
+  bool wide() const { return output == "wide"; }
+  void Print(const json& j) const { std::cout << (output == "yaml" ? ToYaml(j) : j.dump()) << "\n"; }
 };
 
 // `?file=` for the server to label its errors with the file the user gave (percent-encoded).
 std::string FileParam(const std::string& path) { return "file=" + PercentEncode(path.substr(0, 512)); }
 
 void AddOutput(CLI::App* cmd, Common& c) {
-  cmd->add_option("-o,--output", c.output, "table or json")->check(CLI::IsMember({"table", "json"}));
+  cmd->add_option("-o,--output", c.output, "table, wide (more columns), json or yaml")
+      ->check(CLI::IsMember({"table", "wide", "json", "yaml"}));
   cmd->add_flag("--insecure", c.insecure, "do not verify the server's TLS certificate");
 }
 
-void PrintJobs(const json& jobs) {
-  std::printf("%-6s %-20s %-18s %-10s %-10s %7s %5s %6s  %s\n", "ID", "NAME", "CONSUMER", "USER", "STATE", "WORKERS",
-              "GPUS", "AGE", "REASON");
+void PrintJobs(const json& jobs, bool wide) {
+  std::printf("%-6s %-20s %-18s %-10s %-10s %7s %5s %6s %7s ", "ID", "NAME", "CONSUMER", "USER", "STATE", "WORKERS",
+              "GPUS", "AGE", "ELAPSED");
+  if (wide) std::printf("%8s %8s %6s %8s %9s ", "PRIORITY", "STARTED", "STEP", "LOSS", "SAMPLES/S");
+  std::printf(" %s\n", "REASON");
   for (const json& j : jobs) {
     std::string w = std::to_string(j["world_size"].get<int>()) + "/" +
                     (j["workers"]["min"] == j["workers"]["max"]
@@ -84,11 +126,26 @@ void PrintJobs(const json& jobs) {
                                std::to_string(j["workers"]["max"].get<int>()));
     std::string state = j["state"];
     std::string reason = (state == "PENDING" || state == "PREEMPTED" || state == "FAILED") ? j.value("reason", "") : "";
-    std::printf("%-6llu %-20s %-18s %-10s %-10s %7s %5lld %6s  %s\n",
+    // ELAPSED: running time, from the first start to the end (or now); it stops when the job ends.
+    const double start = j.value("start_time", json()).is_number() ? j["start_time"].get<double>() : 0;
+    const double end = j.value("end_time", json()).is_number() ? j["end_time"].get<double>() : 0;
+    std::string elapsed = start <= 0 ? "-" : end > 0 ? Duration(end - start) : Age(start);
+    std::printf("%-6llu %-20s %-18s %-10s %-10s %7s %5lld %6s %7s ",
                 static_cast<unsigned long long>(j["id"].get<uint64_t>()), j["name"].get<std::string>().c_str(),
                 j["consumer"].get<std::string>().c_str(), j["user"].get<std::string>().c_str(), state.c_str(),
                 w.c_str(), static_cast<long long>(j["gpus"].get<int64_t>()), Age(j["submit_time"]).c_str(),
-                reason.c_str());
+                elapsed.c_str());
+    if (wide) {
+      auto shown = [&](const char* key, const char* fmt) {
+        if (!j.value(key, json()).is_number()) return std::string("-");
+        char buf[32];
+        std::snprintf(buf, sizeof buf, fmt, j[key].get<double>());
+        return std::string(buf);
+      };
+      std::printf("%8d %8s %6s %8s %9s ", j["priority"].get<int>(), start > 0 ? Clock(start).c_str() : "-",
+                  shown("step", "%.0f").c_str(), shown("loss", "%.4g").c_str(), shown("samples_per_s", "%.1f").c_str());
+    }
+    std::printf(" %s\n", reason.c_str());
   }
 }
 
@@ -217,7 +274,7 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
         return;
       }
       uint64_t id = r.json["id"];
-      if (c->as_json()) std::cout << r.json.dump() << "\n";
+      if (c->as_json()) c->Print(r.json);
       else std::cout << "job " << id << " submitted\n";
       if (*follow) exit_code = FollowJob(client, id);
     });
@@ -234,28 +291,38 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
     cmd->add_option("--consumer", *consumer, "only jobs in this consumer subtree");
     cmd->add_option("--user", *user, "only this user's jobs");
     cmd->add_option("--limit", *limit, "at most this many (per page of 1000)");
+    auto watch = std::make_shared<double>(0);
+    cmd->add_option("-w,--watch", *watch, "print again every N seconds until interrupted (Ctrl-C)")
+        ->check(CLI::Range(0.5, 3600.0));
     AddOutput(cmd, *c);
     cmd->callback([=, &exit_code]() {
-      Client client = c->client();
-      json all = json::array();
-      std::string after = "0";
-      while (static_cast<int>(all.size()) < *limit) {
-        std::string q = "/api/v1/jobs?limit=" + std::to_string(std::min(1000, *limit - static_cast<int>(all.size()))) +
-                        "&after=" + after;
-        if (!state->empty()) q += "&state=" + *state;
-        if (!consumer->empty()) q += "&consumer=" + *consumer;
-        if (!user->empty()) q += "&user=" + *user;
-        Reply r = client.Get(q);
-        if (r.exit_code() != kOk) {
-          exit_code = Report("jobs", r);
-          return;
+      for (bool first = true; first || *watch > 0; first = false) {
+        if (!first) {
+          std::this_thread::sleep_for(std::chrono::duration<double>(*watch));
+          std::printf("\n");
         }
-        for (const json& j : r.json["jobs"]) all.push_back(j);
-        if (!r.json.contains("next")) break;
-        after = std::to_string(r.json["next"].get<uint64_t>());
+        Client client = c->client();
+        json all = json::array();
+        std::string after = "0";
+        while (static_cast<int>(all.size()) < *limit) {
+          std::string q = "/api/v1/jobs?limit=" + std::to_string(std::min(1000, *limit - static_cast<int>(all.size()))) +
+                          "&after=" + after;
+          if (!state->empty()) q += "&state=" + PercentEncode(*state);
+          if (!consumer->empty()) q += "&consumer=" + PercentEncode(*consumer);
+          if (!user->empty()) q += "&user=" + PercentEncode(*user);
+          Reply r = client.Get(q);
+          if (r.exit_code() != kOk) {
+            exit_code = Report("jobs", r);
+            return;
+          }
+          for (const json& j : r.json["jobs"]) all.push_back(j);
+          if (!r.json.contains("next")) break;
+          after = std::to_string(r.json["next"].get<uint64_t>());
+        }
+        if (c->as_json()) c->Print(json{{"jobs", all}});
+        else PrintJobs(all, c->wide());
+        std::fflush(stdout);
       }
-      if (c->as_json()) std::cout << json{{"jobs", all}}.dump() << "\n";
-      else PrintJobs(all);
     });
   }
   // job ID
@@ -273,7 +340,7 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
       }
       const json& j = r.json;
       if (c->as_json()) {
-        std::cout << j.dump(2) << "\n";
+        c->Print(j);
         return;
       }
       std::printf("Job %llu  %s\n", static_cast<unsigned long long>(j["id"].get<uint64_t>()),
@@ -401,7 +468,9 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
     cmd->callback([=, &exit_code]() {
       Reply r = c->client().Post("/api/v1/jobs/" + std::to_string(*id) + "/cancel", "{}");
       exit_code = Report("cancel", r);
-      if (exit_code == kOk) std::cout << (c->as_json() ? r.json.dump() : "job " + std::to_string(*id) + " cancelled") << "\n";
+      if (exit_code != kOk) return;
+      if (c->as_json()) c->Print(r.json);
+      else std::cout << "job " << *id << " cancelled\n";
     });
   }
   // update: priority and worker bounds
@@ -448,7 +517,7 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
       Reply r = c->client().Get("/api/v1/hosts");
       if ((exit_code = Report("hosts", r)) != kOk) return;
       if (c->as_json()) {
-        std::cout << r.json.dump() << "\n";
+        c->Print(r.json);
         return;
       }
       std::printf("%-16s %-12s %9s %6s %10s %10s\n", "HOST", "STATE", "GPUS_USED", "CPUS", "MEMORY_MIB", "LAST_SEEN");
@@ -493,7 +562,7 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
       Reply r = c->client().Get("/api/v1/consumers");
       if ((exit_code = Report("consumers", r)) != kOk) return;
       if (c->as_json()) {
-        std::cout << r.json.dump() << "\n";
+        c->Print(r.json);
         return;
       }
       std::printf("%-28s %5s %5s %8s %9s %8s %5s %7s\n", "CONSUMER", "OWNED", "SHARE", "ENTITLED", "ALLOCATED",
@@ -558,7 +627,7 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
       Reply r = c->client().Get("/api/v1/tokens");
       if ((exit_code = Report("token list", r)) != kOk) return;
       if (c->as_json()) {
-        std::cout << r.json.dump() << "\n";
+        c->Print(r.json);
         return;
       }
       std::printf("%-14s %s\n", "ID", "CREATED");
@@ -571,7 +640,7 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
     create->callback([=, &exit_code]() {
       Reply r = c->client().Post("/api/v1/tokens", "{}");
       if ((exit_code = Report("token create", r)) != kOk) return;
-      if (c->as_json()) std::cout << r.json.dump() << "\n";
+      if (c->as_json()) c->Print(r.json);
       else std::cout << "token (shown once): " << r.json["token"].get<std::string>() << "\n";
     });
     CLI::App* rev = token->add_subcommand("revoke", "Revoke a token (yours; admins: anyone's)");
@@ -598,7 +667,7 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
       json body = {{"name", *name}, {"role", *role}, {"consumers", *consumers}};
       Reply r = c->client().Post("/api/v1/users", body.dump());
       if ((exit_code = Report("user create", r)) != kOk) return;
-      if (c->as_json()) std::cout << r.json.dump() << "\n";
+      if (c->as_json()) c->Print(r.json);
       else std::cout << "user " << *name << " created; token (shown once): " << r.json["token"].get<std::string>() << "\n";
     });
     auto gone = std::make_shared<std::string>();
@@ -618,7 +687,7 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
       Reply r = c->client().Get("/api/v1/users");
       if ((exit_code = Report("users", r)) != kOk) return;
       if (c->as_json()) {
-        std::cout << r.json.dump() << "\n";
+        c->Print(r.json);
         return;
       }
       std::printf("%-20s %-6s %6s  %s\n", "USER", "ROLE", "TOKENS", "CONSUMERS");
@@ -640,7 +709,7 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
       Reply r = client.Get("/api/v1/whoami");
       if ((exit_code = Report("whoami", r)) != kOk) return;
       if (c->as_json()) {
-        std::cout << r.json.dump() << "\n";
+        c->Print(r.json);
         return;
       }
       std::string consumers;

@@ -237,9 +237,12 @@ class Cycle {
         } else if (got_[c] + need > own_ent_[c] && own_ent_[c] < std::min(own_demand_[c], ent_[0])) {
           w_[j].reason = FairShareReason(c, need);
         } else if (got_[c] + need > own_ent_[c] || need > avail_) {
-          w_[j].reason = owed_[c] ? ReclaimReason(c, need)
-                                  : "waiting for " + Gpus(need) + " to free up: all " +
-                                        Gpus(capacity_) + " are in use";
+          // What is free is what the running jobs leave at their minimum size.
+          w_[j].reason = owed_[c]     ? ReclaimReason(c, need)
+                         : avail_ <= 0 ? "waiting for " + Gpus(need) + " to free up: all " + Gpus(capacity_) +
+                                             " are in use"
+                                       : "waiting for " + Gpus(need) + " to free up: " + std::to_string(avail_) +
+                                             " of " + Gpus(capacity_) + " are free";
         } else {
           Commit(j, job(j).workers.min);
         }

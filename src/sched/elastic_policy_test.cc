@@ -48,7 +48,8 @@ TEST(ElasticPolicyTest, RigidJobStartsWhollyOrNotAtAll) {
   Apply(s, d);
   EXPECT_EQ(Workers(s, 1), 2);
   EXPECT_EQ(Workers(s, 2), 0);  // 3 workers do not fit in the 2 left
-  EXPECT_NE(Reason(d, 2).find("waiting for 3 GPUs to free up"), std::string::npos) << Reason(d, 2);
+  // The reason says what is free (a new user was told "all 4 GPUs are in use" with 2 idle).
+  EXPECT_EQ(Reason(d, 2), "waiting for 3 GPUs to free up: 2 of 4 GPUs are free");
 }
 
 TEST(ElasticPolicyTest, ElasticJobStartsWithWhatFitsAboveMin) {

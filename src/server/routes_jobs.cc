@@ -23,8 +23,8 @@ json JobSummary(const Job& j, const std::string& reason) {
           {"world_size", workers},
           {"gpus", workers * r.per_worker.gpus},
           {"submit_time", r.submit_time},
-          {"start_time", r.start_time},
-          {"end_time", r.end_time},
+          {"start_time", r.start_time > 0 ? json(r.start_time) : json()},  // null: not started yet
+          {"end_time", r.end_time > 0 ? json(r.end_time) : json()},        // null: not ended
           {"reason", reason.empty() ? r.reason : reason},
           {"step", OrNull(j.rec.progress.step)},
           {"epoch", OrNull(j.rec.progress.epoch)},
