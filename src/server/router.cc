@@ -77,8 +77,10 @@ void Router::Finish() {
   // Anything the routes did not answer (no such path, a body httplib refused) still gets a JSON error.
   http_.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
-    std::string why = res.status == 404 ? "no such endpoint: " + req.method + " " + req.path
-                                        : "the request could not be read (HTTP " + std::to_string(res.status) + ")";
+    std::string why = res.status == 404   ? "no such endpoint: " + req.method + " " + req.path
+                      : res.status == 400 ? "the request could not be read (a POST without a body needs "
+                                            "Content-Length: 0)"
+                                          : "the request could not be read (HTTP " + std::to_string(res.status) + ")";
     Reply(res, res.status, {{"error", why}});
   });
 }

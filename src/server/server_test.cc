@@ -360,6 +360,10 @@ TEST_F(ServerTest, ServesExactlyTheDocumentedOperationsWithTheirSchemas) {
     httplib::Result r = client_->Get(url, {{"Authorization", "Bearer " + admin_}});
     ASSERT_TRUE(r) << url;
     EXPECT_EQ(r->status, 200) << url << ": " << r->body;
+    // The answer's media type is one the document gives.
+    std::set<std::string> types;
+    for (const auto& media : get["responses"]["200"]["content"]) types.insert(media.first.as<std::string>());
+    EXPECT_TRUE(types.count(r->get_header_value("Content-Type"))) << url << " answers " << r->get_header_value("Content-Type");
     YAML::Node schema = get["responses"]["200"]["content"]["application/json"]["schema"];
     if (!schema) continue;  // text: logs, metrics, health, raw values
     json body = json::parse(r->body, nullptr, false);
