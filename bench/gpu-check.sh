@@ -37,11 +37,11 @@ die() { echo "gpu-check: $*" >&2; exit 2; }
 pack() {
   local dir=${1:-.gpu-pack} build=${BUILD_DIR:-build}
   [[ -f $build/build.ninja || -f $build/Makefile ]] || die "no drover build in $build (./scripts/build.sh)"
-  cmake --build "$build" -j2 --target drover_common drover_train_data drover_agent drover_train_client >/dev/null ||
+  cmake --build "$build" -j2 --target drover_common drover_train_data drover_net drover_train_client >/dev/null ||
     die "building the torch-free libraries failed"
   rm -rf "$dir" && mkdir -p "$dir/lib" "$dir/include" "$dir/data"
   local a
-  for a in common/libdrover_common.a train/libdrover_train_data.a agent/libdrover_agent.a \
+  for a in common/libdrover_common.a train/libdrover_train_data.a net/libdrover_net.a \
            train/libdrover_train_client.a; do
     cp "$build/src/$a" "$dir/lib/" || die "missing $build/src/$a"
   done

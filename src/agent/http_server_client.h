@@ -12,33 +12,16 @@
 #include <string>
 
 #include "agent/server_client.h"
-
-namespace httplib {
-class Client;
-}
+#include "net/http.h"
 
 namespace drover::agent {
 
 struct HttpClientOptions {
-  bool insecure = false;  //!< skip TLS certificate verification
-  std::string ca_cert;    //!< PEM file of the CA that signed the server's certificate; empty: the system's store
+  net::TlsOptions tls;    //!< how the server's certificate is verified
   int connect_timeout_ms = 3000;
   //! Added to a sync's wait_ms for the read timeout, since the server holds it.
   int read_slack_ms = 10000;
 };
-
-//! The parts of a server URL. Pure; exposed for tests.
-struct ServerUrl {
-  std::string scheme;       //!< "http" or "https"
-  std::string host_port;    //!< "host", "host:8080", "[::1]:8080"
-  std::string path_prefix;  //!< "" or "/drover" (no trailing slash)
-};
-//! Errors: kInvalidArgument naming what is wrong with the URL.
-Result<ServerUrl> ParseServerUrl(const std::string& url);
-
-//! Maps an HTTP status and body to the ServerClient error of `call`
-//! ("register" or "sync", for the message); OK for 2xx. Pure; exposed for tests.
-Status StatusFromHttp(const std::string& call, int http_status, const std::string& body);
 
 class HttpServerClient : public ServerClient {
  public:
@@ -52,12 +35,12 @@ class HttpServerClient : public ServerClient {
   Result<SyncResponse> Sync(const std::string& agent_token, const SyncRequest& request) override;
 
  private:
-  HttpServerClient(ServerUrl url, HttpClientOptions options);
+  HttpServerClient(net::ServerUrl url, HttpClientOptions options);
   //! POSTs `body`; the answer's body on 2xx, else the mapped error.
   Result<std::string> Post(const std::string& call, const std::string& token,
                            const std::string& body, int read_timeout_ms);
 
-  ServerUrl url_;
+  net::ServerUrl url_;
   HttpClientOptions options_;
   std::unique_ptr<httplib::Client> client_;
 };

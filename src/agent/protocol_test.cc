@@ -90,17 +90,17 @@ TEST(ProtocolTest, EncodesRegisterRequest) {
 }
 
 TEST(HttpServerClientTest, ParsesServerUrls) {
-  auto url = ParseServerUrl("https://drover.example.com:8443/prefix/");
+  auto url = net::ParseServerUrl("https://drover.example.com:8443/prefix/");
   ASSERT_TRUE(url.ok());
   EXPECT_EQ(url->scheme, "https");
   EXPECT_EQ(url->host_port, "drover.example.com:8443");
   EXPECT_EQ(url->path_prefix, "/prefix");
-  url = ParseServerUrl("http://127.0.0.1:8080");
+  url = net::ParseServerUrl("http://127.0.0.1:8080");
   ASSERT_TRUE(url.ok());
   EXPECT_EQ(url->host_port, "127.0.0.1:8080");
   EXPECT_EQ(url->path_prefix, "");
   for (const char* bad : {"127.0.0.1:8080", "ftp://host", "http://", "http://host?x=1"}) {
-    EXPECT_EQ(ParseServerUrl(bad).status().code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(net::ParseServerUrl(bad).status().code(), StatusCode::kInvalidArgument) << bad;
   }
   EXPECT_TRUE(
       HttpServerClient::Create("http://127.0.0.1:1", {}).ok());  // no connection until a call
@@ -123,9 +123,9 @@ TEST(HttpServerClientTest, MapsHttpStatuses) {
       {"register", 409, StatusCode::kInternal},
   };
   for (const Case& c : cases) {
-    EXPECT_EQ(StatusFromHttp(c.call, c.http, "").code(), c.code) << c.call << " " << c.http;
+    EXPECT_EQ(net::StatusFromHttp(c.call, c.http, "").code(), c.code) << c.call << " " << c.http;
   }
-  EXPECT_EQ(StatusFromHttp("register", 400, R"({"error": "name: empty"})").message(),
+  EXPECT_EQ(net::StatusFromHttp("register", 400, R"({"error": "name: empty"})").message(),
             "register: HTTP 400: name: empty");
 }
 

@@ -54,13 +54,13 @@ int Fail(const std::string& message, int code) {
 int RunAgent(const AgentFlags& flags) {
   if (flags.join_token.empty()) return Fail("--join-token (or DROVER_JOIN_TOKEN) is empty", 2);
   agent::HttpClientOptions http;
-  http.insecure = flags.insecure;
+  http.tls.insecure = flags.insecure;
   if (!flags.ca_cert.empty()) {
     std::error_code ec;
-    http.ca_cert = std::filesystem::absolute(flags.ca_cert, ec).string();
-    if (!std::filesystem::exists(http.ca_cert)) return Fail("--ca-cert " + flags.ca_cert + ": no such file", 2);
+    http.tls.ca_cert = std::filesystem::absolute(flags.ca_cert, ec).string();
+    if (!std::filesystem::exists(http.tls.ca_cert)) return Fail("--ca-cert " + flags.ca_cert + ": no such file", 2);
     // Workers inherit the agent's environment: the runtime trusts the same CA.
-    setenv("DROVER_CA_CERT", http.ca_cert.c_str(), 1);
+    setenv("DROVER_CA_CERT", http.tls.ca_cert.c_str(), 1);
   }
   auto client = agent::HttpServerClient::Create(flags.server, http);
   if (!client.ok()) return Fail("--server: " + client.status().message(), 2);

@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
-#include "agent/http_server_client.h"
+#include "net/http.h"
 
 namespace drover::train {
 namespace {
@@ -72,17 +72,11 @@ bool Membership::AllReady() const {
 }
 
 Result<std::unique_ptr<JobClient>> JobClient::Create(const WorkerEnv& env) {
-  auto url = agent::ParseServerUrl(env.server);
+  auto url = net::ParseServerUrl(env.server);
   if (!url.ok()) return url.status();
-  auto client = std::make_unique<httplib::Client>(url->scheme + "://" + url->host_port);
-  client->set_keep_alive(true);
-  client->set_tcp_nodelay(true);
+  auto client = net::NewClient(*url, {env.insecure, env.ca_cert});
   client->set_connection_timeout(std::chrono::seconds(3));
   client->set_write_timeout(std::chrono::seconds(10));
-  if (url->scheme == "https") {
-    client->enable_server_certificate_verification(!env.insecure);
-    if (!env.ca_cert.empty()) client->set_ca_cert_path(env.ca_cert.c_str());
-  }
   return std::unique_ptr<JobClient>(new JobClient(env, url->path_prefix, std::move(client)));
 }
 
@@ -107,7 +101,7 @@ Result<std::string> JobClient::Call(const std::string& method, const std::string
   }
   httplib::Result res = client_->send(req);
   if (!res) return Unavailable(what + ": " + env_.server + ": " + httplib::to_string(res.error()));
-  DROVER_RETURN_IF_ERROR(agent::StatusFromHttp(what, res->status, res->body));
+  DROVER_RETURN_IF_ERROR(net::StatusFromHttp(what, res->status, res->body));
   return std::move(res->body);
 }
 
