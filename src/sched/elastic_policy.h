@@ -59,6 +59,12 @@ class ElasticPolicy final : public Policy {
   ElasticPolicy(const char* name, ElasticOptions options) : name_(name), options_(options) {}
   Decisions Decide(const ClusterState& state, TimePoint now) override;
   const char* name() const override { return name_; }
+  std::map<std::string, TimePoint> ReclaimTimers() const override {
+    return {owed_since_.begin(), owed_since_.end()};
+  }
+  void RestoreReclaimTimers(const std::map<std::string, TimePoint>& timers) override {
+    owed_since_ = {timers.begin(), timers.end()};
+  }
 
  private:
   const char* name_;

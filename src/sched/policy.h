@@ -7,6 +7,7 @@
 // caller at a time.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,12 @@ class Policy {
   virtual ~Policy() = default;
   virtual Decisions Decide(const ClusterState& state, TimePoint now) = 0;
   virtual const char* name() const = 0;
+  //! State the policy keeps across cycles that must outlive a restart of its
+  //! host: when each consumer started being owed GPUs (its reclaim grace
+  //! runs from then), by consumer path. Empty for policies without any.
+  virtual std::map<std::string, TimePoint> ReclaimTimers() const { return {}; }
+  //! Restores what ReclaimTimers() returned, as a restarted server does.
+  virtual void RestoreReclaimTimers(const std::map<std::string, TimePoint>&) {}
 };
 
 //! Names accepted by MakePolicy, e.g. {"drover", "fifo", "tiresias"}.

@@ -129,6 +129,10 @@ void Server::Recover(const Status& why) {
 
 Status Server::LoadLocked(const store::Snapshot& snap, bool keep_ephemeral) {
   DROVER_RETURN_IF_ERROR(keep_ephemeral ? model_.Reload(snap, Now()) : model_.Load(snap, Now()));
+  if (policy_) {
+    policy_->RestoreReclaimTimers(snap.reclaim_timers);
+    stored_timers_ = snap.reclaim_timers;
+  }
   tokens_.clear();
   users_.clear();
   for (const auto& t : snap.tokens) tokens_[t.sha256] = t;
@@ -218,6 +222,8 @@ Status Server::Bootstrap() {
   auto policy = sched::MakePolicy(opt_.policy);
   if (!policy.ok()) return policy.status();
   policy_ = std::move(policy).value();
+  policy_->RestoreReclaimTimers(snap->reclaim_timers);
+  stored_timers_ = snap->reclaim_timers;
   return Status::Ok();
 }
 
@@ -283,6 +289,10 @@ void Server::SchedulerLoop() {
     model_.CheckHosts(now, opt_.heartbeat_timeout, &batch);
     if (opt_.worker_heartbeat_timeout > 0) model_.CheckWorkers(now, opt_.worker_heartbeat_timeout, &batch);
     model_.Schedule(*policy_, now, &batch);
+    if (std::map<std::string, double> timers = policy_->ReclaimTimers(); timers != stored_timers_) {
+      batch.reclaim_timers = timers;  // a consumer's grace period must not start over on a restart
+      stored_timers_ = std::move(timers);
+    }
     model_.FlushProgress(&batch);  // what workers reported since the last cycle, so a restart shows it
     {
       std::lock_guard<std::mutex> kv_lock(kv_mu_);

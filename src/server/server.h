@@ -137,6 +137,7 @@ class Server {
   bool stopping_ = false;
   std::shared_future<Status> last_commit_;  // the newest queued commit: every earlier one resolves first
   Status write_error_;                      // set when Recover failed: changes are refused
+  std::map<std::string, double> stored_timers_;  // the policy's reclaim timers as last written
 
   std::mutex kv_mu_;                    // guards the three below; taken after mu_ if both are
   std::condition_variable kv_changed_;  // a key was set: wakes waiting reads

@@ -89,7 +89,8 @@ CREATE TABLE tokens (
 // Version 2: a job's worker failures in a row, when the latest happened and
 // which worker it was (the restart budget and backoff of elastic jobs); a
 // host drained by an admin; a job's resize history and last progress (so
-// `drover job` shows the same after a restart).
+// `drover job` shows the same after a restart); the scheduler's reclaim
+// timers (a consumer's grace period does not start over on a restart).
 constexpr const char* kV2 = R"sql(
 ALTER TABLE jobs ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN last_failure REAL NOT NULL DEFAULT 0;
@@ -98,6 +99,10 @@ ALTER TABLE hosts ADD COLUMN cordoned INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN rescales_json TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE jobs ADD COLUMN progress_json TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE jobs ADD COLUMN master_port INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE reclaim_timers (
+  consumer TEXT PRIMARY KEY,
+  since REAL NOT NULL
+) STRICT;
 )sql";
 
 // The first column of the first row of `sql` (0 for NULL or no row).

@@ -275,6 +275,8 @@ class SqliteStore::Writer {
         {&upsert_token_, UpsertSql("tokens", kTokenCols, "sha256")},
         {&delete_token_, "DELETE FROM tokens WHERE sha256 = ?"},
         {&delete_user_, "DELETE FROM users WHERE name = ?"},
+        {&clear_timers_, "DELETE FROM reclaim_timers"},
+        {&insert_timer_, "INSERT INTO reclaim_timers (consumer, since) VALUES (?, ?)"},
     };
     for (auto& [stmt, sql] : all) {
       Result<Stmt> s = Prepare(db_.get(), sql);
@@ -340,6 +342,14 @@ class SqliteStore::Writer {
       DROVER_RETURN_IF_ERROR(Step(db, set_next_id_.get(),
                                   Binder(set_next_id_.get()).Id(*b.next_job_id).rc(),
                                   [] { return std::string("next_job_id"); }));
+    }
+    if (b.reclaim_timers) {
+      DROVER_RETURN_IF_ERROR(Step(db, clear_timers_.get(), SQLITE_OK, [] { return std::string("reclaim_timers"); }));
+      for (const auto& [consumer, since] : *b.reclaim_timers) {
+        sqlite3_stmt* s = insert_timer_.get();
+        DROVER_RETURN_IF_ERROR(Step(db, s, Binder(s).Text(consumer).Real(since).rc(),
+                                    [&] { return "reclaim_timers[" + consumer + "]"; }));
+      }
     }
     for (size_t i = 0; i < b.removed_workers.size(); ++i) {
       const auto& [job, rank] = b.removed_workers[i];
@@ -458,7 +468,7 @@ class SqliteStore::Writer {
   Db db_;  // declared first: destroyed after the statements below
   Stmt begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
   Stmt set_plan_, set_next_id_, upsert_job_, insert_event_, upsert_host_, upsert_worker_,
-      delete_worker_, upsert_user_, upsert_token_, delete_token_, delete_user_;
+      delete_worker_, upsert_user_, upsert_token_, delete_token_, delete_user_, clear_timers_, insert_timer_;
 };
 
 namespace {
@@ -507,6 +517,7 @@ class SqliteStore::Reader {
         {&r->workers_, SelectSql("workers", kWorkerCols, "job, rank")},
         {&r->users_, SelectSql("users", kUserCols, "name")},
         {&r->tokens_, SelectSql("tokens", kTokenCols, "sha256")},
+        {&r->timers_, "SELECT consumer, since FROM reclaim_timers ORDER BY consumer"},
         // Newest first, so LIMIT keeps the newest; id orders events of one time.
         {&r->events_,
          "SELECT job, time, type, message FROM events WHERE job = ? "
@@ -558,6 +569,10 @@ class SqliteStore::Reader {
     }));
     DROVER_RETURN_IF_ERROR(ForEachRow(db, next_id_.get(), [&](sqlite3_stmt* r) {
       snap.next_job_id = static_cast<JobId>(sqlite3_column_int64(r, 0));
+      return Status::Ok();
+    }));
+    DROVER_RETURN_IF_ERROR(ForEachRow(db, timers_.get(), [&](sqlite3_stmt* r) {
+      snap.reclaim_timers[ColText(r, 0)] = sqlite3_column_double(r, 1);
       return Status::Ok();
     }));
     DROVER_RETURN_IF_ERROR(ForEachRow(db, jobs_.get(), [&](sqlite3_stmt* r) {
@@ -645,7 +660,7 @@ class SqliteStore::Reader {
   }
 
   Db db_;  // declared first: destroyed after the statements below
-  Stmt begin_, end_, plan_, next_id_, jobs_, hosts_, workers_, users_, tokens_, events_;
+  Stmt begin_, end_, plan_, next_id_, jobs_, hosts_, workers_, users_, tokens_, timers_, events_;
 };
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& dir,

@@ -271,6 +271,25 @@ TEST(SqliteStoreTest, RemovedWorkersRevokedTokensAndRemovedUsersAreDeleted) {
   EXPECT_EQ(s.users[0].name, "alice");
 }
 
+TEST(SqliteStoreTest, ReclaimTimersAreReplacedAsAWholeAndSurviveAReopen) {
+  TempDir dir;
+  {
+    auto store = OpenOrDie(dir.path());
+    WriteBatch b;
+    b.reclaim_timers = std::map<std::string, double>{{"/research", 1700000000.25}, {"/research/nlp", 1700000001.5}};
+    ASSERT_TRUE(store->Apply(b).ok());
+    WriteBatch unrelated = Submission(1);  // no timers: they stay as they are
+    ASSERT_TRUE(store->Apply(unrelated).ok());
+    EXPECT_EQ(LoadOrDie(*store).reclaim_timers.size(), 2u);
+    WriteBatch next;
+    next.reclaim_timers = std::map<std::string, double>{{"/production", 1700000002.0}};
+    ASSERT_TRUE(store->Apply(next).ok());
+  }
+  auto store = OpenOrDie(dir.path());
+  Snapshot s = LoadOrDie(*store);
+  EXPECT_EQ(s.reclaim_timers, (std::map<std::string, double>{{"/production", 1700000002.0}}));
+}
+
 TEST(SqliteStoreTest, ReopenSeesEverything) {
   TempDir dir;
   Snapshot before;

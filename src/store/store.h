@@ -128,6 +128,8 @@ struct WriteBatch {
   std::vector<TokenRecord> tokens;
   std::vector<std::string> revoked_tokens;  //!< sha256
   std::vector<std::string> removed_users;   //!< names (their tokens are revoked separately)
+  //! When set, replaces every reclaim timer (consumer path -> owed since).
+  std::optional<std::map<std::string, double>> reclaim_timers;
   std::optional<JobId> next_job_id;         //!< the id allocator's high-water mark
   bool empty() const;
 };
@@ -140,6 +142,7 @@ struct Snapshot {
   std::vector<UserRecord> users;
   std::vector<TokenRecord> tokens;
   JobId next_job_id = 1;
+  std::map<std::string, double> reclaim_timers;  //!< the scheduler's: consumer path -> owed since
 };
 
 class Store {

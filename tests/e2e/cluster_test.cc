@@ -304,6 +304,38 @@ TEST_F(ClusterTest, DrainedHostsWorkMovesAndUncordonLetsItBack) {
       << cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id)).json["worker_list"].dump();
 }
 
+// A consumer's reclaim grace does not start over when the server restarts:
+// beta is owed GPUs, 2 s of its 6 s grace pass, the server is killed and
+// restarted, and beta's job still starts about 6 s after it was submitted
+// (it used to be 2 + 6).
+TEST_F(ClusterTest, ReclaimGraceSurvivesAServerKill9) {
+  std::string plan = kPlan;
+  plan.replace(plan.rfind("reclaim_grace: 2"), 16, "reclaim_grace: 6");  // beta's
+  ASSERT_EQ(cluster_->Call("PUT", "/api/v1/plan", plan).status, 200);
+  std::string spec = kRes + "workers: 4\ncommand: [\"sleep\", \"300\"]\n";
+  uint64_t a1 = cluster_->Submit("name: a1\nconsumer: /teams/alpha\n" + spec);
+  uint64_t a2 = cluster_->Submit("name: a2\nconsumer: /teams/alpha\n" + spec);
+  ASSERT_TRUE(cluster_->WaitState(a1, "RUNNING", 15));
+  ASSERT_TRUE(cluster_->WaitState(a2, "RUNNING", 15));
+  uint64_t b = cluster_->Submit("name: b\nconsumer: /teams/beta\n" + spec);
+  // The server's own countdown says when 2 s of the grace have passed.
+  ASSERT_TRUE(LocalCluster::WaitFor([&] {
+    std::string reason = cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(b)).json.value("reason", "");
+    size_t at = reason.find("grace ends in ");
+    return at != std::string::npos && std::atoi(reason.c_str() + at + 14) <= 4;
+  }, 10)) << cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(b)).body;
+  // An acknowledged write after it: the timer's batch, queued before, is durable.
+  ASSERT_NE(cluster_->Submit("name: marker\nconsumer: /teams/beta\nworkers: 8\n" + kRes + "command: [\"true\"]\n"), 0u);
+  cluster_->KillServer(SIGKILL);
+  ASSERT_TRUE(cluster_->StartServer());
+  ASSERT_TRUE(cluster_->WaitState(b, "RUNNING", 20)) << cluster_->JobState(b);
+  HttpReply bj = cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(b));
+  const double waited = bj.json["start_time"].get<double>() - bj.json["submit_time"].get<double>();
+  std::printf("beta's job started %.2f s after it was submitted (grace 6 s, server restarted 2 s in)\n", waited);
+  EXPECT_GE(waited, 6.0);
+  EXPECT_LT(waited, 7.9);  // not 2 + 6: the grace did not start over
+}
+
 TEST_F(ClusterTest, ServerKilledAndRestartedAdoptsRunningWorkers) {
   uint64_t done = cluster_->Submit(kRes + "name: quick\nconsumer: /teams/alpha\ncommand: [\"true\"]\n");
   ASSERT_TRUE(cluster_->WaitState(done, "SUCCEEDED", 15));
