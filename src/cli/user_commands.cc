@@ -349,7 +349,8 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
       std::string state = j["state"];
       bool explain = state == "PENDING" || state == "PREEMPTED" || state == "FAILED" || state == "CANCELLED";
       if (explain && !j.value("reason", "").empty()) {
-        std::printf("  Reason:    %s\n", j["reason"].get<std::string>().c_str());
+        std::string kind = j.value("pending_kind", json()).is_string() ? "(" + j["pending_kind"].get<std::string>() + ") " : "";
+        std::printf("  Reason:    %s%s\n", kind.c_str(), j["reason"].get<std::string>().c_str());
       }
       std::printf("  Consumer:  %s   User: %s   Priority: %d\n", j["consumer"].get<std::string>().c_str(),
                   j["user"].get<std::string>().c_str(), j["priority"].get<int>());
@@ -577,6 +578,18 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
                     static_cast<long long>(n["allocated"].get<int64_t>()),
                     static_cast<long long>(n["borrowed"].get<int64_t>()), static_cast<long long>(n["lent"].get<int64_t>()),
                     static_cast<long long>(n["pending"].get<int64_t>()));
+      }
+      // Guarantees the hosts cannot keep: the top-level consumers own more than the root (the GPUs up).
+      int64_t cluster = 0, owned = 0;
+      for (const json& n : r.json["consumers"]) {
+        std::string path = n["path"];
+        if (path == "/") cluster = n["owned"].get<int64_t>();
+        else if (std::count(path.begin(), path.end(), '/') == 1) owned += n["owned"].get<int64_t>();
+      }
+      if (owned > cluster) {
+        std::printf("\nwarning: the consumers own %lld GPUs but the hosts that are up have %lld: guarantees above "
+                    "that cannot be kept\n",
+                    static_cast<long long>(owned), static_cast<long long>(cluster));
       }
     });
   }

@@ -24,10 +24,22 @@ struct Decision {
   std::string reason;
 };
 
+//! What kind of wait a pending job is in: what would make it start.
+enum class PendingKind {
+  kCapacity,    //!< its turn, or GPUs to free up (or free GPUs are split over hosts)
+  kQuota,       //!< its consumer is at its fair share, its limit, or the GPUs it owns and may not exceed
+  kGrace,       //!< its consumer is owed GPUs others borrow: the reclaim grace period is running
+  kInfeasible,  //!< it cannot run as the cluster is (no host fits a worker; more GPUs than are up)
+  kBackoff,     //!< (set by the server) restarting after failures, after a backoff
+};
+//! "capacity", "quota", "grace", "infeasible", "backoff".
+const char* PendingKindName(PendingKind kind);
+
 //! Why a job that is not running is still waiting, in words a user acts on.
 struct PendingReason {
   JobId job = 0;
   std::string reason;
+  PendingKind kind = PendingKind::kCapacity;
 };
 
 //! Live accounting per consumer node (subtree totals), for `drover consumers`.

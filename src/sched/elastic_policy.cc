@@ -23,6 +23,7 @@ struct Work {
   int was = 0;      // live workers when the cycle began
   bool requeued = false;  // lost its hosts this cycle: waits for the next one
   std::string reason;     // why it is pending, when it is
+  PendingKind kind = PendingKind::kCapacity;  // and what kind of wait that is
   std::string change;     // why its placement changed, when it did
 };
 
@@ -84,6 +85,7 @@ class Cycle {
           w.cur = 0;
           w.requeued = true;
           w.reason = why + "; requeued, starts again next cycle";
+          w.kind = PendingKind::kCapacity;
         }
       }
       w.was = w.cur;
@@ -230,13 +232,18 @@ class Cycle {
         order_.push_back(j);
         if (w_[j].target > 0 || w_[j].requeued) continue;
         int64_t need = MinGpus(j);
+        w_[j].kind = PendingKind::kCapacity;
         if (!FitsSomeHost(job(j).per_worker)) {
           w_[j].reason = "no host that is up can hold one worker of " + job(j).per_worker.ToString();
+          w_[j].kind = PendingKind::kInfeasible;
         } else if (need > capacity_) {
           w_[j].reason = "needs " + Gpus(need) + " but the cluster has only " + Gpus(capacity_) + " up";
+          w_[j].kind = PendingKind::kInfeasible;
         } else if (got_[c] + need > own_ent_[c] && own_ent_[c] < std::min(own_demand_[c], ent_[0])) {
           w_[j].reason = FairShareReason(c, need);
+          w_[j].kind = PendingKind::kQuota;
         } else if (got_[c] + need > own_ent_[c] || need > avail_) {
+          if (owed_[c]) w_[j].kind = PendingKind::kGrace;
           // What is free is what the running jobs leave at their minimum size.
           w_[j].reason = owed_[c]     ? ReclaimReason(c, need)
                          : avail_ <= 0 ? "waiting for " + Gpus(need) + " to free up: all " + Gpus(capacity_) +
@@ -328,7 +335,10 @@ class Cycle {
     for (int j : order_) {
       if (w_[j].target > 0 || w_[j].requeued) continue;
       std::string limit = LimitReason(job(j).consumer);
-      if (!limit.empty()) w_[j].reason = limit;
+      if (!limit.empty()) {
+        w_[j].reason = limit;
+        w_[j].kind = PendingKind::kQuota;
+      }
     }
   }
 
@@ -355,6 +365,7 @@ class Cycle {
       if (w.target == 0) {
         w.change = why;
         w.reason = "preempted: " + why;
+        w.kind = PendingKind::kCapacity;
       } else {
         w.change = why;
       }
@@ -386,6 +397,7 @@ class Cycle {
     if (p.empty()) {
       w.reason = "waiting for " + std::to_string(jb.workers.min) + " worker(s) of " +
                  jb.per_worker.ToString() + ": free GPUs are spread over hosts that cannot hold them";
+      w.kind = PendingKind::kCapacity;
       return false;
     }
     w.live = p;
@@ -491,7 +503,8 @@ class Cycle {
       alloc[c] += w_[j].cur * Gpw(j);
       if (w_[j].cur == 0) {
         ++pending[c];
-        out_.pending.push_back({job(j).id, w_[j].reason.empty() ? "waiting for the next cycle" : w_[j].reason});
+        out_.pending.push_back(
+            {job(j).id, w_[j].reason.empty() ? "waiting for the next cycle" : w_[j].reason, w_[j].kind});
       }
     }
     for (int c = nc - 1; c > 0; --c) {

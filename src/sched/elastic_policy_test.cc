@@ -50,6 +50,8 @@ TEST(ElasticPolicyTest, RigidJobStartsWhollyOrNotAtAll) {
   EXPECT_EQ(Workers(s, 2), 0);  // 3 workers do not fit in the 2 left
   // The reason says what is free (a new user was told "all 4 GPUs are in use" with 2 idle).
   EXPECT_EQ(Reason(d, 2), "waiting for 3 GPUs to free up: 2 of 4 GPUs are free");
+  ASSERT_EQ(d.pending.size(), 1u);
+  EXPECT_EQ(d.pending[0].kind, PendingKind::kCapacity);
 }
 
 TEST(ElasticPolicyTest, ElasticJobStartsWithWhatFitsAboveMin) {
@@ -95,6 +97,7 @@ TEST(ElasticPolicyTest, ReclaimWaitsForTheGracePeriod) {
   d = p.Decide(s, 120);
   EXPECT_TRUE(d.changes.empty());
   EXPECT_NE(Reason(d, 3).find("grace ends in 10s"), std::string::npos) << Reason(d, 3);
+  EXPECT_EQ(Kind(d, 3), "grace");
 
   d = p.Decide(s, 130);  // grace over: a's most recent job goes back to the queue
   ASSERT_NE(Change(d, 2), nullptr);
@@ -160,6 +163,7 @@ TEST(ElasticPolicyTest, LimitCapsAConsumer) {
   Apply(s, d);
   EXPECT_EQ(Workers(s, 1) + Workers(s, 2) + Workers(s, 3) + Workers(s, 4), 3);
   EXPECT_NE(Reason(d, 4).find("at its limit of 3 GPUs"), std::string::npos) << Reason(d, 4);
+  EXPECT_EQ(Kind(d, 4), "quota");
 }
 
 TEST(ElasticPolicyTest, HostDownMovesElasticWorkersAndRequeuesRigid) {
@@ -244,6 +248,7 @@ TEST(ElasticPolicyTest, AWorkerNoHostCanHoldIsPendingWithoutPreemptingAnyone) {
   Decisions d = p.Decide(s, 0);
   EXPECT_EQ(Change(d, 1), nullptr);
   EXPECT_NE(Reason(d, 2).find("no host that is up can hold one worker"), std::string::npos) << Reason(d, 2);
+  EXPECT_EQ(Kind(d, 2), "infeasible");
 }
 
 TEST(ElasticPolicyTest, OneChangePerJobEvenWhenAHostWentDown) {

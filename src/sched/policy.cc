@@ -15,6 +15,17 @@ const char* ActionName(Action a) {
   return "?";
 }
 
+const char* PendingKindName(PendingKind kind) {
+  switch (kind) {
+    case PendingKind::kCapacity: return "capacity";
+    case PendingKind::kQuota: return "quota";
+    case PendingKind::kGrace: return "grace";
+    case PendingKind::kInfeasible: return "infeasible";
+    case PendingKind::kBackoff: return "backoff";
+  }
+  return "?";
+}
+
 std::vector<std::string> PolicyNames() { return {"drover", "fifo", "tiresias"}; }
 
 Result<std::unique_ptr<Policy>> MakePolicy(const std::string& name) {

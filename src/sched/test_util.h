@@ -62,4 +62,12 @@ inline std::string Reason(const Decisions& d, JobId id) {
   return "";
 }
 
+//! The kind of job `id`'s wait, by name ("" if it is not pending).
+inline std::string Kind(const Decisions& d, JobId id) {
+  for (const PendingReason& p : d.pending) {
+    if (p.job == id) return PendingKindName(p.kind);
+  }
+  return "";
+}
+
 }  // namespace drover::sched::testing

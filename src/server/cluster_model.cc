@@ -352,7 +352,13 @@ Job* ClusterModel::MutableJob(JobId id) {
 
 std::string ClusterModel::PendingReason(JobId id) const {
   auto it = pending_reason_.find(id);
-  return it == pending_reason_.end() ? "" : it->second;
+  return it == pending_reason_.end() ? "" : it->second.reason;
+}
+
+std::optional<sched::PendingKind> ClusterModel::PendingKindOf(JobId id) const {
+  auto it = pending_reason_.find(id);
+  if (it == pending_reason_.end()) return std::nullopt;
+  return it->second.kind;
 }
 
 void ClusterModel::RegisterHost(const store::HostRecord& rec, const std::string& address, double now,
@@ -865,8 +871,8 @@ int ClusterModel::Schedule(sched::Policy& policy, double now, store::WriteBatch*
   }
   last_ = policy.Decide(state, now);
   pending_reason_.clear();
-  for (const sched::PendingReason& p : last_.pending) pending_reason_[p.job] = p.reason;
-  for (auto& [id, why] : backing_off) pending_reason_[id] = std::move(why);
+  for (const sched::PendingReason& p : last_.pending) pending_reason_[p.job] = p;
+  for (auto& [id, why] : backing_off) pending_reason_[id] = {id, std::move(why), sched::PendingKind::kBackoff};
   // Every decision releases what it gives up before any takes GPUs: a job
   // started ahead of the one it preempts must find that job's GPUs free.
   std::vector<Released> released;

@@ -154,6 +154,8 @@ class ClusterModel {
   const std::map<JobId, Job>& jobs() const { return jobs_; }
   //! Reason the scheduler gave last for a pending job ("" if none).
   std::string PendingReason(JobId id) const;
+  //! What kind of wait that is (quota, grace, capacity, infeasible, backoff); unset if none.
+  std::optional<sched::PendingKind> PendingKindOf(JobId id) const;
 
   // -- hosts -----------------------------------------------------------------
   void RegisterHost(const store::HostRecord& host, const std::string& address, double now,
@@ -254,7 +256,7 @@ class ClusterModel {
   std::map<std::string, Host> hosts_;
   JobId next_id_ = 1;
   sched::Decisions last_;
-  std::map<JobId, std::string> pending_reason_;
+  std::map<JobId, sched::PendingReason> pending_reason_;
   double last_accrual_ = 0;
   int next_port_ = 0;  //!< where AssignMasterPort looks first, as an offset from kMasterPortBase
 };

@@ -502,6 +502,7 @@ TEST_F(ClusterModelTest, ElasticJobBelowMinIsRequeuedThenRestartsAfterTheBackoff
   model_.Schedule(*policy_, 5.5, &b);
   EXPECT_EQ(State(el), kPending);
   EXPECT_NE(model_.PendingReason(el).find("starts again in"), std::string::npos) << model_.PendingReason(el);
+  EXPECT_EQ(model_.PendingKindOf(el), sched::PendingKind::kBackoff);
   model_.Schedule(*policy_, 6.5, &b);
   EXPECT_EQ(State(el), kStarting);
   desired = AgentRuns(7);

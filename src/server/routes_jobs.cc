@@ -10,8 +10,10 @@
 namespace drover::server {
 namespace {
 
-json JobSummary(const Job& j, const std::string& reason) {
+json JobSummary(const Job& j, const ClusterModel& model) {
   const store::JobRecord& r = j.rec;
+  const std::string reason = model.PendingReason(r.id);
+  const std::optional<sched::PendingKind> kind = model.PendingKindOf(r.id);
   const int workers = j.Alive();
   return {{"id", r.id},
           {"name", r.name},
@@ -26,6 +28,7 @@ json JobSummary(const Job& j, const std::string& reason) {
           {"start_time", r.start_time > 0 ? json(r.start_time) : json()},  // null: not started yet
           {"end_time", r.end_time > 0 ? json(r.end_time) : json()},        // null: not ended
           {"reason", reason.empty() ? r.reason : reason},
+          {"pending_kind", kind && !IsTerminal(r.state) ? json(sched::PendingKindName(*kind)) : json()},
           {"step", OrNull(j.rec.progress.step)},
           {"epoch", OrNull(j.rec.progress.epoch)},
           {"loss", OrNull(j.rec.progress.loss)},
@@ -104,7 +107,7 @@ void Server::JobRoutes(Router& router) {
         last = jobs.back()["id"];
         break;
       }
-      jobs.push_back(JobSummary(j, model_.PendingReason(j.rec.id)));
+      jobs.push_back(JobSummary(j, model_));
     }
     json out = {{"jobs", jobs}};
     if (last) out["next"] = last;
@@ -120,7 +123,7 @@ void Server::JobRoutes(Router& router) {
       const Job* j = VisibleJob(who, req);
       if (!j) return Fail(res, NoSuchJob(req));
       id = j->rec.id;
-      out = JobSummary(*j, model_.PendingReason(j->rec.id));
+      out = JobSummary(*j, model_);
       out["command"] = j->rec.argv;
       out["resources"] = ResourcesJson(j->rec.per_worker);
       out["restarts"] = j->rec.restarts;
