@@ -13,6 +13,7 @@ packages=(
   dataset-fashion-mnist                                      # the trainer's example data
   libtorch-dev libgloo-dev libopenblas0-pthread              # training runtime (CPU libtorch, c10d Gloo)
   python3-torch                                              # PyTorch DDP, the peer in training benchmarks
+  nodejs                                                     # npm: the API linter (scripts/lint-api.sh)
 )
 
 missing=()

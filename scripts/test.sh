@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/build.sh
 ctest --preset default --output-on-failure -j2
+./scripts/lint-api.sh      # docs/openapi.yaml against Redocly's recommended rules
 ./scripts/readme-walk.sh   # every README command block, as written, on a local cluster
 if [ -f fuzz/CMakeLists.txt ]; then
   ./scripts/fuzz.sh 15
