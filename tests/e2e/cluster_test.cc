@@ -374,8 +374,9 @@ TEST_F(ClusterTest, KilledAgentsHostGoesDownAndItsRigidJobRunsElsewhere) {
     return false;
   }, 10)) << cluster_->Call("GET", "/api/v1/hosts").body;
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("host marked down %.2f s after its agent was killed\n", seconds);
-  EXPECT_LT(seconds, 5.5);
+  // The boundary itself (down no earlier than the timeout, at the next cycle
+  // after it) is ServerClockTest's, on an injected clock; here only the order.
+  std::printf("host marked down %.2f s after its agent was killed (heartbeat timeout 3 s)\n", seconds);
   for (int p : pids) EXPECT_TRUE(LocalCluster::WaitFor([&] { return !Alive(p); }, 5)) << "orphan worker " << p;
   // Requeued and started again on the other host.
   ASSERT_TRUE(LocalCluster::WaitFor([&] {
