@@ -36,7 +36,7 @@ WriteBatch Submission(JobId id) {
   j.per_worker = {1, 8000, 65536};
   j.argv = {"python", "train.py", "--epochs", "90", "--batch-size", "256"};
   j.env = {{"NCCL_DEBUG", "WARN"}};
-  j.state = "PENDING";
+  j.state = api::JobState::kPending;
   j.submit_time = 1700000000.0 + static_cast<double>(id);
   j.spec_yaml = "name: " + j.name + "\nconsumer: /research/vision\nworkers: {min: 1, max: 8}\n";
   b.jobs.push_back(j);

@@ -9,19 +9,10 @@
 
 namespace drover::server {
 
-const char* const kPending = "PENDING";
-const char* const kStarting = "STARTING";
-const char* const kRunning = "RUNNING";
-const char* const kSucceeded = "SUCCEEDED";
-const char* const kFailed = "FAILED";
-const char* const kCancelled = "CANCELLED";
-const char* const kPreempted = "PREEMPTED";
-
-bool IsTerminal(const std::string& s) { return s == kSucceeded || s == kFailed || s == kCancelled; }
 
 namespace {
 
-bool Waiting(const std::string& s) { return s == kPending || s == kPreempted; }
+bool Waiting(JobState s) { return s == kPending || s == kPreempted; }
 
 // A job keeps this many resizes; older ones are dropped (one job must not grow without bound).
 constexpr size_t kMaxRescales = 100;
@@ -65,7 +56,7 @@ double BackoffUntil(const store::JobRecord& job) {
 
 int Job::Alive() const {
   return static_cast<int>(
-      std::count_if(workers.begin(), workers.end(), [](const auto& w) { return w.state != "exited"; }));
+      std::count_if(workers.begin(), workers.end(), [](const auto& w) { return w.state != WorkerState::kExited; }));
 }
 
 std::string ClusterModel::JobToken(JobId job, const std::string& secret) {
@@ -160,13 +151,13 @@ std::string Line(const store::JobRecord& r) {
                 static_cast<long long>(r.per_worker.cpu_millis), static_cast<long long>(r.per_worker.memory_mib),
                 r.restarts, r.max_restarts, r.failures, r.last_failure, r.failed_rank, r.submit_time,
                 r.start_time, r.end_time, static_cast<long long>(r.generation), r.master_port);
-  return "job " + std::to_string(r.id) + " " + r.name + " " + r.consumer + " " + r.user + " " + r.state + " (" +
+  return "job " + std::to_string(r.id) + " " + r.name + " " + r.consumer + " " + r.user + " " + api::Name(r.state) + " (" +
          r.reason + ") " + nums + " argv " + argv + " env " + env + " spec " + r.spec_yaml;
 }
 
 std::string Line(const store::WorkerRecord& w) {
   return "worker " + std::to_string(w.job) + "/" + std::to_string(w.rank) + " on " + w.host + " gpus " +
-         Joined(w.gpus) + " gen " + std::to_string(w.generation) + " pid " + std::to_string(w.pid) + " " + w.state +
+         Joined(w.gpus) + " gen " + std::to_string(w.generation) + " pid " + std::to_string(w.pid) + " " + api::Name(w.state) +
          " exit " + std::to_string(w.exit_code);
 }
 
@@ -203,7 +194,7 @@ Status ClusterModel::ApplyPlan(const ConsumerTree& tree, const std::string& yaml
   for (const auto& [id, job] : jobs_) {
     if (!IsTerminal(job.rec.state) && tree.Find(job.rec.consumer) < 0) {
       return FailedPrecondition("the new plan drops consumer " + job.rec.consumer + ", which job " +
-                                std::to_string(id) + " (" + job.rec.state + ") uses; cancel it or keep the consumer");
+                                std::to_string(id) + " (" + api::Name(job.rec.state) + ") uses; cancel it or keep the consumer");
     }
   }
   plan_ = tree;
@@ -292,7 +283,7 @@ Status ClusterModel::Cancel(JobId id, const std::string& why, double now, store:
   Job* job = MutableJob(id);
   if (!job) return NotFound("job " + std::to_string(id) + " does not exist");
   if (IsTerminal(job->rec.state)) {
-    return FailedPrecondition("job " + std::to_string(id) + " has already ended (" + job->rec.state + ")");
+    return FailedPrecondition("job " + std::to_string(id) + " has already ended (" + api::Name(job->rec.state) + ")");
   }
   std::set<int> all;
   for (const auto& w : job->workers) all.insert(w.rank);
@@ -306,7 +297,7 @@ Status ClusterModel::Update(JobId id, std::optional<int> priority, std::optional
   Job* job = MutableJob(id);
   if (!job) return NotFound("job " + std::to_string(id) + " does not exist");
   if (IsTerminal(job->rec.state)) {
-    return FailedPrecondition("job " + std::to_string(id) + " has already ended (" + job->rec.state + ")");
+    return FailedPrecondition("job " + std::to_string(id) + " has already ended (" + api::Name(job->rec.state) + ")");
   }
   if (bounds) {
     if (bounds->min < 1 || bounds->max < bounds->min) {
@@ -375,14 +366,14 @@ void ClusterModel::RegisterHost(const store::HostRecord& rec, const std::string&
   batch->hosts.push_back(h.rec);
 }
 
-void ClusterModel::SetState(Job& job, const std::string& state, const std::string& why, double now,
+void ClusterModel::SetState(Job& job, JobState state, const std::string& why, double now,
                             store::WriteBatch* batch) {
   if (job.rec.state == state) return;
   job.rec.state = state;
   job.rec.reason = why;
   if (state == kStarting && job.rec.start_time == 0) job.rec.start_time = now;
   if (IsTerminal(state)) job.rec.end_time = now;
-  Event(job, "state", state + (why.empty() ? "" : ": " + why), now, batch);
+  Event(job, "state", api::Name(state) + (why.empty() ? std::string() : ": " + why), now, batch);
   Persist(job, batch);
 }
 
@@ -441,7 +432,7 @@ void ClusterModel::RestartOrFail(Job& job, const std::string& why, double now, s
     for (auto& w : job.workers) {
       w.generation = job.rec.generation;
       w.pid = 0;
-      w.state = "assigned";
+      w.state = WorkerState::kAssigned;
       w.exit_code = 0;
     }
     Event(job, "restart",
@@ -460,11 +451,11 @@ void ClusterModel::RestartOrFail(Job& job, const std::string& why, double now, s
 
 void ClusterModel::OnWorkerExit(Job& job, const ReportedWorker& r, double now, store::WriteBatch* batch) {
   auto it = std::find_if(job.workers.begin(), job.workers.end(), [&](const auto& w) { return w.rank == r.rank; });
-  if (it == job.workers.end() || it->state == "exited") return;
+  if (it == job.workers.end() || it->state == WorkerState::kExited) return;
   int code = r.signal ? 128 + r.signal : r.exit_code;
   std::string who = "worker " + std::to_string(r.rank) + " on " + it->host;
   if (code == 0) {
-    it->state = "exited";
+    it->state = WorkerState::kExited;
     it->exit_code = 0;
     Event(job, "worker", who + " exited with 0", now, batch);
     // Elastic training that reports through the runtime ends on every member
@@ -474,7 +465,7 @@ void ClusterModel::OnWorkerExit(Job& job, const ReportedWorker& r, double now, s
       std::set<int> unjoined;
       for (const auto& w : job.workers) {
         const WorkerContact* c = job.Contact(w);
-        if (w.state != "exited" && (!c || !c->joined)) unjoined.insert(w.rank);
+        if (w.state != WorkerState::kExited && (!c || !c->joined)) unjoined.insert(w.rank);
       }
       if (!unjoined.empty()) {
         Event(job, "worker", Plural(static_cast<int>(unjoined.size()), "worker") +
@@ -483,7 +474,7 @@ void ClusterModel::OnWorkerExit(Job& job, const ReportedWorker& r, double now, s
       }
     }
     bool all_done = std::all_of(job.workers.begin(), job.workers.end(),
-                                [](const auto& w) { return w.state == "exited" && w.exit_code == 0; });
+                                [](const auto& w) { return w.state == WorkerState::kExited && w.exit_code == 0; });
     if (all_done) {
       std::set<int> all;
       for (const auto& w : job.workers) all.insert(w.rank);
@@ -503,8 +494,8 @@ void ClusterModel::OnWorkerExit(Job& job, const ReportedWorker& r, double now, s
 void ClusterModel::OnWorkerFailed(Job& job, int rank, int code, const std::string& why, double now,
                                   store::WriteBatch* batch) {
   auto it = std::find_if(job.workers.begin(), job.workers.end(), [&](const auto& w) { return w.rank == rank; });
-  if (it == job.workers.end() || it->state == "exited") return;
-  it->state = "exited";
+  if (it == job.workers.end() || it->state == WorkerState::kExited) return;
+  it->state = WorkerState::kExited;
   it->exit_code = code;
   store::JobRecord& rec = job.rec;
   if (rec.failures > 0 && now - rec.last_failure >= kFailureResetSeconds) rec.failures = 0;  // a quiet spell
@@ -581,11 +572,11 @@ std::vector<DesiredWorker> ClusterModel::Sync(const std::string& host_name, cons
       continue;
     }
     reported_running.insert({r.job, r.rank});
-    if (it->state != "running" || it->pid != r.pid) {
-      it->state = "running";
+    if (it->state != WorkerState::kRunning || it->pid != r.pid) {
+      it->state = WorkerState::kRunning;
       it->pid = r.pid;
       bool all = std::all_of(job->workers.begin(), job->workers.end(),
-                             [](const auto& w) { return w.state == "running"; });
+                             [](const auto& w) { return w.state == WorkerState::kRunning; });
       if (all && job->rec.state == kStarting) {
         SetState(*job, kRunning, "all " + Plural(static_cast<int>(job->workers.size()), "worker") + " running", now,
                  batch);
@@ -596,7 +587,7 @@ std::vector<DesiredWorker> ClusterModel::Sync(const std::string& host_name, cons
   // A worker the agent ran before but no longer reports is gone (the agent restarted).
   for (auto& [id, job] : jobs_) {
     for (const auto& w : std::vector<store::WorkerRecord>(job.workers)) {
-      if (w.host == host_name && w.state == "running" && !reported_running.count({id, w.rank})) {
+      if (w.host == host_name && w.state == WorkerState::kRunning && !reported_running.count({id, w.rank})) {
         OnWorkerExit(job, {id, w.rank, w.generation, w.pid, true, 0, 9}, now, batch);
       }
     }
@@ -611,7 +602,7 @@ std::vector<DesiredWorker> ClusterModel::Desired(const std::string& host_name, c
     const store::WorkerRecord* first = job.workers.empty() ? nullptr : &job.workers.front();
     int local = 0;
     for (const auto& w : job.workers) {
-      if (w.host != host_name || w.state == "exited") continue;
+      if (w.host != host_name || w.state == WorkerState::kExited) continue;
       DesiredWorker d{id, w.rank, w.generation, job.rec.argv, job.rec.env, w.gpus};
       std::string gpus;
       for (int g : w.gpus) gpus += (gpus.empty() ? "" : ",") + std::to_string(g);
@@ -641,7 +632,7 @@ bool ClusterModel::NeedsChange(const std::string& host_name, const std::vector<R
   for (const auto& [id, job] : jobs_) {
     if (IsTerminal(job.rec.state)) continue;
     for (const auto& w : job.workers) {
-      if (w.host == host_name && w.state != "exited") wanted.insert({id, w.rank, w.generation});
+      if (w.host == host_name && w.state != WorkerState::kExited) wanted.insert({id, w.rank, w.generation});
     }
   }
   return running != wanted;
@@ -683,7 +674,7 @@ Result<std::pair<Job*, store::WorkerRecord*>> ClusterModel::Member(JobId id, int
   Job* job = MutableJob(id);
   if (!job) return NotFound("job " + std::to_string(id) + " does not exist");
   auto it = std::find_if(job->workers.begin(), job->workers.end(),
-                         [&](const auto& w) { return w.rank == rank && w.state != "exited"; });
+                         [&](const auto& w) { return w.rank == rank && w.state != WorkerState::kExited; });
   if (it == job->workers.end()) {
     return NotFound("worker " + std::to_string(rank) + " of job " + std::to_string(id) + " is not a member");
   }
@@ -778,7 +769,7 @@ int ClusterModel::CheckWorkers(double now, double timeout, store::WriteBatch* ba
       // Looked up again each time: failing one worker may restart or shrink the job.
       auto w = std::find_if(job.workers.begin(), job.workers.end(), [&](const auto& w) { return w.rank == rank; });
       const WorkerContact* c = w == job.workers.end() ? nullptr : job.Contact(*w);
-      if (!c || w->state == "exited" || now - c->last_status <= timeout) continue;
+      if (!c || w->state == WorkerState::kExited || now - c->last_status <= timeout) continue;
       char silent[32];
       std::snprintf(silent, sizeof silent, "%.1fs", now - c->last_status);
       std::string why = "worker " + std::to_string(rank) + " on " + w->host + " sent no heartbeat for " + silent;
@@ -802,7 +793,7 @@ std::vector<int> ClusterModel::FreeGpus(const std::string& host) const {
   std::vector<bool> used(static_cast<size_t>(std::max<int64_t>(h->second.rec.capacity.gpus, 0)), false);
   for (const auto& [id, job] : jobs_) {
     for (const auto& w : job.workers) {
-      if (w.host != host || w.state == "exited") continue;
+      if (w.host != host || w.state == WorkerState::kExited) continue;
       for (int g : w.gpus) {
         if (g >= 0 && static_cast<size_t>(g) < used.size()) used[g] = true;
       }
@@ -855,14 +846,14 @@ int ClusterModel::Schedule(sched::Policy& policy, double now, store::WriteBatch*
     j.workers = job.rec.workers;
     // A worker that exited with 0 means the job is finishing: it gets no more.
     const bool finishing = std::any_of(job.workers.begin(), job.workers.end(),
-                                       [](const auto& w) { return w.state == "exited" && w.exit_code == 0; });
+                                       [](const auto& w) { return w.state == WorkerState::kExited && w.exit_code == 0; });
     if ((finishing || now < backoff) && alive > 0) j.workers = WorkerBounds{std::min(j.workers.min, alive), alive};
     j.per_worker = job.rec.per_worker;
     j.submit_time = job.rec.submit_time;
     j.attained_service = job.rec.attained_service;
     std::map<int, int> per_host;
     for (const auto& w : job.workers) {
-      if (w.state != "exited") ++per_host[index.count(w.host) ? index[w.host] : -1];
+      if (w.state != WorkerState::kExited) ++per_host[index.count(w.host) ? index[w.host] : -1];
     }
     for (auto [h, n] : per_host) {
       if (h >= 0) j.placement.push_back({h, n});
@@ -941,7 +932,7 @@ void ClusterModel::Place(const sched::Decision& d, const Released& released,
       w.rank = next_rank++;
       w.host = host;
       w.generation = generation;
-      w.state = "assigned";
+      w.state = WorkerState::kAssigned;
       w.gpus.assign(free.begin(), free.begin() + job->rec.per_worker.gpus);
       free.erase(free.begin(), free.begin() + job->rec.per_worker.gpus);
       job->workers.push_back(w);

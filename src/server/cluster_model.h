@@ -30,15 +30,16 @@
 
 namespace drover::server {
 
-extern const char* const kPending;
-extern const char* const kStarting;
-extern const char* const kRunning;
-extern const char* const kSucceeded;
-extern const char* const kFailed;
-extern const char* const kCancelled;
-extern const char* const kPreempted;
-
-bool IsTerminal(const std::string& state);
+using api::IsTerminal;
+using api::JobState;
+using api::WorkerState;
+inline constexpr JobState kPending = JobState::kPending;
+inline constexpr JobState kStarting = JobState::kStarting;
+inline constexpr JobState kRunning = JobState::kRunning;
+inline constexpr JobState kSucceeded = JobState::kSucceeded;
+inline constexpr JobState kFailed = JobState::kFailed;
+inline constexpr JobState kCancelled = JobState::kCancelled;
+inline constexpr JobState kPreempted = JobState::kPreempted;
 
 // The restart budget of elastic jobs: each worker failure counts; the count
 // starts over after kFailureResetSeconds without one. After failure k no
@@ -227,7 +228,7 @@ class ClusterModel {
   Job* MutableJob(JobId id);
   //! Job `id` and its worker `rank` if that is a current (not exited) worker; else kNotFound.
   Result<std::pair<Job*, store::WorkerRecord*>> Member(JobId id, int rank);
-  void SetState(Job& job, const std::string& state, const std::string& why, double now, store::WriteBatch* batch);
+  void SetState(Job& job, JobState state, const std::string& why, double now, store::WriteBatch* batch);
   void Event(const Job& job, const std::string& type, const std::string& message, double now, store::WriteBatch* batch);
   void Persist(Job& job, store::WriteBatch* batch);
   void RemoveWorkers(Job& job, const std::set<int>& ranks, store::WriteBatch* batch);

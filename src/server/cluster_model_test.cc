@@ -44,7 +44,7 @@ class ClusterModelTest : public ::testing::Test {
     return model_.Desired("h1", kCtx);
   }
 
-  const std::string& State(JobId id) { return model_.FindJob(id)->rec.state; }
+  JobState State(JobId id) { return model_.FindJob(id)->rec.state; }
 
   // h1 reports every worker it should run as running, but `rank` of `job`,
   // which exited with `code`.

@@ -18,11 +18,11 @@ void Server::ClusterRoutes(Router& router) {
     std::ostringstream o;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      std::map<std::string, int> by_state;
+      std::map<JobState, int> by_state;
       for (const auto& [id, j] : model_.jobs()) ++by_state[j.rec.state];
       o << "# HELP drover_jobs Jobs by state.\n# TYPE drover_jobs gauge\n";
-      for (const char* s : {kPending, kStarting, kRunning, kSucceeded, kFailed, kCancelled, kPreempted}) {
-        o << "drover_jobs{state=\"" << s << "\"} " << by_state[s] << "\n";
+      for (JobState s : api::kAllJobStates) {
+        o << "drover_jobs{state=\"" << api::Name(s) << "\"} " << by_state[s] << "\n";
       }
       o << "# HELP drover_consumer_gpus_allocated GPUs held per consumer (subtree).\n"
            "# TYPE drover_consumer_gpus_allocated gauge\n";
@@ -47,7 +47,7 @@ void Server::ClusterRoutes(Router& router) {
     for (const auto& [name, host] : model_.hosts()) {
       int64_t used = 0;
       for (const auto& [id, j] : model_.jobs()) {
-        for (const auto& w : j.workers) used += (w.host == name && w.state != "exited") * j.rec.per_worker.gpus;
+        for (const auto& w : j.workers) used += (w.host == name && w.state != WorkerState::kExited) * j.rec.per_worker.gpus;
       }
       hosts.push_back({{"name", name}, {"state", host.rec.state}, {"drained", host.rec.cordoned},
                        {"capacity", ResourcesJson(host.rec.capacity)}, {"gpus_used", used},

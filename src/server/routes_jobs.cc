@@ -19,7 +19,7 @@ json JobSummary(const Job& j, const ClusterModel& model) {
           {"name", r.name},
           {"consumer", r.consumer},
           {"user", r.user},
-          {"state", r.state},
+          {"state", api::Name(r.state)},
           {"priority", r.priority},
           {"workers", {{"min", r.workers.min}, {"max", r.workers.max}}},
           {"world_size", workers},
@@ -36,13 +36,11 @@ json JobSummary(const Job& j, const ClusterModel& model) {
 }
 
 // `?state=` as a job state, in any case; kInvalidArgument listing the states otherwise.
-Result<std::string> StateFilter(std::string s) {
+Result<JobState> StateFilter(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::toupper(c); });
+  if (std::optional<JobState> state = api::ParseJobState(s)) return *state;
   std::string all;
-  for (const char* known : {kPending, kStarting, kRunning, kSucceeded, kFailed, kCancelled, kPreempted}) {
-    if (s == known) return s;
-    all += (all.empty() ? "" : ", ") + std::string(known);
-  }
+  for (JobState known : api::kAllJobStates) all += (all.empty() ? "" : ", ") + std::string(api::Name(known));
   return InvalidArgument("state: \"" + s + "\" is not a job state; one of " + all);
 }
 
@@ -74,14 +72,15 @@ void Server::JobRoutes(Router& router) {
       return Status::Ok();
     });
     if (!st.ok()) return Fail(res, st);
-    Reply(res, 201, {{"id", id}, {"state", kPending}});
+    Reply(res, 201, {{"id", id}, {"state", api::Name(kPending)}});
   });
 
   router.Get("/api/v1/jobs", kPeople, [this](const Principal& who, const httplib::Request& req,
                                              httplib::Response& res) {
-    std::string state, consumer = req.get_param_value("consumer"), user = req.get_param_value("user");
+    std::optional<JobState> state;
+    std::string consumer = req.get_param_value("consumer"), user = req.get_param_value("user");
     if (req.has_param("state")) {
-      Result<std::string> s = StateFilter(req.get_param_value("state"));
+      Result<JobState> s = StateFilter(req.get_param_value("state"));
       if (!s.ok()) return Fail(res, s.status());
       state = *s;
     }
@@ -100,7 +99,7 @@ void Server::JobRoutes(Router& router) {
          it != model_.jobs().end(); ++it) {
       const Job& j = it->second;
       if (!MayUse(who, j.rec.consumer)) continue;
-      if (!state.empty() && j.rec.state != state) continue;
+      if (state && j.rec.state != *state) continue;
       if (!consumer.empty() && !PathWithin(j.rec.consumer, consumer)) continue;
       if (!user.empty() && j.rec.user != user) continue;
       if (static_cast<int64_t>(jobs.size()) == n) {
@@ -136,7 +135,7 @@ void Server::JobRoutes(Router& router) {
       json workers = json::array();
       for (const auto& w : j->workers) {
         workers.push_back({{"rank", w.rank}, {"host", w.host}, {"gpus", w.gpus}, {"pid", w.pid},
-                           {"state", w.state}, {"generation", w.generation}});
+                           {"state", api::Name(w.state)}, {"generation", w.generation}});
       }
       out["worker_list"] = workers;
       out["reported_world_size"] = OrNull(j->rec.progress.world_size);
@@ -167,7 +166,7 @@ void Server::JobRoutes(Router& router) {
       return Status::Ok();
     });
     if (!st.ok()) return Fail(res, st);
-    Reply(res, 200, {{"id", id}, {"state", kCancelled}});
+    Reply(res, 200, {{"id", id}, {"state", api::Name(kCancelled)}});
   });
 
   router.Patch("/api/v1/jobs/{id}", kPeople, [this](const Principal& who, const httplib::Request& req,

@@ -28,7 +28,7 @@ void Server::RuntimeRoutes(Router& router) {
     auto all_ready = [](const Job& j) {
       return std::all_of(j.workers.begin(), j.workers.end(), [&](const store::WorkerRecord& w) {
         const WorkerContact* c = j.Contact(w);
-        return w.state == "exited" || (c && c->ready);
+        return w.state == WorkerState::kExited || (c && c->ready);
       });
     };
     std::unique_lock<std::mutex> lock(mu_);
@@ -46,11 +46,11 @@ void Server::RuntimeRoutes(Router& router) {
     for (const auto& w : j->workers) {
       auto host = model_.hosts().find(w.host);
       const WorkerContact* c = j->Contact(w);
-      members.push_back({{"rank", w.rank}, {"host", w.host}, {"generation", w.generation}, {"state", w.state},
+      members.push_back({{"rank", w.rank}, {"host", w.host}, {"generation", w.generation}, {"state", api::Name(w.state)},
                          {"address", host != model_.hosts().end() ? host->second.address : ""},
                          {"ready", c && c->ready}});
     }
-    Reply(res, 200, {{"job", j->rec.id}, {"state", j->rec.state}, {"generation", j->rec.generation},
+    Reply(res, 200, {{"job", j->rec.id}, {"state", api::Name(j->rec.state)}, {"generation", j->rec.generation},
                      {"members", members}});
   });
 

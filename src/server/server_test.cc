@@ -203,7 +203,7 @@ TEST_F(ServerTest, EveryFailedCommitLeavesMemoryAsTheStoreHasIt) {
       200);
 
   // The scheduler's decision to start the first job fails to commit once; it starts it on a later cycle.
-  store_->FailNext([](const store::WriteBatch& b) { return !b.workers.empty() && b.workers[0].state == "assigned"; });
+  store_->FailNext([](const store::WriteBatch& b) { return !b.workers.empty() && b.workers[0].state == WorkerState::kAssigned; });
   ASSERT_EQ(status("POST", "/api/v1/jobs", kJob), 201);
   const std::string job = "/api/v1/jobs/1";
   json workers;
@@ -217,7 +217,7 @@ TEST_F(ServerTest, EveryFailedCommitLeavesMemoryAsTheStoreHasIt) {
 
   // A submission whose commit failed leaves no job behind (it used to linger as CANCELLED).
   ExpectFailedCommitChangesNothing(
-      "submit", [](const store::WriteBatch& b) { return !b.jobs.empty() && b.jobs[0].state == "PENDING"; },
+      "submit", [](const store::WriteBatch& b) { return !b.jobs.empty() && b.jobs[0].state == kPending; },
       [&] { return status("POST", "/api/v1/jobs", kJob); }, 201);
   EXPECT_EQ(Call("GET", "/api/v1/jobs").second["jobs"].size(), 2u) << Call("GET", "/api/v1/jobs").second.dump();
 
@@ -232,12 +232,12 @@ TEST_F(ServerTest, EveryFailedCommitLeavesMemoryAsTheStoreHasIt) {
                       {"state", "running"}});
   }
   ExpectFailedCommitChangesNothing(
-      "sync", [](const store::WriteBatch& b) { return !b.workers.empty() && b.workers[0].state == "running"; },
+      "sync", [](const store::WriteBatch& b) { return !b.workers.empty() && b.workers[0].state == WorkerState::kRunning; },
       [&] { return status("POST", "/api/v1/agent/sync", json{{"workers", report}, {"wait_ms", 1000}}.dump(), agent); },
       200);
 
   ExpectFailedCommitChangesNothing(
-      "cancel", [](const store::WriteBatch& b) { return !b.jobs.empty() && b.jobs[0].state == "CANCELLED"; },
+      "cancel", [](const store::WriteBatch& b) { return !b.jobs.empty() && b.jobs[0].state == kCancelled; },
       [&] { return status("POST", job + "/cancel", "{}"); }, 200);
   EXPECT_EQ(Call("GET", job).second["state"], "CANCELLED");
 }

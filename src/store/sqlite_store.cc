@@ -46,6 +46,8 @@ class Binder {
   Binder& Text(const std::string& v) {
     return Check(sqlite3_bind_text(s_, ++i_, v.data(), static_cast<int>(v.size()), SQLITE_STATIC));
   }
+  //! A string with static storage (a state's Name()): bound without a copy, safely.
+  Binder& Literal(const char* v) { return Check(sqlite3_bind_text(s_, ++i_, v, -1, SQLITE_STATIC)); }
   Binder& Int(int64_t v) { return Check(sqlite3_bind_int64(s_, ++i_, v)); }
   Binder& Id(JobId v) { return Int(static_cast<int64_t>(v)); }
   Binder& Real(double v) { return Check(sqlite3_bind_double(s_, ++i_, v)); }
@@ -387,7 +389,7 @@ class SqliteStore::Writer {
                    .Text(p.json.env[i])
                    .Int(j.max_restarts)
                    .Int(j.restarts)
-                   .Text(j.state)
+                   .Literal(api::Name(j.state))
                    .Text(j.reason)
                    .Real(j.submit_time)
                    .Real(j.start_time)
@@ -441,7 +443,7 @@ class SqliteStore::Writer {
                    .Text(p.json.gpus[i])
                    .Int(w.generation)
                    .Int(w.pid)
-                   .Text(w.state)
+                   .Literal(api::Name(w.state))
                    .Int(w.exit_code)
                    .rc();
       DROVER_RETURN_IF_ERROR(Step(db, s, rc, [&] {
@@ -593,7 +595,9 @@ class SqliteStore::Reader {
       DROVER_RETURN_IF_ERROR(FromJson(ColText(r, c++), &j.env, where + " env_json"));
       j.max_restarts = sqlite3_column_int(r, c++);
       j.restarts = sqlite3_column_int(r, c++);
-      j.state = ColText(r, c++);
+      std::optional<api::JobState> state = api::ParseJobState(ColText(r, c++));
+      if (!state) return Internal("corrupt jobs row " + std::to_string(j.id) + ": unknown state");
+      j.state = *state;
       j.reason = ColText(r, c++);
       j.submit_time = sqlite3_column_double(r, c++);
       j.start_time = sqlite3_column_double(r, c++);
@@ -633,7 +637,9 @@ class SqliteStore::Reader {
           "workers row (" + std::to_string(w.job) + ", " + std::to_string(w.rank) + ") gpus_json"));
       w.generation = sqlite3_column_int64(r, 4);
       w.pid = sqlite3_column_int(r, 5);
-      w.state = ColText(r, 6);
+      std::optional<api::WorkerState> wstate = api::ParseWorkerState(ColText(r, 6));
+      if (!wstate) return Internal("corrupt workers row: unknown state " + ColText(r, 6));
+      w.state = *wstate;
       w.exit_code = sqlite3_column_int(r, 7);
       snap.workers.push_back(std::move(w));
       return Status::Ok();

@@ -99,7 +99,7 @@ WriteBatch Submission(JobId id) {
   j.consumer = "/research/vision";
   j.user = "alice";
   j.argv = {"python", "train.py", "--epochs", "10"};
-  j.state = "PENDING";
+  j.state = api::JobState::kPending;
   j.submit_time = 1700000000.0 + static_cast<double>(id);
   b.jobs.push_back(j);
   b.events.push_back({id, j.submit_time, "state", "submitted"});
@@ -122,7 +122,7 @@ JobRecord FullJob() {
   j.env = {{"CUDA_VISIBLE_DEVICES", "0,1"}, {"LANG", "zh_CN.UTF-8"}, {"ÉMOJI", "😀"}, {"EMPTY", ""}};
   j.max_restarts = 3;
   j.restarts = 1;
-  j.state = "RUNNING";
+  j.state = api::JobState::kRunning;
   j.reason = "scaled up: 4 GPUs free";
   j.submit_time = 1700000000.123456789;
   j.start_time = 1700000005.5;
@@ -156,9 +156,9 @@ WriteBatch EverythingBatch() {
                      99.75,
                      true});
   b.hosts.push_back({"ホスト", {}, "[]", "down", 0, 0});
-  b.workers.push_back({42, 0, "gpu-01", {0, 1, 2, 3}, int64_t{1} << 40, 12345, "running", 0});
-  b.workers.push_back({42, 1, "ホスト", {}, 3, 0, "exited", -9});
-  b.workers.push_back({7, 0, "", {}, 0, 0, "", 0});
+  b.workers.push_back({42, 0, "gpu-01", {0, 1, 2, 3}, int64_t{1} << 40, 12345, api::WorkerState::kRunning, 0});
+  b.workers.push_back({42, 1, "ホスト", {}, 3, 0, api::WorkerState::kExited, -9});
+  b.workers.push_back({7, 0, "", {}, 0, 0, api::WorkerState::kAssigned, 0});
   b.users.push_back({"alice", "admin", {"/", "/research/视觉"}});
   b.users.push_back({"bob", "user", {}});
   b.tokens.push_back({std::string(64, 'a'), "user", "alice", 0, 1.25});
@@ -223,12 +223,12 @@ TEST(SqliteStoreTest, UpsertReplacesByKey) {
 
   WriteBatch b;
   JobRecord j = FullJob();
-  j.state = "SUCCEEDED";
+  j.state = api::JobState::kSucceeded;
   j.argv = {"short"};
   j.env.clear();
   b.jobs.push_back(j);
   b.hosts.push_back({"gpu-01", {4, 1, 2}, "[]", "down", 1, 2});
-  b.workers.push_back({42, 1, "gpu-01", {7}, 4, 99, "running", 0});
+  b.workers.push_back({42, 1, "gpu-01", {7}, 4, 99, api::WorkerState::kRunning, 0});
   b.users.push_back({"bob", "admin", {"/x"}});
   b.tokens.push_back({std::string(64, 'a'), "agent", "gpu-01", 0, 9});
   // Two upserts of one key in one batch: the later wins.
@@ -256,7 +256,7 @@ TEST(SqliteStoreTest, RemovedWorkersRevokedTokensAndRemovedUsersAreDeleted) {
   WriteBatch b;
   b.removed_workers = {{42, 0}, {42, 1}, {999, 3} /* absent: a no-op */};
   // Deletions apply first, so a batch can replace a job's worker set.
-  b.workers.push_back({42, 0, "gpu-01", {5}, 9, 0, "assigned", 0});
+  b.workers.push_back({42, 0, "gpu-01", {5}, 9, 0, api::WorkerState::kAssigned, 0});
   b.revoked_tokens = {std::string(64, 'b'), "not-stored"};
   b.removed_users = {"bob", "nobody"};
   ASSERT_TRUE(store->Apply(b).ok());
@@ -401,7 +401,7 @@ TEST(SqliteStoreTest, BatchBreakingAConstraintFailsAloneInItsGroup) {
   TempDir dir;
   auto store = OpenOrDie(dir.path());
   WriteBatch bad = Submission(3);
-  bad.workers.push_back({999, 0, "h", {0}, 1, 0, "assigned", 0});  // job 999 does not exist
+  bad.workers.push_back({999, 0, "h", {0}, 1, 0, api::WorkerState::kAssigned, 0});  // job 999 does not exist
   std::vector<Status> r = ApplyWhileWriterIsBlocked(
       *store, dir.db(), {Submission(1), Submission(2), bad, Submission(4)});
 
@@ -447,7 +447,7 @@ TEST(SqliteStoreTest, HaltingStoreFailsEveryBatchBehindAFailureUntilResume) {
   TempDir dir;
   auto store = OpenOrDie(dir.path(), {.group_commit = true, .halt_after_failure = true});
   WriteBatch bad = Submission(3);
-  bad.workers.push_back({999, 0, "h", {0}, 1, 0, "assigned", 0});  // job 999 does not exist
+  bad.workers.push_back({999, 0, "h", {0}, 1, 0, api::WorkerState::kAssigned, 0});  // job 999 does not exist
   std::vector<Status> r = ApplyWhileWriterIsBlocked(
       *store, dir.db(), {Submission(1), Submission(2), bad, Submission(4)});
   EXPECT_TRUE(r[0].ok() && r[1].ok());

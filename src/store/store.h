@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "api/states.h"
 #include "common/job.h"
 #include "common/resources.h"
 #include "common/status.h"
@@ -59,7 +60,7 @@ struct JobRecord {
   int failures = 0;                  //!< worker failures in a row (reset after a quiet spell)
   double last_failure = 0;           //!< time of the latest worker failure; 0 if none
   int failed_rank = -1;              //!< the worker that failed last; -1 if none
-  std::string state;                 //!< PENDING, STARTING, RUNNING, SUCCEEDED, ...
+  api::JobState state = api::JobState::kPending;  //!< stored as its Name()
   std::string reason;                //!< last scheduler reason / failure cause
   double submit_time = 0;
   double start_time = 0;             //!< 0 until first started
@@ -97,7 +98,7 @@ struct WorkerRecord {
   std::vector<int> gpus;  //!< GPU indices on that host
   int64_t generation = 0;
   int pid = 0;            //!< 0 until the agent reports it
-  std::string state;      //!< "assigned", "running", "exited"
+  api::WorkerState state = api::WorkerState::kAssigned;  //!< stored as its Name()
   int exit_code = 0;
 };
 
