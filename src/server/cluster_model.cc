@@ -285,9 +285,7 @@ Status ClusterModel::Cancel(JobId id, const std::string& why, double now, store:
   if (IsTerminal(job->rec.state)) {
     return FailedPrecondition("job " + std::to_string(id) + " has already ended (" + api::Name(job->rec.state) + ")");
   }
-  std::set<int> all;
-  for (const auto& w : job->workers) all.insert(w.rank);
-  RemoveWorkers(*job, all, batch);
+  RemoveAllWorkers(*job, batch);
   SetState(*job, kCancelled, why, now, batch);
   return Status::Ok();
 }
@@ -424,6 +422,19 @@ void ClusterModel::RemoveWorkers(Job& job, const std::set<int>& ranks, store::Wr
   Persist(job, batch);
 }
 
+void ClusterModel::RemoveAllWorkers(Job& job, store::WriteBatch* batch) {
+  std::set<int> all;
+  for (const auto& w : job.workers) all.insert(w.rank);
+  RemoveWorkers(job, all, batch);
+}
+
+void ClusterModel::Requeue(Job& job, JobState state, const std::string& why, double now, store::WriteBatch* batch) {
+  RemoveAllWorkers(job, batch);
+  ++job.rec.generation;
+  job.rec.progress = {};  // it starts over
+  SetState(job, state, why, now, batch);
+}
+
 void ClusterModel::RestartOrFail(Job& job, const std::string& why, double now, store::WriteBatch* batch) {
   if (job.rec.restarts < job.rec.max_restarts) {
     ++job.rec.restarts;
@@ -443,9 +454,7 @@ void ClusterModel::RestartOrFail(Job& job, const std::string& why, double now, s
     Persist(job, batch);
     return;
   }
-  std::set<int> all;
-  for (const auto& w : job.workers) all.insert(w.rank);
-  RemoveWorkers(job, all, batch);
+  RemoveAllWorkers(job, batch);
   SetState(job, kFailed, why + (job.rec.max_restarts ? "; no restarts left" : ""), now, batch);
 }
 
@@ -476,9 +485,7 @@ void ClusterModel::OnWorkerExit(Job& job, const ReportedWorker& r, double now, s
     bool all_done = std::all_of(job.workers.begin(), job.workers.end(),
                                 [](const auto& w) { return w.state == WorkerState::kExited && w.exit_code == 0; });
     if (all_done) {
-      std::set<int> all;
-      for (const auto& w : job.workers) all.insert(w.rank);
-      RemoveWorkers(job, all, batch);
+      RemoveAllWorkers(job, batch);
       SetState(job, kSucceeded, "all workers exited with 0", now, batch);
     } else {
       Persist(job, batch);
@@ -512,9 +519,7 @@ void ClusterModel::OnWorkerFailed(Job& job, int rank, int code, const std::strin
   const std::string count = "failure " + std::to_string(rec.failures) + " of " + std::to_string(rec.max_restarts) +
                             " allowed in a row";
   if (rec.failures > rec.max_restarts) {
-    std::set<int> all;
-    for (const auto& w : job.workers) all.insert(w.rank);
-    RemoveWorkers(job, all, batch);
+    RemoveAllWorkers(job, batch);
     SetState(job, kFailed,
              why + "; " + Plural(rec.failures, "worker failure") + " in a row, more than max_restarts (" +
                  std::to_string(rec.max_restarts) + ") allows",
@@ -535,16 +540,11 @@ void ClusterModel::OnWorkerFailed(Job& job, int rank, int code, const std::strin
     return;
   }
   // Fewer than min are left: requeue the job, to start again after the backoff.
-  std::set<int> all;
-  for (const auto& w : job.workers) all.insert(w.rank);
-  RemoveWorkers(job, all, batch);
-  ++rec.generation;
   ++rec.restarts;
-  job.rec.progress = {};
-  SetState(job, kPending,
-           why + "; fewer than " + Plural(rec.workers.min, "worker") + " left, requeued (" + count +
-               "; starts again in " + wait + ")",
-           now, batch);
+  Requeue(job, kPending,
+          why + "; fewer than " + Plural(rec.workers.min, "worker") + " left, requeued (" + count +
+              "; starts again in " + wait + ")",
+          now, batch);
 }
 
 std::vector<DesiredWorker> ClusterModel::Sync(const std::string& host_name, const std::vector<ReportedWorker>& report,
@@ -695,7 +695,6 @@ Result<int64_t> ClusterModel::ReportWorkerStatus(JobId id, int rank, const Worke
 
   Progress& p = job->rec.progress;
   const Progress before = p;
-  const size_t resizes = job->rec.rescales.size();
   if (!s.step || !p.step || *s.step >= *p.step) {  // a lagging rank does not move the step back
     if (s.step) p.step = s.step;
     if (s.loss) p.loss = s.loss;
@@ -727,14 +726,14 @@ Result<int64_t> ClusterModel::ReportWorkerStatus(JobId id, int rank, const Worke
       r->pause_ms = s.rescale->pause_ms;
     }
   }
-  job->progress_unsaved = job->progress_unsaved || !(p == before) || s.rescale || job->rec.rescales.size() != resizes;
+  job->progress_unsaved = job->progress_unsaved || !(p == before) || s.rescale;  // resizes change only with s.rescale
   return job->rec.generation;
 }
 
-int ClusterModel::FlushProgress(store::WriteBatch* batch) {
+int ClusterModel::FlushProgress(store::WriteBatch* batch, std::optional<JobId> only) {
   int n = 0;
   for (auto& [id, job] : jobs_) {
-    if (!job.progress_unsaved) continue;
+    if (!job.progress_unsaved || (only && id != *only)) continue;
     Persist(job, batch);
     ++n;
   }
@@ -879,12 +878,7 @@ ClusterModel::Released ClusterModel::Release(const sched::Decision& d, const std
   if (!job) return out;
   out.from = static_cast<int>(job->workers.size());
   if (d.action == sched::Action::kPreempt) {
-    std::set<int> all;
-    for (const auto& w : job->workers) all.insert(w.rank);
-    RemoveWorkers(*job, all, batch);
-    ++job->rec.generation;
-    job->rec.progress = {};
-    SetState(*job, kPreempted, d.reason, now, batch);
+    Requeue(*job, kPreempted, d.reason, now, batch);
     return out;
   }
   std::map<std::string, int> want;

@@ -193,8 +193,8 @@ class ClusterModel {
   Result<int64_t> Regroup(JobId id, int64_t generation, const std::string& who, double now, store::WriteBatch* batch);
   //! Persists the jobs whose progress or resize pauses changed since they
   //! were last written (status posts are not written one by one); the server
-  //! calls it once a scheduling cycle. Returns how many.
-  int FlushProgress(store::WriteBatch* batch);
+  //! calls it once a scheduling cycle (`only`: just that job). Returns how many.
+  int FlushProgress(store::WriteBatch* batch, std::optional<JobId> only = std::nullopt);
   //! A worker that has posted status, but none for `timeout` seconds, fails
   //! as if it had crashed (WorkerUnresponsive). Returns how many failed.
   int CheckWorkers(double now, double timeout, store::WriteBatch* batch);
@@ -232,6 +232,9 @@ class ClusterModel {
   void Event(const Job& job, const std::string& type, const std::string& message, double now, store::WriteBatch* batch);
   void Persist(Job& job, store::WriteBatch* batch);
   void RemoveWorkers(Job& job, const std::set<int>& ranks, store::WriteBatch* batch);
+  void RemoveAllWorkers(Job& job, store::WriteBatch* batch);
+  //! Stops every worker of `job` and puts it back in the queue as `state` (PENDING or PREEMPTED), to start over.
+  void Requeue(Job& job, JobState state, const std::string& why, double now, store::WriteBatch* batch);
   void RestartOrFail(Job& job, const std::string& why, double now, store::WriteBatch* batch);
   void OnWorkerExit(Job& job, const ReportedWorker& r, double now, store::WriteBatch* batch);
   void OnWorkerFailed(Job& job, int rank, int code, const std::string& why, double now, store::WriteBatch* batch);

@@ -69,7 +69,8 @@ void Server::RuntimeRoutes(Router& router) {
       int rank = rank_text.size() > 9 ? -1 : std::stoi(rank_text);
       Result<int64_t> g = model_.ReportWorkerStatus(j->rec.id, rank, *status, Now());
       if (!g.ok()) return NotFound("worker " + rank_text + " of job " + req.matches[1].str() + " is not a member");
-      if (status->rescale) model_.FlushProgress(batch);  // a resize's pause is kept at once; progress each cycle
+      // A resize's pause is stored at once (its job only); progress once a scheduling cycle.
+      if (status->rescale) model_.FlushProgress(batch, j->rec.id);
       if (status->regroup) {
         g = model_.Regroup(j->rec.id, status->generation, "worker " + rank_text, Now(), batch);
         if (!g.ok()) return g.status();
