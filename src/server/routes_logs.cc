@@ -1,6 +1,8 @@
 // Workers' output: read, tailed, or followed until the job ends.
+#include <algorithm>
 #include <chrono>
 #include <memory>
+#include <vector>
 
 #include <httplib.h>
 
@@ -23,26 +25,24 @@ void Server::LogRoutes(Router& router) {
     }
     JobId id = 0;
     int rank = 0;
+    std::vector<int> current;  // the job's workers now
     {
       std::lock_guard<std::mutex> lock(mu_);
       const Job* j = VisibleJob(who, req);
       if (!j) return Fail(res, NoSuchJob(req));
       id = j->rec.id;
-      std::string current;
-      for (const auto& w : j->workers) current += (current.empty() ? "" : ", ") + std::to_string(w.rank);
-      if (*worker) {
-        rank = static_cast<int>(**worker);
-        bool member = std::any_of(j->workers.begin(), j->workers.end(), [&](const auto& w) { return w.rank == rank; });
-        if (!member && !logs_->Exists(id, rank)) {
-          return Fail(res, NotFound("worker " + std::to_string(rank) + " of job " + std::to_string(id) +
-                                    " has no output" +
-                                    (current.empty() ? "" : "; its current workers are " + current)));
-        }
-      } else if (!j->workers.empty()) {
-        rank = j->workers.front().rank;
-      } else if (j->rec.failed_rank >= 0) {
-        rank = j->rec.failed_rank;
-      }
+      for (const auto& w : j->workers) current.push_back(w.rank);
+      rank = *worker                ? static_cast<int>(**worker)
+             : !current.empty()     ? current.front()
+             : j->rec.failed_rank >= 0 ? j->rec.failed_rank
+                                       : 0;
+    }
+    // The log file is looked at outside the model's lock.
+    if (*worker && std::find(current.begin(), current.end(), rank) == current.end() && !logs_->Exists(id, rank)) {
+      std::string workers;
+      for (int r : current) workers += (workers.empty() ? "" : ", ") + std::to_string(r);
+      return Fail(res, NotFound("worker " + std::to_string(rank) + " of job " + std::to_string(id) + " has no output" +
+                                (workers.empty() ? "" : "; its current workers are " + workers)));
     }
     bool follow = FlagParam(req, "follow");
     auto offset = std::make_shared<uint64_t>(*tail && **tail >= 0 ? logs_->TailOffset(id, rank, **tail) : 0);

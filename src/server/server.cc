@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -93,12 +94,15 @@ Status Server::Commit(std::unique_lock<std::mutex>& lock, store::WriteBatch batc
     lock.unlock();
     return Status::Ok();
   }
+  // Followers of a job's log wait for new output or its end: wake them only when a job ends.
+  const bool job_ended =
+      std::any_of(batch.jobs.begin(), batch.jobs.end(), [](const store::JobRecord& j) { return IsTerminal(j.state); });
   std::shared_future<Status> done = store_->ApplyAsync(std::move(batch));
   last_commit_ = done;
   ++version_;
   changed_.notify_all();
   lock.unlock();
-  if (logs_) logs_->Wake();  // followers of a job that just ended stop
+  if (job_ended) logs_->Wake();
   Status st = done.get();
   if (!st.ok()) {
     spdlog::error("a commit failed, so the state is reloaded from the store: {}", st.ToString());
@@ -116,8 +120,9 @@ void Server::Recover(const Status& why) {
   // what memory becomes, and only then may it accept batches again.
   Result<store::Snapshot> snap = store_->Load();
   Status st = snap.ok() ? LoadLocked(*snap, true) : snap.status();
-  if (st.ok()) store_->Resume();
-  if (!st.ok()) {
+  if (st.ok()) {
+    store_->Resume();
+  } else {
     write_error_ = Unavailable("the store failed (" + why.message() + ") and could not be read back (" +
                                st.message() + "); no change is accepted until the server restarts");
     spdlog::error("{}", write_error_.message());
@@ -129,10 +134,8 @@ void Server::Recover(const Status& why) {
 
 Status Server::LoadLocked(const store::Snapshot& snap, bool keep_ephemeral) {
   DROVER_RETURN_IF_ERROR(keep_ephemeral ? model_.Reload(snap, Now()) : model_.Load(snap, Now()));
-  if (policy_) {
-    policy_->RestoreReclaimTimers(snap.reclaim_timers);
-    stored_timers_ = snap.reclaim_timers;
-  }
+  policy_->RestoreReclaimTimers(snap.reclaim_timers);
+  stored_timers_ = snap.reclaim_timers;
   tokens_.clear();
   users_.clear();
   for (const auto& t : snap.tokens) tokens_[t.sha256] = t;
@@ -151,9 +154,14 @@ std::string Server::DriftFromStore() {
   Status st = fresh.Load(*snap, Now());
   if (!st.ok()) return "the store does not load: " + st.ToString();
   std::string diff = ClusterModel::DurableDiff(model_, fresh);
+  auto describe = [](const store::UserRecord& u) {
+    std::string s = u.role;
+    for (const auto& c : u.consumers) s += " " + c;
+    return s;
+  };
   std::map<std::string, std::string> users, stored_users;
-  for (const auto& [name, u] : users_) users[name] = u.role + " " + std::to_string(u.consumers.size());
-  for (const auto& u : snap->users) stored_users[u.name] = u.role + " " + std::to_string(u.consumers.size());
+  for (const auto& [name, u] : users_) users[name] = describe(u);
+  for (const auto& u : snap->users) stored_users[u.name] = describe(u);
   if (users != stored_users) diff += "users differ\n";
   std::set<std::string> tokens, stored_tokens;
   for (const auto& [hash, t] : tokens_) tokens.insert(hash + " " + t.kind + " " + t.user);
@@ -185,8 +193,12 @@ Status Server::Bootstrap() {
                             : std::string(opt_.tls_cert.empty() ? "http" : "https") + "://" + opt_.host + ":" +
                                   std::to_string(bound_port_.load() ? bound_port_.load() : opt_.port);
 
+  auto policy = sched::MakePolicy(opt_.policy);
+  if (!policy.ok()) return policy.status();
+  policy_ = std::move(policy).value();
+
   std::lock_guard<std::mutex> lock(mu_);
-  DROVER_RETURN_IF_ERROR(LoadLocked(*snap, false));
+  DROVER_RETURN_IF_ERROR(LoadLocked(*snap, false));  // restores the policy's reclaim timers too
 
   store::WriteBatch batch;
   auto has_kind = [&](const char* kind) {
@@ -219,11 +231,6 @@ Status Server::Bootstrap() {
     Status st = store_->Apply(batch);
     if (!st.ok()) return st;
   }
-  auto policy = sched::MakePolicy(opt_.policy);
-  if (!policy.ok()) return policy.status();
-  policy_ = std::move(policy).value();
-  policy_->RestoreReclaimTimers(snap->reclaim_timers);
-  stored_timers_ = snap->reclaim_timers;
   return Status::Ok();
 }
 
