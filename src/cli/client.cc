@@ -4,14 +4,14 @@
 #include <netdb.h>
 #include <unistd.h>
 
-#include <regex>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include <httplib.h>
+
+#include "net/http.h"
 
 namespace drover::cli {
 namespace {
@@ -26,34 +26,34 @@ fs::path ConfigPath() {
   return base / "drover" / "config.json";
 }
 
-std::unique_ptr<httplib::Client> Connect(const ClientConfig& c) {
-  auto client = std::make_unique<httplib::Client>(c.server);
-  client->set_connection_timeout(5, 0);
-  client->set_tcp_nodelay(true);
-  client->set_read_timeout(60, 0);
-  if (!c.token.empty()) client->set_bearer_token_auth(c.token);
-  if (c.insecure) client->enable_server_certificate_verification(false);
-  if (!c.ca_cert.empty()) client->set_ca_cert_path(c.ca_cert.c_str());
-  return client;
+// The server's URL as the CLI takes it: scheme://host[:port], no path (an error message otherwise).
+Result<net::ServerUrl> CliServerUrl(const std::string& url) {
+  Result<net::ServerUrl> u = net::ParseServerUrl(url);
+  if (u.ok() && u->path_prefix.empty()) return u;
+  return InvalidArgument("the server URL " + url +
+                         " is not scheme://host[:port] (like http://127.0.0.1:8080, with no path)");
 }
 
-// Why `url` cannot be a server address ("" if it can): scheme://host[:port] only.
-std::string BadServerUrl(const std::string& url) {
-  static const std::regex kUrl(R"(^https?://[^/\s:]+(:[0-9]{1,5})?/?$)");
-  if (std::regex_match(url, kUrl)) return "";
-  return "the server URL " + url + " is not scheme://host[:port] (like http://127.0.0.1:8080, with no path)";
+std::unique_ptr<httplib::Client> Connect(const ClientConfig& c) {
+  Result<net::ServerUrl> url = CliServerUrl(c.server);
+  // A URL that does not parse still gets a client: its request fails, and FromResult says why.
+  auto client = url.ok() ? net::NewClient(*url, {c.insecure, c.ca_cert}) : std::make_unique<httplib::Client>(c.server);
+  client->set_connection_timeout(5, 0);
+  client->set_read_timeout(60, 0);
+  if (!c.token.empty()) client->set_bearer_token_auth(c.token);
+  return client;
 }
 
 Reply FromResult(const httplib::Result& res, const ClientConfig& c) {
   Reply r;
   if (!res) {
-    if (std::string bad = BadServerUrl(c.server); !bad.empty()) {
-      r.error = bad;
+    Result<net::ServerUrl> url = CliServerUrl(c.server);
+    if (!url.ok()) {
+      r.error = url.status().message();
       return r;
     }
     // Say which of the usual causes it is: a name that does not resolve, or nobody listening.
-    std::string host = c.server.substr(c.server.find("://") + 3);
-    host = host.substr(0, host.find_first_of(":/"));
+    std::string host = url->host_port.substr(0, url->host_port.rfind(':'));
     addrinfo* found = nullptr;
     if (getaddrinfo(host.c_str(), nullptr, nullptr, &found) != 0) {
       r.error = "cannot resolve the server's host name '" + host + "' (from " + c.server + ")";
