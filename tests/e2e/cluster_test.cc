@@ -67,6 +67,27 @@ class ClusterTest : public ::testing::Test {
     return cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id)).json.value("world_size", -1);
   }
 
+  // Alpha borrows all 8 GPUs with two rigid 4-worker jobs; then beta submits
+  // one it owns GPUs for. Returns beta's job, or 0 (a failure) if alpha's did not run.
+  uint64_t AlphaBorrowsAllThenBetaClaims() {
+    std::string spec = kRes + "workers: 4\ncommand: [\"sleep\", \"300\"]\n";
+    alpha_ = {cluster_->Submit("name: a1\nconsumer: /teams/alpha\n" + spec),
+              cluster_->Submit("name: a2\nconsumer: /teams/alpha\n" + spec)};
+    for (uint64_t a : alpha_) {
+      if (!cluster_->WaitState(a, "RUNNING", 15)) {
+        ADD_FAILURE() << "alpha's job " << a << " is " << cluster_->JobState(a);
+        return 0;
+      }
+    }
+    return cluster_->Submit("name: b\nconsumer: /teams/beta\n" + spec);
+  }
+
+  // Seconds from a job's submission to its start.
+  double StartDelay(uint64_t id) {
+    HttpReply r = cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id));
+    return r.json["start_time"].get<double>() - r.json["submit_time"].get<double>();
+  }
+
   bool AllReported(uint64_t id, size_t n) {
     std::set<int> p = Pids(id);
     return p.size() == n && !p.count(0);
@@ -74,6 +95,7 @@ class ClusterTest : public ::testing::Test {
 
   std::unique_ptr<LocalCluster> cluster_;
   std::vector<std::string> server_args_;
+  std::vector<uint64_t> alpha_;  // AlphaBorrowsAllThenBetaClaims' jobs
 };
 
 TEST_F(ClusterTest, RigidJobRunsOnAllWorkersAndItsLogsArrive) {
@@ -157,17 +179,12 @@ TEST_F(ClusterTest, ElasticJobShrinksForTheOtherTeamAndGrowsBack) {
 }
 
 TEST_F(ClusterTest, RigidWorkReclaimedAfterGrace) {
-  // Alpha borrows all 8 GPUs with two rigid 4-worker jobs; beta then claims what it owns.
-  std::string spec = kRes + "workers: 4\ncommand: [\"sleep\", \"300\"]\n";
-  uint64_t a1 = cluster_->Submit("name: a1\nconsumer: /teams/alpha\n" + spec);
-  uint64_t a2 = cluster_->Submit("name: a2\nconsumer: /teams/alpha\n" + spec);
-  ASSERT_TRUE(cluster_->WaitState(a1, "RUNNING", 15));
-  ASSERT_TRUE(cluster_->WaitState(a2, "RUNNING", 15));
-  uint64_t b = cluster_->Submit("name: b\nconsumer: /teams/beta\n" + spec);
+  uint64_t b = AlphaBorrowsAllThenBetaClaims();
+  ASSERT_NE(b, 0u);
   ASSERT_TRUE(cluster_->WaitState(b, "RUNNING", 20)) << cluster_->JobState(b);
+  const uint64_t a1 = alpha_[0], a2 = alpha_[1];
   // Not before beta's grace period (2 s) had passed since it was owed the GPUs.
-  HttpReply bj = cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(b));
-  const double waited = bj.json["start_time"].get<double>() - bj.json["submit_time"].get<double>();
+  const double waited = StartDelay(b);
   std::printf("beta's job started %.2f s after it was submitted (grace 2 s)\n", waited);
   EXPECT_GE(waited, 2.0);
   // One of alpha's jobs went back to the queue; the other kept running.
@@ -312,12 +329,8 @@ TEST_F(ClusterTest, ReclaimGraceSurvivesAServerKill9) {
   std::string plan = kPlan;
   plan.replace(plan.rfind("reclaim_grace: 2"), 16, "reclaim_grace: 6");  // beta's
   ASSERT_EQ(cluster_->Call("PUT", "/api/v1/plan", plan).status, 200);
-  std::string spec = kRes + "workers: 4\ncommand: [\"sleep\", \"300\"]\n";
-  uint64_t a1 = cluster_->Submit("name: a1\nconsumer: /teams/alpha\n" + spec);
-  uint64_t a2 = cluster_->Submit("name: a2\nconsumer: /teams/alpha\n" + spec);
-  ASSERT_TRUE(cluster_->WaitState(a1, "RUNNING", 15));
-  ASSERT_TRUE(cluster_->WaitState(a2, "RUNNING", 15));
-  uint64_t b = cluster_->Submit("name: b\nconsumer: /teams/beta\n" + spec);
+  uint64_t b = AlphaBorrowsAllThenBetaClaims();
+  ASSERT_NE(b, 0u);
   // The server's own countdown says when 2 s of the grace have passed.
   ASSERT_TRUE(LocalCluster::WaitFor([&] {
     std::string reason = cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(b)).json.value("reason", "");
@@ -329,8 +342,7 @@ TEST_F(ClusterTest, ReclaimGraceSurvivesAServerKill9) {
   cluster_->KillServer(SIGKILL);
   ASSERT_TRUE(cluster_->StartServer());
   ASSERT_TRUE(cluster_->WaitState(b, "RUNNING", 20)) << cluster_->JobState(b);
-  HttpReply bj = cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(b));
-  const double waited = bj.json["start_time"].get<double>() - bj.json["submit_time"].get<double>();
+  const double waited = StartDelay(b);
   std::printf("beta's job started %.2f s after it was submitted (grace 6 s, server restarted 2 s in)\n", waited);
   EXPECT_GE(waited, 6.0);
   EXPECT_LT(waited, 7.9);  // not 2 + 6: the grace did not start over
