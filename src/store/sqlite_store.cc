@@ -77,6 +77,13 @@ Status Step(sqlite3* db, sqlite3_stmt* s, int bind_rc, Context&& context) {
   return st;
 }
 
+// A batch refused unapplied because `first`, queued before it, failed: one
+// message whether the two met in one group or the store was already halted.
+Status HaltedBy(const Status& first) {
+  return Unavailable("not committed: a change queued before it failed (" + first.message() +
+                     "); the store is halted until Resume()");
+}
+
 std::string ColText(sqlite3_stmt* s, int i) {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
   return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s, i))) : std::string();
@@ -244,9 +251,7 @@ class SqliteStore::Writer {
   }
 
   //! The status of a batch not applied because `failed`, queued before it, failed.
-  static Status Behind(const Pending& failed) {
-    return Unavailable("not committed: a change queued before it failed (" + failed.status.message() + ")");
-  }
+  static Status Behind(const Pending& failed) { return HaltedBy(failed.status); }
 
  private:
   explicit Writer(Db db) : db_(std::move(db)) {}
@@ -785,8 +790,7 @@ void SqliteStore::CommitLoop() {
       writer_->Commit(group, options_.halt_after_failure);
     } else {
       for (Pending* p : group) {
-        p->status = Unavailable("not committed: an earlier change failed (" + halted.message() +
-                                ") and the store is halted until Resume()");
+        p->status = HaltedBy(halted);
       }
     }
     lock.lock();
