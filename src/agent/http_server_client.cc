@@ -38,17 +38,17 @@ Result<std::string> HttpServerClient::Post(const std::string& call, const std::s
 
 Result<RegisterResponse> HttpServerClient::Register(const std::string& join_token,
                                                     const RegisterRequest& request) {
-  auto body = Post("register", join_token, EncodeRegisterRequest(request), options_.read_slack_ms);
+  auto body = Post("register", join_token, api::Encode(request), options_.read_slack_ms);
   if (!body.ok()) return body.status();
-  return DecodeRegisterResponse(*body);
+  return api::DecodeRegisterResponse(*body);
 }
 
 Result<SyncResponse> HttpServerClient::Sync(const std::string& agent_token,
                                             const SyncRequest& request) {
-  auto body = Post("sync", agent_token, EncodeSyncRequest(request),
+  auto body = Post("sync", agent_token, api::Encode(request),
                    request.wait_ms + options_.read_slack_ms);
   if (!body.ok()) return body.status();
-  return DecodeSyncResponse(*body);
+  return api::DecodeSyncResponse(*body);
 }
 
 }  // namespace drover::agent

@@ -21,8 +21,10 @@
 #include <string>
 #include <vector>
 
+#include "api/wire.h"
 #include "common/consumer_tree.h"
 #include "server/auth.h"
+#include "server/launch_env.h"
 #include "sched/decisions.h"
 #include "sched/policy.h"
 #include "spec/job_parser.h"
@@ -57,43 +59,14 @@ constexpr int kMasterPorts = 10000;
 //! When an elastic job may start or grow again after its latest failure (0: no failure).
 double BackoffUntil(const store::JobRecord& job);
 
-//! A worker as an agent reports it.
-struct ReportedWorker {
-  JobId job = 0;
-  int rank = 0;
-  int64_t generation = 0;
-  int pid = 0;
-  bool exited = false;
-  int exit_code = 0;
-  int signal = 0;
-  bool stopping = false;  //!< being stopped by the agent: neither running nor gone
-};
-
-//! A worker as an agent should run it.
-struct DesiredWorker {
-  JobId job = 0;
-  int rank = 0;
-  int64_t generation = 0;
-  std::vector<std::string> argv;
-  std::map<std::string, std::string> env;
-  std::vector<int> gpus;
-};
+// What agents and workers' runtimes send and get (api/wire.h).
+using api::DesiredWorker;
+using api::ProcessState;
+using api::WorkerReport;
+using api::WorkerStatus;
 
 using Rescale = store::RescaleRecord;
 using Progress = store::ProgressRecord;
-
-//! A status post of a worker's training runtime (heartbeat, readiness, progress).
-struct WorkerStatus {
-  int64_t generation = 0;  //!< the membership generation the worker has joined
-  bool ready = false;
-  std::optional<int64_t> step, epoch;
-  std::optional<double> loss, samples_per_s;
-  std::optional<int> world_size;
-  std::optional<Rescale> rescale;  //!< a resize the worker went through (from, to, pause_ms; time unused)
-  //! The group failed at `generation` with no member known to be gone: open a new one.
-  bool regroup = false;
-};
-
 
 //! What a worker incarnation last told the server through its status posts.
 struct WorkerContact {
@@ -121,12 +94,6 @@ struct Host {
   store::HostRecord rec;
   std::string address;  //!< how other hosts reach it (from its connection)
   bool synced = false;  //!< reported at least once since the server started
-};
-
-//! Everything needed to build the environment of a worker.
-struct WorkerEnvContext {
-  std::string server_url;
-  std::string job_token_secret;  //!< HMAC key for job-scoped tokens
 };
 
 class ClusterModel {
@@ -163,12 +130,12 @@ class ClusterModel {
                     store::WriteBatch* batch);
   const std::map<std::string, Host>& hosts() const { return hosts_; }
   //! Applies an agent's report (pids, exits) and returns what it should run.
-  std::vector<DesiredWorker> Sync(const std::string& host, const std::vector<ReportedWorker>& report, double now,
+  std::vector<DesiredWorker> Sync(const std::string& host, const std::vector<WorkerReport>& report, double now,
                                   const WorkerEnvContext& ctx, store::WriteBatch* batch);
   //! What `host` should run now.
   std::vector<DesiredWorker> Desired(const std::string& host, const WorkerEnvContext& ctx) const;
   //! True when the report differs from what the host should run.
-  bool NeedsChange(const std::string& host, const std::vector<ReportedWorker>& report) const;
+  bool NeedsChange(const std::string& host, const std::vector<WorkerReport>& report) const;
   //! Drains (`cordoned`) or uncordons a host: a drained host gets no work, and
   //! the scheduler moves what runs there (elastic jobs shrink, rigid ones are
   //! requeued), as for a host that is down; its agent stays in contact and
@@ -221,8 +188,6 @@ class ClusterModel {
   //! accrued in memory and written with the record's next change (a host's
   //! last_seen, a job's attained service) are not compared.
   static std::string DurableDiff(const ClusterModel& a, const ClusterModel& b);
-  //! The job-scoped token a worker of `job` gets.
-  static std::string JobToken(JobId job, const std::string& secret);
 
  private:
   Job* MutableJob(JobId id);
@@ -236,7 +201,7 @@ class ClusterModel {
   //! Stops every worker of `job` and puts it back in the queue as `state` (PENDING or PREEMPTED), to start over.
   void Requeue(Job& job, JobState state, const std::string& why, double now, store::WriteBatch* batch);
   void RestartOrFail(Job& job, const std::string& why, double now, store::WriteBatch* batch);
-  void OnWorkerExit(Job& job, const ReportedWorker& r, double now, store::WriteBatch* batch);
+  void OnWorkerExit(Job& job, const WorkerReport& r, double now, store::WriteBatch* batch);
   void OnWorkerFailed(Job& job, int rank, int code, const std::string& why, double now, store::WriteBatch* batch);
   //! What a decision's first phase gave up, for its second.
   struct Released {

@@ -34,12 +34,12 @@ class ClusterModelTest : public ::testing::Test {
   }
 
   // The agent of h1 runs what it is told and reports it running.
-  std::vector<DesiredWorker> AgentRuns(double now, std::vector<ReportedWorker> extra = {}) {
+  std::vector<DesiredWorker> AgentRuns(double now, std::vector<WorkerReport> extra = {}) {
     store::WriteBatch b;
     auto desired = model_.Desired("h1", kCtx);
-    std::vector<ReportedWorker> report = extra;
+    std::vector<WorkerReport> report = extra;
     int pid = 1000;
-    for (const auto& d : desired) report.push_back({d.job, d.rank, d.generation, pid++, false, 0, 0});
+    for (const auto& d : desired) report.push_back({d.key, pid++, ProcessState::kRunning});
     model_.Sync("h1", report, now, kCtx, &b);
     return model_.Desired("h1", kCtx);
   }
@@ -50,10 +50,10 @@ class ClusterModelTest : public ::testing::Test {
   // which exited with `code`.
   void ReportExit(JobId job, int rank, int code, double now) {
     store::WriteBatch b;
-    std::vector<ReportedWorker> report;
+    std::vector<WorkerReport> report;
     for (const auto& d : model_.Desired("h1", kCtx)) {
-      bool exits = d.job == job && d.rank == rank;
-      report.push_back({d.job, d.rank, d.generation, 1000 + d.rank, exits, exits ? code : 0, 0});
+      bool exits = d.key.job == job && d.key.rank == rank;
+      report.push_back({d.key, 1000 + d.key.rank, exits ? ProcessState::kExited : ProcessState::kRunning, exits ? code : 0, 0});
     }
     model_.Sync("h1", report, now, kCtx, &b);
   }
@@ -73,10 +73,10 @@ TEST_F(ClusterModelTest, RigidJobRunsAndSucceeds) {
   EXPECT_EQ(desired[0].env.at("WORLD_SIZE"), "2");
   EXPECT_EQ(desired[1].env.at("RANK"), "1");
   EXPECT_EQ(desired[1].env.at("CUDA_VISIBLE_DEVICES"), "1");
-  EXPECT_EQ(desired[0].env.at("DROVER_TOKEN"), ClusterModel::JobToken(id, "secret"));
+  EXPECT_EQ(desired[0].env.at("DROVER_TOKEN"), JobToken(id, "secret"));
   EXPECT_EQ(State(id), kRunning);
-  std::vector<ReportedWorker> exits;
-  for (const auto& d : desired) exits.push_back({d.job, d.rank, d.generation, 1, true, 0, 0});
+  std::vector<WorkerReport> exits;
+  for (const auto& d : desired) exits.push_back({d.key, 1, ProcessState::kExited, 0, 0});
   model_.Sync("h1", exits, 3, kCtx, &b);
   EXPECT_EQ(State(id), kSucceeded);
   EXPECT_TRUE(model_.Desired("h1", kCtx).empty());
@@ -87,13 +87,13 @@ TEST_F(ClusterModelTest, FailedWorkerRestartsAllThenFails) {
   store::WriteBatch b;
   model_.Schedule(*policy_, 1, &b);
   auto desired = AgentRuns(2);
-  model_.Sync("h1", {{id, 0, desired[0].generation, 1, true, 3, 0}}, 3, kCtx, &b);
+  model_.Sync("h1", {{desired[0].key, 1, ProcessState::kExited, 3, 0}}, 3, kCtx, &b);
   EXPECT_EQ(State(id), kStarting);
   EXPECT_EQ(model_.FindJob(id)->rec.restarts, 1);
   desired = AgentRuns(4);
   ASSERT_EQ(desired.size(), 2u);
-  EXPECT_GT(desired[0].generation, 1);  // a new generation replaces every worker
-  model_.Sync("h1", {{id, 1, desired[1].generation, 1, true, 1, 0}}, 5, kCtx, &b);
+  EXPECT_GT(desired[0].key.generation, 1u);  // a new generation replaces every worker
+  model_.Sync("h1", {{desired[1].key, 1, ProcessState::kExited, 1, 0}}, 5, kCtx, &b);
   EXPECT_EQ(State(id), kFailed);
   EXPECT_TRUE(model_.Desired("h1", kCtx).empty());
 }
@@ -108,13 +108,13 @@ TEST_F(ClusterModelTest, ElasticJobShrinksForAnotherConsumerKeepingItsWorkers) {
   model_.Schedule(*policy_, 4, &b);
   desired = AgentRuns(5);
   int a = 0, bb = 0;
-  for (const auto& d : desired) (d.job == first ? a : bb)++;
+  for (const auto& d : desired) (d.key.job == first ? a : bb)++;
   EXPECT_EQ(a, 2);
   EXPECT_EQ(bb, 2);
   // The first job's remaining workers are ranks 0 and 1 of its first generation: the same processes.
   for (const auto& d : desired) {
-    if (d.job == first) {
-      EXPECT_LT(d.rank, 2);
+    if (d.key.job == first) {
+      EXPECT_LT(d.key.rank, 2);
     }
   }
   ASSERT_EQ(model_.FindJob(first)->rec.rescales.size(), 1u);
@@ -170,9 +170,9 @@ TEST_F(ClusterModelTest, LostWorkerOfAnElasticJobShrinksIt) {
   model_.Schedule(*policy_, 1, &b);
   auto desired = AgentRuns(2);
   ASSERT_EQ(desired.size(), 4u);
-  std::vector<ReportedWorker> report;
-  for (int r = 0; r < 3; ++r) report.push_back({id, r, desired[r].generation, 1000 + r, false, 0, 0});
-  report.push_back({id, 3, desired[3].generation, 1003, true, 0, 9});
+  std::vector<WorkerReport> report;
+  for (int r = 0; r < 3; ++r) report.push_back({desired[r].key, 1000 + r, ProcessState::kRunning});
+  report.push_back({desired[3].key, 1003, ProcessState::kExited, 0, 9});
   model_.Sync("h1", report, 3, kCtx, &b);
   EXPECT_EQ(State(id), kRunning);
   EXPECT_EQ(model_.Desired("h1", kCtx).size(), 3u);
@@ -193,8 +193,8 @@ TEST_F(ClusterModelTest, CancelStopsWorkers) {
 std::vector<DesiredWorker> Running(ClusterModel& model, sched::Policy& policy, JobId id) {
   store::WriteBatch b;
   model.Schedule(policy, 1, &b);
-  std::vector<ReportedWorker> report;
-  for (const auto& d : model.Desired("h1", kCtx)) report.push_back({d.job, d.rank, d.generation, 1000 + d.rank});
+  std::vector<WorkerReport> report;
+  for (const auto& d : model.Desired("h1", kCtx)) report.push_back({d.key, 1000 + d.key.rank});
   model.Sync("h1", report, 2, kCtx, &b);
   EXPECT_EQ(model.FindJob(id)->rec.state, kRunning);
   return model.Desired("h1", kCtx);
@@ -228,11 +228,11 @@ TEST_F(ClusterModelTest, WorkerStatusRecordsReadinessProgressAndPauses) {
   store::WriteBatch b;
   ASSERT_TRUE(model_.Update(id, std::nullopt, WorkerBounds{1, 2}, 4, &b).ok());
   ASSERT_EQ(job.rec.rescales.size(), 1u);
-  s.rescale = Rescale{0, 4, 2, 37.5};
+  s.rescale = WorkerStatus::Rescale{4, 2, 37.5};
   ASSERT_TRUE(model_.ReportWorkerStatus(id, 0, s, 5).ok());
   ASSERT_EQ(job.rec.rescales.size(), 1u);
   EXPECT_EQ(job.rec.rescales[0].pause_ms, 37.5);
-  s.rescale = Rescale{0, 2, 3, 12};
+  s.rescale = WorkerStatus::Rescale{2, 3, 12};
   ASSERT_TRUE(model_.ReportWorkerStatus(id, 0, s, 6).ok());
   ASSERT_EQ(job.rec.rescales.size(), 2u);
   EXPECT_EQ(job.rec.rescales[1].time, 6);
@@ -249,7 +249,7 @@ TEST_F(ClusterModelTest, OneRegroupAcrossSeveralResizesBecomesOneRescale) {
   WorkerStatus s;
   ASSERT_TRUE(model_.Update(id, std::nullopt, WorkerBounds{1, 2}, 1, &b).ok());  // 4 -> 2
   s.generation = job.rec.generation;
-  s.rescale = Rescale{0, 4, 2, 30};
+  s.rescale = WorkerStatus::Rescale{4, 2, 30};
   ASSERT_TRUE(model_.ReportWorkerStatus(id, 0, s, 1).ok());
   ASSERT_TRUE(model_.Update(id, std::nullopt, WorkerBounds{1, 3}, 2, &b).ok());
   model_.Schedule(*policy_, 2, &b);  // 2 -> 3
@@ -257,7 +257,7 @@ TEST_F(ClusterModelTest, OneRegroupAcrossSeveralResizesBecomesOneRescale) {
   model_.Schedule(*policy_, 3, &b);  // 3 -> 4
   ASSERT_EQ(job.rec.rescales.size(), 3u);
   s.generation = job.rec.generation;
-  s.rescale = Rescale{0, 2, 4, 25};
+  s.rescale = WorkerStatus::Rescale{2, 4, 25};
   ASSERT_TRUE(model_.ReportWorkerStatus(id, 0, s, 5).ok());
   ASSERT_EQ(job.rec.rescales.size(), 2u);
   EXPECT_EQ(job.rec.rescales[1].time, 2);
@@ -318,8 +318,8 @@ TEST_F(ClusterModelTest, FinishedElasticTrainingStopsUnjoinedNewcomersAndGrowsNo
   s.step.reset();  // rank 3 started and is ready, but never trained a step with the others
   ASSERT_TRUE(model_.ReportWorkerStatus(id, 3, s, 3).ok());
   store::WriteBatch b;
-  std::vector<ReportedWorker> report;
-  for (const auto& d : desired) report.push_back({id, d.rank, d.generation, 1000 + d.rank, d.rank == 0, 0, 0});
+  std::vector<WorkerReport> report;
+  for (const auto& d : desired) report.push_back({d.key, 1000 + d.key.rank, d.key.rank == 0 ? ProcessState::kExited : ProcessState::kRunning, 0, 0});
   model_.Sync("h1", report, 4, kCtx, &b);
   const Job& job = *model_.FindJob(id);
   EXPECT_EQ(job.rec.state, kRunning);
@@ -328,7 +328,7 @@ TEST_F(ClusterModelTest, FinishedElasticTrainingStopsUnjoinedNewcomersAndGrowsNo
   model_.Schedule(*policy_, 5, &b);  // 2 GPUs idle, but the job is finishing
   EXPECT_EQ(model_.Desired("h1", kCtx).size(), 2u);
   report.clear();
-  for (int r = 0; r < 3; ++r) report.push_back({id, r, desired[r].generation, 1000 + r, true, 0, 0});
+  for (int r = 0; r < 3; ++r) report.push_back({desired[r].key, 1000 + r, ProcessState::kExited, 0, 0});
   model_.Sync("h1", report, 6, kCtx, &b);
   EXPECT_EQ(job.rec.state, kSucceeded);
 }
@@ -376,8 +376,8 @@ void ExpectDistinctDevices(const std::vector<DesiredWorker>& desired) {
   std::set<std::string> seen;
   for (const auto& d : desired) {
     const std::string& dev = d.env.at("CUDA_VISIBLE_DEVICES");
-    EXPECT_FALSE(dev.empty()) << "job " << d.job << " rank " << d.rank << " has no GPU";
-    EXPECT_TRUE(seen.insert(dev).second) << "job " << d.job << " rank " << d.rank << " shares GPU " << dev;
+    EXPECT_FALSE(dev.empty()) << "job " << d.key.job << " rank " << d.key.rank << " has no GPU";
+    EXPECT_TRUE(seen.insert(dev).second) << "job " << d.key.job << " rank " << d.key.rank << " shares GPU " << dev;
     EXPECT_EQ(d.gpus.size(), 1u);
   }
 }
@@ -448,8 +448,8 @@ TEST_F(ClusterModelTest, ElasticJobWhoseWorkersKeepFailingEndsFailedAfterItsBudg
     if (model_.PendingReason(id).find("backing off after") != std::string::npos) saw_backoff = true;
     auto desired = model_.Desired("h1", kCtx);
     started += static_cast<int>(desired.size());
-    std::vector<ReportedWorker> exits;
-    for (const auto& d : desired) exits.push_back({d.job, d.rank, d.generation, 1, true, 3, 0});
+    std::vector<WorkerReport> exits;
+    for (const auto& d : desired) exits.push_back({d.key, 1, ProcessState::kExited, 3, 0});
     model_.Sync("h1", exits, t + 0.5, kCtx, &b);
   }
   std::printf("the crash-looping job started %d workers before it failed\n", started);
@@ -472,8 +472,8 @@ TEST_F(ClusterModelTest, ReplacementWaitsForTheBackoffAndFailuresAreForgottenAft
   ASSERT_EQ(desired.size(), 4u);
   auto fail = [&](int rank, double now) { ReportExit(id, rank, 1, now); };
   // Two failures: backoff 1 s, then 2 s.
-  fail(desired[3].rank, 10);
-  fail(desired[2].rank, 10);
+  fail(desired[3].key.rank, 10);
+  fail(desired[2].key.rank, 10);
   EXPECT_EQ(model_.FindJob(id)->rec.failures, 2);
   EXPECT_DOUBLE_EQ(BackoffUntil(model_.FindJob(id)->rec), 12);
   model_.Schedule(*policy_, 11.5, &b);
@@ -481,7 +481,7 @@ TEST_F(ClusterModelTest, ReplacementWaitsForTheBackoffAndFailuresAreForgottenAft
   model_.Schedule(*policy_, 12.5, &b);
   EXPECT_EQ(model_.FindJob(id)->workers.size(), 4u);  // then it grows back
   desired = AgentRuns(13);
-  fail(desired[3].rank, 10 + kFailureResetSeconds);
+  fail(desired[3].key.rank, 10 + kFailureResetSeconds);
   EXPECT_EQ(model_.FindJob(id)->rec.failures, 1);  // ten quiet minutes: the count starts over
   EXPECT_EQ(State(id), kRunning);
   EXPECT_EQ(model_.FindJob(id)->workers.size(), 3u);
@@ -540,7 +540,7 @@ TEST_F(ClusterModelTest, RunningJobsHoldDistinctRecordedMasterPorts) {
   store::WriteBatch batch;
   model_.Schedule(*policy_, 1, &batch);
   std::map<JobId, std::set<std::string>> ports;
-  for (const auto& d : AgentRuns(2)) ports[d.job].insert(d.env.at("MASTER_PORT"));
+  for (const auto& d : AgentRuns(2)) ports[d.key.job].insert(d.env.at("MASTER_PORT"));
   ASSERT_EQ(ports[a].size(), 1u);
   ASSERT_EQ(ports[b].size(), 1u);
   EXPECT_NE(*ports[a].begin(), *ports[b].begin());

@@ -28,6 +28,11 @@ void Reply(httplib::Response& res, int status, const json& body) {
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
+void ReplyEncoded(httplib::Response& res, const std::string& json_text) {
+  res.status = 200;
+  res.set_content(json_text, "application/json");
+}
+
 void Fail(httplib::Response& res, const Status& st) { Reply(res, HttpStatus(st.code()), {{"error", st.message()}}); }
 
 Result<std::optional<int64_t>> IntParam(const httplib::Request& req, const char* name) {

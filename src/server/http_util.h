@@ -24,6 +24,8 @@ using json = nlohmann::json;
 int HttpStatus(StatusCode code);
 //! Answers `status` with `body` as JSON; invalid UTF-8 in strings is replaced, never thrown on.
 void Reply(httplib::Response& res, int status, const json& body);
+//! Answers 200 with a message already encoded by its codec (api/wire.h).
+void ReplyEncoded(httplib::Response& res, const std::string& json_text);
 //! Answers the error: HttpStatus(st.code()) and {"error": st.message()}.
 void Fail(httplib::Response& res, const Status& st);
 //! Query parameter `name` as an integer: unset when absent, kInvalidArgument naming it when not one.

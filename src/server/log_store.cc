@@ -16,16 +16,16 @@ std::string LogStore::File(JobId job, int rank) const {
   return dir_ + "/" + std::to_string(job) + "/" + std::to_string(rank) + ".log";
 }
 
-void LogStore::Append(const std::string& host, const std::vector<LogChunkIn>& chunks) {
+void LogStore::Append(const std::string& host, const std::vector<api::LogChunk>& chunks) {
   if (chunks.empty()) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const LogChunkIn& l : chunks) {
-      fs::path dir = fs::path(dir_) / std::to_string(l.job);
+    for (const api::LogChunk& l : chunks) {
+      fs::path dir = fs::path(dir_) / std::to_string(l.key.job);
       std::error_code ec;
       fs::create_directories(dir, ec);
-      fs::path file = dir / (std::to_string(l.rank) + ".log");
-      fs::path side = dir / (std::to_string(l.rank) + ".base");
+      fs::path file = dir / (std::to_string(l.key.rank) + ".log");
+      fs::path side = dir / (std::to_string(l.key.rank) + ".base");
       uint64_t have = fs::exists(file) ? fs::file_size(file) : 0;
       std::string base_host;
       uint64_t base = 0;

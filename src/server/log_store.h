@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "api/wire.h"
 #include "common/job.h"
-#include "server/agent_messages.h"
 
 namespace drover::server {
 
@@ -29,7 +29,7 @@ class LogStore {
   explicit LogStore(std::string dir);
 
   //! Appends the chunks `host`'s agent shipped.
-  void Append(const std::string& host, const std::vector<LogChunkIn>& chunks);
+  void Append(const std::string& host, const std::vector<api::LogChunk>& chunks);
   //! Whether (job, rank) has written anything.
   bool Exists(JobId job, int rank) const;
   //! The offset where the last `lines` lines of (job, rank) begin (0 for the whole file).

@@ -21,15 +21,15 @@ class LogStoreTest : public ::testing::Test {
 
 TEST_F(LogStoreTest, ResendsAreDroppedAndASecondHostContinuesTheFile) {
   LogStore logs(dir_);
-  logs.Append("h1", {{1, 0, 0, "a\nb\n"}});
-  logs.Append("h1", {{1, 0, 2, "b\nc\n"}});  // overlaps what arrived
-  logs.Append("h1", {{1, 0, 0, "a\n"}});     // a resend
+  logs.Append("h1", {{{1, 0, 0}, 0, "a\nb\n"}});
+  logs.Append("h1", {{{1, 0, 0}, 2, "b\nc\n"}});  // overlaps what arrived
+  logs.Append("h1", {{{1, 0, 0}, 0, "a\n"}});     // a resend
   EXPECT_EQ(All(logs, 1, 0), "a\nb\nc\n");
-  logs.Append("h2", {{1, 0, 0, "d\n"}});     // restarted elsewhere: its offsets start at 0
+  logs.Append("h2", {{{1, 0, 0}, 0, "d\n"}});     // restarted elsewhere: its offsets start at 0
   EXPECT_EQ(All(logs, 1, 0), "a\nb\nc\nd\n");
   // The base survives a new LogStore (a server restart).
   LogStore again(dir_);
-  again.Append("h2", {{1, 0, 2, "e\n"}});
+  again.Append("h2", {{{1, 0, 0}, 2, "e\n"}});
   EXPECT_EQ(All(again, 1, 0), "a\nb\nc\nd\ne\n");
   EXPECT_TRUE(again.Exists(1, 0));
   EXPECT_FALSE(again.Exists(1, 1));
@@ -37,11 +37,11 @@ TEST_F(LogStoreTest, ResendsAreDroppedAndASecondHostContinuesTheFile) {
 
 TEST_F(LogStoreTest, TailStartsAtTheLastLines) {
   LogStore logs(dir_);
-  logs.Append("h1", {{2, 3, 0, "one\ntwo\nthree\n"}});
+  logs.Append("h1", {{{2, 3, 0}, 0, "one\ntwo\nthree\n"}});
   EXPECT_EQ(logs.Read(2, 3, logs.TailOffset(2, 3, 2), std::chrono::milliseconds(0)), "two\nthree\n");
   EXPECT_EQ(logs.Read(2, 3, logs.TailOffset(2, 3, 10), std::chrono::milliseconds(0)), "one\ntwo\nthree\n");
   EXPECT_EQ(logs.Read(2, 3, logs.TailOffset(2, 3, 0), std::chrono::milliseconds(0)), "");
-  logs.Append("h1", {{2, 4, 0, "no newline"}});
+  logs.Append("h1", {{{2, 4, 0}, 0, "no newline"}});
   EXPECT_EQ(logs.Read(2, 4, logs.TailOffset(2, 4, 1), std::chrono::milliseconds(0)), "no newline");
 }
 
@@ -49,7 +49,7 @@ TEST_F(LogStoreTest, AFollowerIsWokenByNewOutputNotByATimeout) {
   LogStore logs(dir_);
   auto reader = std::async(std::launch::async, [&] { return logs.Read(5, 0, 0, std::chrono::seconds(60)); });
   // The reader may start waiting before or after this append; either way it returns the output.
-  logs.Append("h1", {{5, 0, 0, "hello\n"}});
+  logs.Append("h1", {{{5, 0, 0}, 0, "hello\n"}});
   ASSERT_EQ(reader.wait_for(std::chrono::seconds(30)), std::future_status::ready);
   EXPECT_EQ(reader.get(), "hello\n");
   // Close wakes a waiting reader at once, with nothing.

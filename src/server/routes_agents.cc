@@ -3,20 +3,37 @@
 #include <chrono>
 
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "server/agent_messages.h"
+#include "api/wire.h"
 #include "server/http_util.h"
 #include "server/server.h"
 
 namespace drover::server {
+namespace {
+
+// The host a registration describes: its capacity and GPUs.
+store::HostRecord HostOf(const api::RegisterRequest& r) {
+  store::HostRecord h;
+  h.name = r.name;
+  h.capacity = {r.gpu_slots, int64_t{r.cpus} * 1000, r.memory_mib};
+  nlohmann::json gpus = nlohmann::json::array();
+  for (const api::GpuInfo& g : r.gpus) {
+    gpus.push_back({{"index", g.index}, {"uuid", g.uuid}, {"name", g.name}, {"memory_mib", g.memory_mib}});
+  }
+  h.gpus_json = gpus.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return h;
+}
+
+}  // namespace
 
 void Server::AgentRoutes(Router& router) {
   router.Post("/api/v1/agent/register", {Role::kJoin}, [this](const Principal&, const httplib::Request& req,
                                                               httplib::Response& res) {
-    Result<store::HostRecord> decoded = DecodeRegistration(req.body);
+    Result<api::RegisterRequest> decoded = api::DecodeRegisterRequest(req.body);
     if (!decoded.ok()) return Fail(res, decoded.status());
-    store::HostRecord host = std::move(decoded).value();
+    store::HostRecord host = HostOf(*decoded);
     std::string token = NewToken("a");
     store::TokenRecord t{Sha256Hex(token), "agent", host.name, 0, Now()};
     Status st = Mutate([&](store::WriteBatch* batch) -> Status {
@@ -37,14 +54,15 @@ void Server::AgentRoutes(Router& router) {
     });
     if (!st.ok()) return Fail(res, st);
     spdlog::info("host {} registered: {}", host.name, host.capacity.ToString());
-    Reply(res, 200, {{"host", host.name}, {"agent_token", token}, {"heartbeat_timeout_s", opt_.heartbeat_timeout}});
+    api::RegisterResponse answer{host.name, token, static_cast<int>(opt_.heartbeat_timeout)};
+    ReplyEncoded(res, api::Encode(answer));
   });
 
   router.Post("/api/v1/agent/sync", {Role::kAgent}, [this](const Principal& who, const httplib::Request& req,
                                                            httplib::Response& res) {
-    Result<SyncReport> decoded = DecodeSyncReport(req.body);
+    Result<api::SyncRequest> decoded = api::DecodeSyncRequest(req.body);
     if (!decoded.ok()) return Fail(res, decoded.status());
-    const std::vector<ReportedWorker>& report = decoded->workers;
+    const std::vector<WorkerReport>& report = decoded->workers;
     logs_->Append(who.name, decoded->logs);  // before the exits they explain are recorded
     if (decoded->leaving) {
       Status st = Mutate([&](store::WriteBatch* batch) -> Status {
@@ -54,7 +72,7 @@ void Server::AgentRoutes(Router& router) {
       });
       if (!st.ok()) return Fail(res, st);
       spdlog::info("host {} is leaving: down now", who.name);
-      return Reply(res, 200, {{"workers", json::array()}, {"kill_grace_s", 10}});
+      return ReplyEncoded(res, api::Encode(api::SyncResponse{}));
     }
     std::vector<DesiredWorker> desired;
     bool answer_now = false;
@@ -70,21 +88,16 @@ void Server::AgentRoutes(Router& router) {
     if (!answer_now) {
       std::unique_lock<std::mutex> lock(mu_);
       uint64_t seen = version_;
-      std::vector<ReportedWorker> running;
+      std::vector<WorkerReport> running;
       for (const auto& r : report) {
-        if (!r.exited && !r.stopping) running.push_back(r);
+        if (r.state == ProcessState::kRunning) running.push_back(r);
       }
       changed_.wait_for(lock, std::chrono::milliseconds(decoded->wait_ms), [&] {
         return stopping_ || (version_ != seen && model_.NeedsChange(who.name, running));
       });
       desired = model_.Desired(who.name, env_ctx_);
     }
-    json out = json::array();
-    for (const DesiredWorker& d : desired) {
-      out.push_back({{"job", d.job}, {"rank", d.rank}, {"generation", d.generation}, {"argv", d.argv},
-                     {"env", d.env}, {"gpus", d.gpus}});
-    }
-    Reply(res, 200, {{"workers", out}, {"kill_grace_s", 10}});
+    ReplyEncoded(res, api::Encode(api::SyncResponse{std::move(desired)}));
   });
 }
 

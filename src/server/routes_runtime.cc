@@ -5,7 +5,7 @@
 
 #include <httplib.h>
 
-#include "server/agent_messages.h"
+#include "api/wire.h"
 #include "server/http_util.h"
 #include "server/server.h"
 
@@ -42,16 +42,14 @@ void Server::RuntimeRoutes(Router& router) {
     }
     const Job* j = VisibleJob(who, req);
     if (!j) return Fail(res, NoSuchJob(req));
-    json members = json::array();
+    api::Membership m{j->rec.id, j->rec.state, j->rec.generation, {}};
     for (const auto& w : j->workers) {
       auto host = model_.hosts().find(w.host);
       const WorkerContact* c = j->Contact(w);
-      members.push_back({{"rank", w.rank}, {"host", w.host}, {"generation", w.generation}, {"state", api::Name(w.state)},
-                         {"address", host != model_.hosts().end() ? host->second.address : ""},
-                         {"ready", c && c->ready}});
+      m.members.push_back({w.rank, w.generation, w.host, host != model_.hosts().end() ? host->second.address : "",
+                           w.state, c && c->ready});
     }
-    Reply(res, 200, {{"job", j->rec.id}, {"state", api::Name(j->rec.state)}, {"generation", j->rec.generation},
-                     {"members", members}});
+    ReplyEncoded(res, api::Encode(m));
   });
 
   // A worker's status post: its heartbeat, whether it is ready (has joined
@@ -59,7 +57,7 @@ void Server::RuntimeRoutes(Router& router) {
   // pause a resize cost. Kept in memory only; a regroup request is stored.
   router.Post("/api/v1/jobs/{id}/workers/{rank}/status", {Role::kAdmin, Role::kWorker},
               [this](const Principal& who, const httplib::Request& req, httplib::Response& res) {
-    Result<WorkerStatus> status = DecodeWorkerStatus(req.body);
+    Result<WorkerStatus> status = api::DecodeWorkerStatus(req.body);
     if (!status.ok()) return Fail(res, status.status());
     std::string rank_text = req.matches[2];
     int64_t generation = 0;

@@ -322,7 +322,7 @@ std::optional<Principal> Server::Authenticate(const httplib::Request& req) {
   if (token.rfind("drv_w_", 0) == 0) {
     size_t us = token.find('_', 6);
     JobId job = us == std::string::npos ? 0 : std::strtoull(token.substr(6, us - 6).c_str(), nullptr, 10);
-    if (job && ClusterModel::JobToken(job, env_ctx_.job_token_secret) == token) {
+    if (job && JobToken(job, env_ctx_.job_token_secret) == token) {
       return Principal{Role::kWorker, "job-" + std::to_string(job), {}, job};
     }
     return std::nullopt;

@@ -371,7 +371,7 @@ Status ElasticRunner::FitElastic() {
     // What to do with it (membership.h): end, leave, wait, or form a group.
     const MembershipDecision d = DecideMembership(*m, slot, known_generation_, survivor);
     if (d.kind == MembershipDecision::Kind::kEnded) {
-      return FailedPrecondition("job " + std::to_string(client_->env().job) + " is " + m->job_state);
+      return FailedPrecondition("job " + std::to_string(client_->env().job) + " is " + api::Name(m->job_state));
     }
     if (d.kind == MembershipDecision::Kind::kLeave) {
       spdlog::info("worker {} is no longer a member of generation {}: leaving at step {}", slot, m->generation,

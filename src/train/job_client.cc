@@ -55,22 +55,6 @@ Result<WorkerEnv> WorkerEnvFromEnvironment() {
   return env;
 }
 
-int Membership::RankOf(int slot) const {
-  for (size_t i = 0; i < members.size(); ++i) {
-    if (members[i].slot == slot) return static_cast<int>(i);
-  }
-  return -1;
-}
-
-bool Membership::Terminal() const {
-  return job_state == "SUCCEEDED" || job_state == "FAILED" || job_state == "CANCELLED" ||
-         job_state == "PREEMPTED";
-}
-
-bool Membership::AllReady() const {
-  return std::all_of(members.begin(), members.end(), [](const Member& m) { return m.ready; });
-}
-
 Result<std::unique_ptr<JobClient>> JobClient::Create(const WorkerEnv& env) {
   auto url = net::ParseServerUrl(env.server);
   if (!url.ok()) return url.status();
@@ -113,38 +97,15 @@ Result<Membership> JobClient::Members(int64_t after, bool ready, milliseconds wa
   }
   auto body = Call("GET", path, "", "", wait + kReadSlack, "members of job " + std::to_string(env_.job));
   if (!body.ok()) return body.status();
-  json j = json::parse(*body, nullptr, false);
-  if (!j.is_object() || !j.contains("generation") || !j.contains("members") || !j["members"].is_array()) {
-    return Internal("members of job " + std::to_string(env_.job) + ": unexpected answer");
-  }
-  Membership m;
-  m.generation = j["generation"].get<int64_t>();
-  m.job_state = j.value("state", "");
-  for (const json& w : j["members"]) {
-    Member member;
-    member.slot = w.value("rank", -1);
-    member.generation = w.value("generation", int64_t{0});
-    member.host = w.value("host", "");
-    member.state = w.value("state", "");
-    member.ready = w.value("ready", false);
-    if (member.state != "exited") m.members.push_back(member);
-  }
-  std::sort(m.members.begin(), m.members.end(), [](const Member& a, const Member& b) { return a.slot < b.slot; });
+  auto m = api::DecodeMembership(*body);
+  if (!m.ok()) return m.status();
+  std::erase_if(m->members, [](const Member& w) { return w.state == api::WorkerState::kExited; });
+  std::sort(m->members.begin(), m->members.end(), [](const Member& a, const Member& b) { return a.slot < b.slot; });
   return m;
 }
 
 Result<int64_t> JobClient::PostStatus(const WorkerStatus& s) {
-  json body = {{"generation", s.generation}, {"ready", s.ready}};
-  if (s.regroup) body["regroup"] = true;
-  if (s.step) body["step"] = *s.step;
-  if (s.epoch) body["epoch"] = *s.epoch;
-  if (s.loss) body["loss"] = *s.loss;
-  if (s.samples_per_s) body["samples_per_s"] = *s.samples_per_s;
-  if (s.world_size) body["world_size"] = *s.world_size;
-  if (s.rescale) {
-    body["rescale"] = {{"from", s.rescale->from}, {"to", s.rescale->to}, {"pause_ms", s.rescale->pause_ms}};
-  }
-  auto res = Call("POST", JobPath() + "/workers/" + std::to_string(env_.slot) + "/status", body.dump(),
+  auto res = Call("POST", JobPath() + "/workers/" + std::to_string(env_.slot) + "/status", api::Encode(s),
                   "application/json", kReadSlack, "status of worker " + std::to_string(env_.slot));
   if (!res.ok()) return res.status();
   json j = json::parse(*res, nullptr, false);

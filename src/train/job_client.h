@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "api/wire.h"
 #include "common/status.h"
 #include "train/key_value.h"
 
@@ -43,45 +44,10 @@ struct WorkerEnv {
 //! is unset (not running under drover); InvalidArgument naming a malformed one.
 Result<WorkerEnv> WorkerEnvFromEnvironment();
 
-struct Member {
-  int slot = 0;
-  //! The generation this worker was (re)started at.
-  int64_t generation = 0;
-  std::string host;
-  std::string state;
-  bool ready = false;
-};
-
-struct Membership {
-  int64_t generation = 0;
-  //! The job's state: RUNNING, STARTING, ... a terminal state ends training.
-  std::string job_state;
-  //! Current members, sorted by slot; "exited" ones left out.
-  std::vector<Member> members;
-  //! This worker's rank in the group: its index in `members`, or -1.
-  int RankOf(int slot) const;
-  bool Terminal() const;
-  //! Every member has reported ready (a long poll with `ready` may return at
-  //! its timeout before that).
-  bool AllReady() const;
-};
-
-struct WorkerStatus {
-  int64_t generation = 0;
-  bool ready = false;
-  std::optional<int64_t> step, epoch;
-  std::optional<double> loss, samples_per_s;
-  std::optional<int> world_size;
-  struct Rescale {
-    int from = 0;
-    int to = 0;
-    double pause_ms = 0;
-  };
-  std::optional<Rescale> rescale;
-  //! Asks the server to open a new generation if the job is still at
-  //! `generation` (the group failed but no member is known to be gone).
-  bool regroup = false;
-};
+// The messages exchanged with the server, defined once in api/wire.h.
+using api::Member;
+using api::Membership;
+using api::WorkerStatus;
 
 class JobClient : public KeyValue {
  public:
@@ -91,6 +57,7 @@ class JobClient : public KeyValue {
 
   //! The membership now (after < 0), or once the generation exceeds `after`
   //! (with `ready`: and every member has reported ready), or at `wait`.
+  //! Exited members are left out; the rest are sorted by slot.
   Result<Membership> Members(int64_t after, bool ready, std::chrono::milliseconds wait);
   //! Heartbeat and progress. NotFound once this worker is no longer a member.
   //! Returns the job's current generation.

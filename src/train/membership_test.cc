@@ -14,11 +14,11 @@ namespace {
 using Kind = MembershipDecision::Kind;
 
 // A membership at generation `g` of slots with their readiness.
-Membership At(int64_t g, std::vector<std::pair<int, bool>> slots, std::string state = "RUNNING") {
+Membership At(int64_t g, std::vector<std::pair<int, bool>> slots, api::JobState state = api::JobState::kRunning) {
   Membership m;
   m.generation = g;
-  m.job_state = std::move(state);
-  for (auto [slot, ready] : slots) m.members.push_back({slot, g, "h", "running", ready});
+  m.job_state = state;
+  for (auto [slot, ready] : slots) m.members.push_back({slot, g, "h", "", api::WorkerState::kRunning, ready});
   return m;
 }
 
@@ -37,7 +37,7 @@ struct Case {
 
 TEST(MembershipTest, DecisionsAsATable) {
   const std::vector<Case> cases = {
-      {"job ended elsewhere", At(5, {{0, true}}, "FAILED"), 0, 4, false, Kind::kEnded, -1, 0, 0, false},
+      {"job ended elsewhere", At(5, {{0, true}}, api::JobState::kFailed), 0, 4, false, Kind::kEnded, -1, 0, 0, false},
       {"not a member: the job shrank", At(5, {{0, true}, {1, true}}), 2, 4, false, Kind::kLeave, -1, 0, 0, false},
       {"poll timed out: same generation", At(4, {{0, true}, {1, true}}), 1, 4, false, Kind::kWait, -1, 0, 0, false},
       {"planned change, all ready", At(5, {{0, true}, {3, true}, {7, true}}), 3, 4, false, Kind::kForm, 1, 11, 3,

@@ -1,0 +1,131 @@
+// ClusterModel, runtime side: what workers' training runtimes post about
+// themselves (heartbeat, readiness, progress, resize pauses, regroup
+// requests), and workers that stop posting.
+#include <algorithm>
+#include <cstdio>
+#include <iterator>
+
+#include "server/cluster_model.h"
+#include "server/model_util.h"
+
+namespace drover::server {
+
+using namespace model_util;
+
+Result<std::pair<Job*, store::WorkerRecord*>> ClusterModel::Member(JobId id, int rank) {
+  Job* job = MutableJob(id);
+  if (!job) return NotFound("job " + std::to_string(id) + " does not exist");
+  auto it = std::find_if(job->workers.begin(), job->workers.end(),
+                         [&](const auto& w) { return w.rank == rank && w.state != WorkerState::kExited; });
+  if (it == job->workers.end()) {
+    return NotFound("worker " + std::to_string(rank) + " of job " + std::to_string(id) + " is not a member");
+  }
+  return std::pair<Job*, store::WorkerRecord*>{job, &*it};
+}
+
+Result<int64_t> ClusterModel::ReportWorkerStatus(JobId id, int rank, const WorkerStatus& s, double now) {
+  auto member = Member(id, rank);
+  if (!member.ok()) return member.status();
+  auto [job, it] = *member;
+  WorkerContact& c = job->contacts[rank];
+  if (c.generation != it->generation) c = {it->generation, now, false};  // a new incarnation starts not ready
+  c.last_status = now;
+  // A worker joins no generation older than the one it was started at: an
+  // older one comes from the previous incarnation, still being stopped.
+  if (s.ready && s.generation >= it->generation) c.ready = true;
+  if (s.step && s.generation >= it->generation) c.joined = true;
+
+  Progress& p = job->rec.progress;
+  const Progress before = p;
+  if (!s.step || !p.step || *s.step >= *p.step) {  // a lagging rank does not move the step back
+    if (s.step) p.step = s.step;
+    if (s.loss) p.loss = s.loss;
+  }
+  if (s.epoch) p.epoch = s.epoch;
+  if (s.samples_per_s) p.samples_per_s = s.samples_per_s;
+  if (s.world_size) p.world_size = s.world_size;
+
+  if (s.rescale) {
+    auto& list = job->rec.rescales;
+    auto r = std::find_if(list.begin(), list.end(),
+                          [&](const Rescale& x) { return !x.pause_ms && x.to == s.rescale->to; });
+    if (r == list.end()) {
+      AddRescale(*job, {now, s.rescale->from, s.rescale->to, s.rescale->pause_ms});
+    } else {
+      // The workers regroup once, from -> to, where the scheduler may have
+      // resized in steps meanwhile (2 -> 3 -> 4 as another job's workers
+      // leave one by one): the unpaused steps that chain back to `from`
+      // become the one resize the workers made.
+      auto first = r;
+      while (first->from != s.rescale->from && first != list.begin() && !std::prev(first)->pause_ms &&
+             std::prev(first)->to == first->from) {
+        --first;
+      }
+      if (first->from == s.rescale->from && first != r) {
+        first->to = r->to;
+        r = std::prev(list.erase(std::next(first), std::next(r)));
+      }
+      r->pause_ms = s.rescale->pause_ms;
+    }
+  }
+  job->progress_unsaved = job->progress_unsaved || !(p == before) || s.rescale;  // resizes change only with s.rescale
+  return job->rec.generation;
+}
+
+int ClusterModel::FlushProgress(store::WriteBatch* batch, std::optional<JobId> only) {
+  int n = 0;
+  for (auto& [id, job] : jobs_) {
+    if (!job.progress_unsaved || (only && id != *only)) continue;
+    Persist(job, batch);
+    ++n;
+  }
+  return n;
+}
+
+Result<int64_t> ClusterModel::Regroup(JobId id, int64_t generation, const std::string& who, double now,
+                                      store::WriteBatch* batch) {
+  Job* job = MutableJob(id);
+  if (!job) return NotFound("job " + std::to_string(id) + " does not exist");
+  if (job->rec.generation == generation && !IsTerminal(job->rec.state)) {
+    ++job->rec.generation;
+    Event(*job, "regroup",
+          who + " asked for a new group after generation " + std::to_string(generation) +
+              " (its group failed, or left out newcomers still starting)",
+          now, batch);
+    Persist(*job, batch);
+  }
+  return job->rec.generation;
+}
+
+int ClusterModel::CheckWorkers(double now, double timeout, store::WriteBatch* batch) {
+  int failed = 0;
+  for (auto& [id, job] : jobs_) {
+    std::erase_if(job.contacts, [&](const auto& kv) {  // incarnations that are gone
+      auto w = std::find_if(job.workers.begin(), job.workers.end(), [&](const auto& w) { return w.rank == kv.first; });
+      return w == job.workers.end() || w->generation != kv.second.generation;
+    });
+    std::vector<int> ranks;
+    for (const auto& w : job.workers) ranks.push_back(w.rank);
+    for (int rank : ranks) {
+      // Looked up again each time: failing one worker may restart or shrink the job.
+      auto w = std::find_if(job.workers.begin(), job.workers.end(), [&](const auto& w) { return w.rank == rank; });
+      const WorkerContact* c = w == job.workers.end() ? nullptr : job.Contact(*w);
+      if (!c || w->state == WorkerState::kExited || now - c->last_status <= timeout) continue;
+      char silent[32];
+      std::snprintf(silent, sizeof silent, "%.1fs", now - c->last_status);
+      std::string why = "worker " + std::to_string(rank) + " on " + w->host + " sent no heartbeat for " + silent;
+      if (WorkerUnresponsive(id, rank, why, now, batch).ok()) ++failed;
+    }
+  }
+  return failed;
+}
+
+Status ClusterModel::WorkerUnresponsive(JobId id, int rank, const std::string& why, double now,
+                                        store::WriteBatch* batch) {
+  auto member = Member(id, rank);
+  if (!member.ok()) return member.status();
+  OnWorkerFailed(*member->first, rank, 128 + 9, why, now, batch);  // as if killed: its agent stops it
+  return Status::Ok();
+}
+
+}  // namespace drover::server
