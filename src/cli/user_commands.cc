@@ -525,7 +525,8 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
       for (const json& h : r.json["hosts"]) {
         std::string used = std::to_string(h["gpus_used"].get<int64_t>()) + "/" +
                            std::to_string(h["capacity"]["gpus"].get<int64_t>());
-        std::string state = h["state"].get<std::string>() + (h.value("drained", false) ? ",drained" : "");
+        std::string state = h["state"].get<std::string>() + (h.value("drained", false) ? ",drained" : "") +
+                            (h.contains("in_doubt") && h["in_doubt"].is_string() ? ",in-doubt" : "");
         std::printf("%-16s %-12s %9s %6lld %10lld %10s\n", h["name"].get<std::string>().c_str(), state.c_str(),
                     used.c_str(),
                     static_cast<long long>(h["capacity"]["cpu_millis"].get<int64_t>() / 1000),

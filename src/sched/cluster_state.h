@@ -18,6 +18,10 @@ struct HostState {
   std::string name;
   Resources capacity;
   bool up = true;
+  //! An up host whose contact is in doubt (it missed a sync, or its workers'
+  //! peers lost them): what runs there stays, but no new worker is placed
+  //! on it. Meaningless when !up.
+  bool accepts_work = true;
 };
 
 //! `workers` workers of one job on host `host` (an index into ClusterState::hosts).

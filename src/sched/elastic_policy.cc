@@ -395,8 +395,14 @@ class Cycle {
     // A job preempted earlier in this cycle goes back where it was if it can.
     Placement p = pool_.Fit(jb.per_worker, workers, jb.workers.min, jb.placement);
     if (p.empty()) {
-      w.reason = "waiting for " + std::to_string(jb.workers.min) + " worker(s) of " +
-                 jb.per_worker.ToString() + ": free GPUs are spread over hosts that cannot hold them";
+      std::string in_doubt;
+      for (const HostState& h : s_.hosts) {
+        if (h.up && !h.accepts_work) in_doubt += (in_doubt.empty() ? "" : ", ") + h.name;
+      }
+      w.reason = "waiting for " + std::to_string(jb.workers.min) + " worker(s) of " + jb.per_worker.ToString() +
+                 (in_doubt.empty() ? ": free GPUs are spread over hosts that cannot hold them"
+                                   : ": free GPUs are on hosts in doubt (" + in_doubt +
+                                         "), which take no new work until their agents sync again");
       w.kind = PendingKind::kCapacity;
       return false;
     }

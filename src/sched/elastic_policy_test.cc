@@ -183,6 +183,25 @@ TEST(ElasticPolicyTest, HostDownMovesElasticWorkersAndRequeuesRigid) {
   EXPECT_NE(Reason(d, 2).find("host h1 is down"), std::string::npos) << Reason(d, 2);
 }
 
+TEST(ElasticPolicyTest, AHostInDoubtKeepsItsWorkersAndGetsNoNewOnes) {
+  ClusterState s = Cluster(2, 4);
+  AddConsumer(s, "/", "a", {});
+  AddJob(s, 1, "/a", 1, 8).placement = {{0, 2}, {1, 2}};
+  s.hosts[1].accepts_work = false;  // its agent missed a sync
+  ElasticPolicy p = Drover();
+  Decisions d = p.Decide(s, 0);
+  // It keeps its 2 workers on h1 (nothing is lost) and grows on h0 only.
+  ASSERT_NE(Change(d, 1), nullptr);
+  EXPECT_EQ(Change(d, 1)->action, Action::kGrow);
+  EXPECT_EQ(Change(d, 1)->placement, (Placement{{0, 4}, {1, 2}}));
+  // A new job waits rather than land on h1.
+  AddJob(s, 2, "/a", 1, 1);
+  Apply(s, d);
+  Decisions d2 = p.Decide(s, 1);
+  EXPECT_EQ(Change(d2, 2), nullptr);
+  EXPECT_NE(Reason(d2, 2).find("free GPUs are on hosts in doubt (h1)"), std::string::npos) << Reason(d2, 2);
+}
+
 TEST(ElasticPolicyTest, EveryPendingJobHasAReasonAndDecisionsAreDeterministic) {
   ClusterState s = Cluster(3, 4);
   AddConsumer(s, "/", "a", {.owned = 8});

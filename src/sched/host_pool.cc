@@ -31,10 +31,12 @@ HostPool::HostPool(const std::vector<HostState>& hosts) {
   free_.reserve(hosts.size());
   for (size_t i = 0; i < hosts.size(); ++i) {
     up_.push_back(hosts[i].up);
+    open_.push_back(hosts[i].up && hosts[i].accepts_work);
     free_.push_back(hosts[i].up ? hosts[i].capacity : Resources{});
     if (!hosts[i].up) continue;
-    free_gpus_ += hosts[i].capacity.gpus;
     total_gpus_ += hosts[i].capacity.gpus;
+    if (!open_[i]) continue;
+    free_gpus_ += hosts[i].capacity.gpus;
     buckets_[Bucket(static_cast<int>(i))].insert(static_cast<int>(i));
   }
 }
@@ -54,6 +56,10 @@ void HostPool::Reindex(int host, int old_bucket) {
 
 void HostPool::Take(int host, const Resources& r) {
   if (!up_[host]) return;  // workers on a down host hold nothing schedulable
+  if (!open_[host]) {      // nor does a closed host offer its room: only its own count changes
+    free_[host] -= r;
+    return;
+  }
   int old = Bucket(host);
   free_[host] -= r;
   free_gpus_ -= r.gpus;
@@ -62,6 +68,10 @@ void HostPool::Take(int host, const Resources& r) {
 
 void HostPool::Give(int host, const Resources& r) {
   if (!up_[host]) return;
+  if (!open_[host]) {
+    free_[host] += r;
+    return;
+  }
   int old = Bucket(host);
   free_[host] += r;
   free_gpus_ += r.gpus;
@@ -105,7 +115,7 @@ Placement HostPool::Fit(const Resources& unit, int workers, int at_least, const 
   };
   for (const HostSlot& s : existing) {
     if (left == 0) break;
-    if (!up_[s.host]) continue;
+    if (!open_[s.host]) continue;
     int n = static_cast<int>(std::min<int64_t>(left, free_[s.host].CopiesOf(unit)));
     if (n > 0) take(s.host, n);
   }

@@ -21,7 +21,8 @@ namespace drover::sched {
 
 class HostPool {
  public:
-  //! Every up host starts empty; down hosts offer nothing.
+  //! Every up host starts empty; down hosts offer nothing; an up host that
+  //! does not accept work holds its workers but offers no room to Fit.
   explicit HostPool(const std::vector<HostState>& hosts);
 
   const Resources& free(int host) const { return free_[host]; }
@@ -48,6 +49,7 @@ class HostPool {
 
   std::vector<Resources> free_;
   std::vector<bool> up_;
+  std::vector<bool> open_;  // up and accepting work: in buckets_, counted in free_gpus_
   std::vector<std::set<int>> buckets_;  // by free GPUs (capped), ordered by host index
   int64_t free_gpus_ = 0;
   int64_t total_gpus_ = 0;

@@ -63,5 +63,23 @@ TEST(HostPoolTest, DownHostsOfferNothing) {
   EXPECT_EQ(pool.Fit(kGpu, 2, 2, {}), (Placement{{1, 2}}));
 }
 
+TEST(HostPoolTest, AHostThatTakesNoWorkKeepsItsWorkersButOffersNoRoom) {
+  ClusterState s = Cluster(2, 4);
+  s.hosts[1].accepts_work = false;
+  HostPool pool(s.hosts);
+  EXPECT_EQ(pool.total_gpus(), 8);
+  EXPECT_EQ(pool.free_gpus(), 4);
+  pool.TakePlacement({{1, 1}}, kGpu);  // a worker already there
+  EXPECT_EQ(pool.free(1).gpus, 3);
+  EXPECT_EQ(pool.free_gpus(), 4);
+  // Growth next to that worker goes to the open host; once it is full, nothing more fits.
+  EXPECT_EQ(pool.Fit(kGpu, 2, 0, {{1, 1}}), (Placement{{0, 2}}));
+  EXPECT_EQ(pool.Fit(kGpu, 3, 0, {{1, 1}}), (Placement{{0, 2}}));
+  EXPECT_TRUE(pool.Fit(kGpu, 1, 1, {}).empty());
+  pool.GivePlacement({{1, 1}}, kGpu);
+  EXPECT_EQ(pool.free(1).gpus, 4);
+  EXPECT_TRUE(pool.Fit(kGpu, 1, 1, {}).empty());  // its room, given back, still offers nothing
+}
+
 }  // namespace
 }  // namespace drover::sched

@@ -40,6 +40,14 @@ Decisions TiresiasPolicy::Decide(const ClusterState& state, TimePoint now) {
     unpromised += state.hosts[h].capacity.gpus;
     free[h] = state.hosts[h].capacity.gpus;
   }
+  // The host with the most free GPUs that takes new workers (-1 if none).
+  auto roomiest = [&]() {
+    int best = -1;
+    for (size_t h = 0; h < free.size(); ++h) {
+      if (state.hosts[h].up && state.hosts[h].accepts_work && (best < 0 || free[h] > free[best])) best = static_cast<int>(h);
+    }
+    return best;
+  };
   std::vector<JobId> order(queue0_);
   order.insert(order.end(), queue1_.begin(), queue1_.end());
   std::vector<bool> run(order.size());
@@ -77,11 +85,12 @@ Decisions TiresiasPolicy::Decide(const ClusterState& state, TimePoint now) {
     int64_t gpw = std::max<int64_t>(j.per_worker.gpus, 1);
     int left = j.workers.max;
     while (left > 0) {
-      size_t best = std::max_element(free.begin(), free.end()) - free.begin();
+      int best = roomiest();
+      if (best < 0) break;
       int n = static_cast<int>(std::min<int64_t>(left, free[best] / gpw));
       if (n <= 0) break;  // GPUs are free but split into pieces smaller than a worker
       free[best] -= n * gpw;
-      p.push_back({static_cast<int>(best), n});
+      p.push_back({best, n});
       left -= n;
     }
     if (left > 0) {

@@ -90,10 +90,20 @@ struct Job {
   int Alive() const;
 };
 
+// A host is *in doubt* while up but not trusted with new work: its agent
+// missed a sync it owed (none for its long poll plus kSyncSlackSeconds), or a
+// worker there went silent (nothing for kPeerSilenceSeconds) while its peers
+// asked to regroup. Its workers stay; the scheduler places nothing new there
+// until the agent syncs again, long before the heartbeat timeout marks it down.
+constexpr double kSyncSlackSeconds = 2;
+constexpr double kPeerSilenceSeconds = 3;
+
 struct Host {
   store::HostRecord rec;
   std::string address;  //!< how other hosts reach it (from its connection)
   bool synced = false;  //!< reported at least once since the server started
+  double sync_wait_s = 1;  //!< the long poll its agent asked for last
+  std::string in_doubt;    //!< why it takes no new work though up; "" when it does
 };
 
 class ClusterModel {
@@ -130,8 +140,10 @@ class ClusterModel {
                     store::WriteBatch* batch);
   const std::map<std::string, Host>& hosts() const { return hosts_; }
   //! Applies an agent's report (pids, exits) and returns what it should run.
+  //! `wait_s`: the long poll the agent asked for (its next sync is owed by
+  //! then, plus kSyncSlackSeconds). Clears the host's doubt.
   std::vector<DesiredWorker> Sync(const std::string& host, const std::vector<WorkerReport>& report, double now,
-                                  const WorkerEnvContext& ctx, store::WriteBatch* batch);
+                                  const WorkerEnvContext& ctx, store::WriteBatch* batch, double wait_s = 1);
   //! What `host` should run now.
   std::vector<DesiredWorker> Desired(const std::string& host, const WorkerEnvContext& ctx) const;
   //! True when the report differs from what the host should run.
@@ -145,8 +157,12 @@ class ClusterModel {
   //! with the agent; the scheduler moves their jobs as for any host that is
   //! down, and their exits do not count as failures). kNotFound if unknown.
   Status HostLeaving(const std::string& host, double now, store::WriteBatch* batch);
-  //! Marks hosts not seen for `timeout` seconds down. Returns how many changed.
+  //! Marks hosts not seen for `timeout` seconds down, and hosts that owe a
+  //! sync in doubt. Returns how many went down.
   int CheckHosts(double now, double timeout, store::WriteBatch* batch);
+  //! Worker `rank` of job `id` asked to regroup: the hosts of its peers that
+  //! have posted nothing for kPeerSilenceSeconds are put in doubt. Returns how many.
+  int DoubtSilentPeers(JobId id, int rank, double now);
 
   // -- workers' runtime ------------------------------------------------------
   //! Records a worker's status post: its heartbeat and readiness, the job's

@@ -561,3 +561,63 @@ TEST_F(ClusterModelTest, RunningJobsHoldDistinctRecordedMasterPorts) {
 
 }  // namespace
 }  // namespace drover::server
+
+namespace drover::server {
+namespace {
+
+// Which hosts job `id`'s workers are on, as "h1:2 h2:1".
+std::string Where(const ClusterModel& m, JobId id) {
+  std::map<std::string, int> n;
+  for (const auto& w : m.FindJob(id)->workers) ++n[w.host];
+  std::string s;
+  for (const auto& [h, k] : n) s += (s.empty() ? "" : " ") + h + ":" + std::to_string(k);
+  return s;
+}
+
+TEST_F(ClusterModelTest, AHostThatMissesASyncGetsNoNewWorkUntilItSyncsAgain) {
+  store::WriteBatch b;
+  model_.RegisterHost({"h2", {4, 16000, 65536}, "[]", "up", 0, 0}, "127.0.0.2", 0, &b);
+  model_.Sync("h1", {}, 0, kCtx, &b, 1);
+  model_.Sync("h2", {}, 0, kCtx, &b, 1);
+  // h1 keeps syncing; h2 owes its next sync by 1 s + kSyncSlackSeconds.
+  model_.Sync("h1", {}, 2.9, kCtx, &b, 1);
+  EXPECT_EQ(model_.CheckHosts(2.9, 10, &b), 0);
+  EXPECT_EQ(model_.hosts().at("h2").in_doubt, "");
+  model_.Sync("h1", {}, 3.1, kCtx, &b, 1);
+  EXPECT_EQ(model_.CheckHosts(3.1, 10, &b), 0);  // in doubt, not down
+  EXPECT_EQ(model_.hosts().at("h2").rec.state, "up");
+  EXPECT_EQ(model_.hosts().at("h2").in_doubt, "missed a sync: none for 3s (its agent polls every 1s)");
+  // A job of 6 workers gets h1's 4 only, though h2 has 4 free GPUs.
+  JobId id = Submit("name: e\nconsumer: /a\nworkers: {min: 1, max: 6}\ncommand: [\"true\"]\n", 3.1);
+  model_.Schedule(*policy_, 3.2, &b);
+  EXPECT_EQ(Where(model_, id), "h1:4");
+  // h2 syncs again: it takes work at once.
+  model_.Sync("h2", {}, 3.5, kCtx, &b, 1);
+  EXPECT_EQ(model_.hosts().at("h2").in_doubt, "");
+  model_.Schedule(*policy_, 3.6, &b);
+  EXPECT_EQ(Where(model_, id), "h1:4 h2:2");
+}
+
+TEST_F(ClusterModelTest, APeerSilentWhenItsGroupFailsPutsItsHostInDoubt) {
+  store::WriteBatch b;
+  model_.RegisterHost({"h2", {4, 16000, 65536}, "[]", "up", 0, 0}, "127.0.0.2", 0, &b);
+  JobId id = Submit("name: e\nconsumer: /a\nworkers: {min: 1, max: 2}\nresources: {gpus: 4}\ncommand: [\"true\"]\n");
+  model_.Schedule(*policy_, 0, &b);
+  ASSERT_EQ(Where(model_, id), "h1:1 h2:1");
+  const int64_t g = model_.FindJob(id)->rec.generation;
+  WorkerStatus s;
+  s.generation = g;
+  ASSERT_TRUE(model_.ReportWorkerStatus(id, 0, s, 1).ok());
+  ASSERT_TRUE(model_.ReportWorkerStatus(id, 1, s, 1).ok());
+  ASSERT_TRUE(model_.ReportWorkerStatus(id, 0, s, 4).ok());
+  // Worker 0 asks to regroup at 4.6: worker 1 (on h2) has been silent 3.6 s > kPeerSilenceSeconds.
+  ASSERT_EQ(model_.FindJob(id)->workers[0].host, "h1");
+  EXPECT_EQ(model_.DoubtSilentPeers(id, 0, 2), 0);  // silent 1 s: not yet
+  EXPECT_EQ(model_.DoubtSilentPeers(id, 0, 4.6), 1);
+  EXPECT_NE(model_.hosts().at("h2").in_doubt.find("posted nothing for 4s when worker"), std::string::npos)
+      << model_.hosts().at("h2").in_doubt;
+  EXPECT_EQ(model_.hosts().at("h1").in_doubt, "");
+}
+
+}  // namespace
+}  // namespace drover::server

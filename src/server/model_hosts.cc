@@ -28,12 +28,15 @@ void ClusterModel::RegisterHost(const store::HostRecord& rec, const std::string&
 }
 
 std::vector<DesiredWorker> ClusterModel::Sync(const std::string& host_name, const std::vector<WorkerReport>& report,
-                                              double now, const WorkerEnvContext& ctx, store::WriteBatch* batch) {
+                                              double now, const WorkerEnvContext& ctx, store::WriteBatch* batch,
+                                              double wait_s) {
   auto hit = hosts_.find(host_name);
   if (hit == hosts_.end()) return {};
   Host& host = hit->second;
   host.rec.last_seen = now;
   host.synced = true;
+  host.sync_wait_s = wait_s;
+  host.in_doubt.clear();
   if (host.rec.state != "up") {
     host.rec.state = "up";
     batch->hosts.push_back(host.rec);
@@ -135,13 +138,35 @@ Status ClusterModel::HostLeaving(const std::string& host, double now, store::Wri
 int ClusterModel::CheckHosts(double now, double timeout, store::WriteBatch* batch) {
   int changed = 0;
   for (auto& [name, h] : hosts_) {
-    if (h.rec.state == "up" && now - h.rec.last_seen > timeout) {
+    if (h.rec.state != "up") continue;
+    const double silent = now - h.rec.last_seen;
+    if (silent > timeout) {
       h.rec.state = "down";
+      h.in_doubt.clear();
       batch->hosts.push_back(h.rec);
       ++changed;
+    } else if (h.synced && h.in_doubt.empty() && silent > h.sync_wait_s + kSyncSlackSeconds) {
+      h.in_doubt = "missed a sync: none for " + Secs(silent) + " (its agent polls every " + Secs(h.sync_wait_s) + ")";
     }
   }
   return changed;
+}
+
+int ClusterModel::DoubtSilentPeers(JobId id, int rank, double now) {
+  const Job* job = FindJob(id);
+  if (!job) return 0;
+  int n = 0;
+  for (const auto& w : job->workers) {
+    if (w.rank == rank || w.state == WorkerState::kExited) continue;
+    const WorkerContact* c = job->Contact(w);
+    if (!c || now - c->last_status <= kPeerSilenceSeconds) continue;  // never posted: still starting
+    auto h = hosts_.find(w.host);
+    if (h == hosts_.end() || h->second.rec.state != "up" || !h->second.in_doubt.empty()) continue;
+    h->second.in_doubt = "worker " + std::to_string(w.rank) + " of job " + std::to_string(id) + " there posted nothing for " +
+                         Secs(now - c->last_status) + " when worker " + std::to_string(rank) + " lost its group";
+    ++n;
+  }
+  return n;
 }
 
 }  // namespace drover::server

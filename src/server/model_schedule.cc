@@ -72,7 +72,7 @@ int ClusterModel::Schedule(sched::Policy& policy, double now, store::WriteBatch*
   for (const auto& [name, h] : hosts_) {
     index[name] = static_cast<int>(names.size());
     names.push_back(name);
-    state.hosts.push_back({name, h.rec.capacity, h.rec.state == "up" && !h.rec.cordoned});
+    state.hosts.push_back({name, h.rec.capacity, h.rec.state == "up" && !h.rec.cordoned, h.in_doubt.empty()});
   }
   std::map<JobId, std::string> backing_off;
   for (const auto& [id, job] : jobs_) {

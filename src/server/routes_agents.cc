@@ -78,7 +78,7 @@ void Server::AgentRoutes(Router& router) {
     bool answer_now = false;
     Status st = Mutate([&](store::WriteBatch* batch) -> Status {
       if (!model_.hosts().count(who.name)) return NotFound("host " + who.name + " is not registered");
-      desired = model_.Sync(who.name, report, Now(), env_ctx_, batch);
+      desired = model_.Sync(who.name, report, Now(), env_ctx_, batch, decoded->wait_ms / 1000.0);
       bool changed = !batch->empty();
       if (changed) Trigger();
       answer_now = changed || model_.NeedsChange(who.name, report);

@@ -50,6 +50,7 @@ void Server::ClusterRoutes(Router& router) {
         for (const auto& w : j.workers) used += (w.host == name && w.state != WorkerState::kExited) * j.rec.per_worker.gpus;
       }
       hosts.push_back({{"name", name}, {"state", host.rec.state}, {"drained", host.rec.cordoned},
+                       {"in_doubt", host.in_doubt.empty() ? json(nullptr) : json(host.in_doubt)},
                        {"capacity", ResourcesJson(host.rec.capacity)}, {"gpus_used", used},
                        {"last_seen", host.rec.last_seen}, {"gpus", json::parse(host.rec.gpus_json, nullptr, false)}});
     }

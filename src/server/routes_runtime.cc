@@ -72,6 +72,7 @@ void Server::RuntimeRoutes(Router& router) {
       if (status->regroup) {
         g = model_.Regroup(j->rec.id, status->generation, "worker " + rank_text, Now(), batch);
         if (!g.ok()) return g.status();
+        if (model_.DoubtSilentPeers(j->rec.id, rank, Now()) > 0) Trigger();
       }
       generation = *g;
       changed_.notify_all();  // waiting membership reads look at readiness again

@@ -477,6 +477,48 @@ TEST(AgentLeavingTest, AStoppedAgentsHostIsDownAtOnceAndItsJobShrinks) {
   if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
 
+// An agent killed with -9 stops syncing: within its long poll (1 s) plus the
+// slack (2 s) its host is in doubt and gets no new work, long before the
+// heartbeat timeout (30 s here) marks it down. A job that would fit only
+// there waits (it used to start there, on a host whose agent was gone).
+TEST(AgentKilledTest, AHostThatMissesASyncGetsNoNewWorkBeforeItIsDown) {
+  std::string dir = ::testing::TempDir() + "/drover-e2e-in-doubt";
+  LocalCluster cluster(DROVER_BINARY, dir);
+  ASSERT_TRUE(cluster.Start(2, 4, /*heartbeat_timeout=*/30)) << "see " << dir << "/*.log";
+  ASSERT_EQ(cluster.Call("PUT", "/api/v1/plan", kPlan).status, 200);
+  auto job = [&](uint64_t id) { return cluster.Call("GET", "/api/v1/jobs/" + std::to_string(id)).json; };
+  auto host_of = [&](uint64_t id) { return job(id)["worker_list"][0]["host"].get<std::string>(); };
+  // Four workers fill one host; a fifth job of 2 takes half of the other.
+  uint64_t full = cluster.Submit(kRes + "name: full\nconsumer: /teams/alpha\nworkers: 4\ncommand: [\"sleep\", \"300\"]\n");
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return job(full)["state"] == "RUNNING"; }, 20));
+  uint64_t half = cluster.Submit(kRes + "name: half\nconsumer: /teams/alpha\nworkers: 2\ncommand: [\"sleep\", \"300\"]\n");
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return job(half)["state"] == "RUNNING"; }, 20));
+  const std::string victim = host_of(half);
+  ASSERT_NE(victim, host_of(full));
+  auto t0 = std::chrono::steady_clock::now();
+  cluster.KillAgent(victim, SIGKILL);
+  json host;
+  ASSERT_TRUE(LocalCluster::WaitFor([&] {
+    HttpReply r = cluster.Call("GET", "/api/v1/hosts");  // named: the loop must not outlive it
+    for (const json& h : r.json["hosts"]) {
+      if (h["name"] == victim) host = h;
+    }
+    return host.contains("in_doubt") && host["in_doubt"].is_string();
+  }, 10)) << cluster.Call("GET", "/api/v1/hosts").body;
+  std::printf("host in doubt %.2f s after its agent was killed (heartbeat timeout 30 s): %s\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+              host["in_doubt"].get<std::string>().c_str());
+  EXPECT_EQ(host["state"], "up");
+  // Two free GPUs are on the victim only: a new job of 1 waits, with a reason.
+  uint64_t late = cluster.Submit(kRes + "name: late\nconsumer: /teams/alpha\ncommand: [\"sleep\", \"300\"]\n");
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return job(late)["pending_kind"].is_string(); }, 10)) << job(late).dump();
+  std::printf("a new job waits: %s\n", job(late)["reason"].get<std::string>().c_str());
+  EXPECT_EQ(job(late)["state"], "PENDING") << job(late).dump();
+  EXPECT_TRUE(job(late)["worker_list"].empty()) << job(late).dump();
+  EXPECT_NE(job(late)["reason"].get<std::string>().find("hosts in doubt (" + victim + ")"), std::string::npos);
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
 // Runs `cmd` through the shell; its output and exit code.
 std::pair<std::string, int> Shell(const std::string& cmd) {
   std::string out;
