@@ -10,7 +10,7 @@ start_local_cluster() {
   "$d" server --data-dir "$out/server" --listen "127.0.0.1:$port" >"$out/server.log" 2>&1 & pids+=($!)
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   for h in host-a host-b; do
-    "$d" agent --server "http://127.0.0.1:$port" --join-token "$(cat "$out/server/join.token")" \
+    "$d" agent --server "http://127.0.0.1:$port" --join-token-file "$out/server/join.token" \
       --name $h --gpus "$gpus" --work-dir "$out/$h" >"$out/$h.log" 2>&1 & pids+=($!)
   done
   "$d" login --server "http://127.0.0.1:$port" --token "$(cat "$out/server/admin.token")"

@@ -2,7 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <thread>
 
 #ifndef DROVER_VERSION
@@ -14,6 +20,28 @@ namespace {
 
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
+
+// The agent token is kept in the work dir (mode 0600), so that a restarted
+// agent can prove it is the host's agent while the host is still up.
+constexpr const char* kTokenFile = "agent.token";
+
+std::string ReadToken(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::string token;
+  if (in) std::getline(in, token);
+  return token;
+}
+
+void WriteToken(const std::filesystem::path& path, const std::string& token) {
+  std::filesystem::path tmp = path.string() + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return spdlog::warn("cannot keep the agent token in {}: {}", tmp.string(), std::strerror(errno));
+  std::string line = token + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  std::error_code ec;
+  if (ok) std::filesystem::rename(tmp, path, ec);
+}
 
 }  // namespace
 
@@ -27,7 +55,10 @@ Agent::Agent(AgentOptions options, ServerClient& client, Launcher& launcher)
 Result<milliseconds> Agent::Register() {
   const HostInventory& inv = options_.inventory;
   RegisterRequest req{options_.name, inv.gpus,       inv.gpu_slots,
-                      inv.cpus,      inv.memory_mib, DROVER_VERSION};
+                      inv.cpus,      inv.memory_mib, DROVER_VERSION, agent_token_};
+  if (req.previous_token.empty() && !options_.work_dir.empty()) {
+    req.previous_token = ReadToken(options_.work_dir / kTokenFile);
+  }
   auto res = client_.Register(options_.join_token, req);
   if (!res.ok()) {
     StatusCode code = res.status().code();
@@ -44,6 +75,7 @@ Result<milliseconds> Agent::Register() {
     return delay;
   }
   agent_token_ = res->agent_token;
+  if (!options_.work_dir.empty()) WriteToken(options_.work_dir / kTokenFile, agent_token_);
   host_ = res->host.empty() ? options_.name : res->host;
   backoff_.Reset();
   // Retry often enough that a server restart does not outlast the heartbeat

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -21,9 +22,18 @@ namespace drover::agent {
 //! The file in a worker's directory that receives its stdout and stderr.
 inline constexpr const char* kOutputLogName = "output.log";
 
+//! Whether the agent's variable `name` is passed on to workers: only what a
+//! program needs to run (PATH, HOME, locale, TMPDIR, the loader's and
+//! NVIDIA's variables, how to verify the server: DROVER_CA_CERT,
+//! DROVER_INSECURE, SSL_CERT_*). Never the agent's credentials
+//! (DROVER_JOIN_TOKEN) or anything else it was started with.
+bool PassedToWorkers(std::string_view name);
+
 struct LaunchSpec {
   std::vector<std::string> argv;           //!< argv[0] is looked up in PATH; no shell
-  std::map<std::string, std::string> env;  //!< added to, and overriding, the agent's environment
+  //! The worker's environment besides the agent's variables that
+  //! PassedToWorkers allows (these override them).
+  std::map<std::string, std::string> env;
   std::filesystem::path dir;  //!< working directory, created if missing; holds output.log
 };
 

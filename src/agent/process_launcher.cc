@@ -189,6 +189,21 @@ ProcessLauncher::~ProcessLauncher() {
   }
 }
 
+bool PassedToWorkers(std::string_view name) {
+  static constexpr std::string_view kNames[] = {"PATH",     "HOME",           "USER",          "LOGNAME",
+                                                "SHELL",    "LANG",           "LANGUAGE",      "TZ",
+                                                "TMPDIR",   "TERM",           "LD_LIBRARY_PATH", "SSL_CERT_FILE",
+                                                "SSL_CERT_DIR", "DROVER_CA_CERT", "DROVER_INSECURE"};
+  static constexpr std::string_view kPrefixes[] = {"LC_", "NVIDIA_"};
+  for (std::string_view n : kNames) {
+    if (name == n) return true;
+  }
+  for (std::string_view p : kPrefixes) {
+    if (name.substr(0, p.size()) == p) return true;
+  }
+  return false;
+}
+
 Result<int> ProcessLauncher::Start(const LaunchSpec& spec) {
   if (spec.argv.empty()) return InvalidArgument("worker argv is empty");
   std::error_code ec;
@@ -212,7 +227,8 @@ Result<int> ProcessLauncher::Start(const LaunchSpec& spec) {
   std::vector<std::string> env_strings;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     std::string_view kv(*e);
-    if (spec.env.count(std::string(kv.substr(0, kv.find('=')))) == 0) env_strings.emplace_back(kv);
+    std::string_view name = kv.substr(0, kv.find('='));
+    if (PassedToWorkers(name) && spec.env.count(std::string(name)) == 0) env_strings.emplace_back(kv);
   }
   for (const auto& [k, v] : spec.env) env_strings.push_back(k + "=" + v);
   std::vector<char*> envp;

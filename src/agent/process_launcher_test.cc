@@ -63,7 +63,11 @@ LaunchSpec Shell(const std::filesystem::path& dir, const std::string& script) {
 
 TEST(ProcessLauncherTest, EnvironmentAndWorkingDirectoryArrive) {
   TestDir tmp;
+  // The agent's own variables stay with it (its join token above all); what
+  // a program needs to run is passed on.
   setenv("DROVER_AGENT_TEST_INHERITED", "yes", 1);
+  setenv("DROVER_JOIN_TOKEN", "drv_j_secret", 1);
+  setenv("LC_ALL", "C.UTF-8", 1);
   ProcessLauncher launcher;
   std::filesystem::path dir = tmp.path() / "jobs" / "12" / "0";  // created by Start
   LaunchSpec spec = Shell(dir, "env > env.txt; pwd -P > pwd.txt");
@@ -76,12 +80,17 @@ TEST(ProcessLauncherTest, EnvironmentAndWorkingDirectoryArrive) {
 
   std::string env = "\n" + ReadFile(dir / "env.txt");
   EXPECT_NE(env.find("\nDROVER_JOB_ID=12\n"), std::string::npos) << env;
-  EXPECT_NE(env.find("\nDROVER_AGENT_TEST_INHERITED=yes\n"), std::string::npos) << env;
+  EXPECT_EQ(env.find("DROVER_AGENT_TEST_INHERITED"), std::string::npos) << env;
+  EXPECT_EQ(env.find("drv_j_secret"), std::string::npos) << env;
+  EXPECT_NE(env.find("\nLC_ALL=C.UTF-8\n"), std::string::npos) << env;
+  EXPECT_NE(env.find("\nPATH="), std::string::npos) << env;
   // Given variables override the agent's.
   EXPECT_NE(env.find("\nHOME=/drover-home\n"), std::string::npos) << env;
   EXPECT_EQ(env.find("\nHOME=", env.find("\nHOME=") + 1), std::string::npos) << env;
   EXPECT_EQ(ReadFile(dir / "pwd.txt"), dir.string() + "\n");
   unsetenv("DROVER_AGENT_TEST_INHERITED");
+  unsetenv("DROVER_JOIN_TOKEN");
+  unsetenv("LC_ALL");
 }
 
 TEST(ProcessLauncherTest, StdoutAndStderrAreAppendedToOutputLog) {

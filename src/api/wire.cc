@@ -188,6 +188,7 @@ Result<RegisterRequest> DecodeRegisterRequest(const std::string& body) {
   r.cpus = static_cast<int>(*cpus);
   r.memory_mib = *mem;
   DROVER_RETURN_IF_ERROR(String(c, *o, "", "version", false, &r.version));
+  DROVER_RETURN_IF_ERROR(String(c, *o, "", "previous_token", false, &r.previous_token));
   DROVER_RETURN_IF_ERROR(List(c, *o, "", "gpus", false, [&](const json& g, const std::string& at) -> Status {
     DROVER_RETURN_IF_ERROR(Object(c, g, at));
     GpuInfo info;

@@ -58,6 +58,10 @@ struct RegisterRequest {
   int cpus = 0;
   int64_t memory_mib = 0;
   std::string version;
+  //! The agent token this agent held before (its restart, or a server that
+  //! forgot it): proof that it is the host's agent. A host that is up may be
+  //! registered again only with it.
+  std::string previous_token;
   friend bool operator==(const RegisterRequest&, const RegisterRequest&) = default;
 };
 

@@ -21,7 +21,9 @@ SyncRequest ASyncRequest() {
 
 // Each message survives its own codec: what one side encodes, the other decodes to the same value.
 TEST(WireTest, EveryMessageRoundTrips) {
-  RegisterRequest reg{"host-a", {GpuInfo{0, "GPU-1", "NVIDIA H200", 143771}}, 1, 16, 131072, "0.1.0"};
+  RegisterRequest reg{"host-a", {GpuInfo{0, "GPU-1", "NVIDIA H200", 143771}}, 1, 16, 131072, "0.1.0", ""};
+  EXPECT_EQ(*DecodeRegisterRequest(Encode(reg)), reg);
+  reg.previous_token = "drv_a_old";
   EXPECT_EQ(*DecodeRegisterRequest(Encode(reg)), reg);
   RegisterResponse rr{"host-a", "a.t0k", 7};
   EXPECT_EQ(*DecodeRegisterResponse(Encode(rr)), rr);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -25,6 +26,7 @@ namespace {
 struct AgentFlags {
   std::string server;
   std::string join_token;
+  std::string join_token_file;
   std::string name;
   int gpus = 0;
   CLI::Option* gpus_option = nullptr;
@@ -51,8 +53,18 @@ int Fail(const std::string& message, int code) {
   return code;
 }
 
-int RunAgent(const AgentFlags& flags) {
-  if (flags.join_token.empty()) return Fail("--join-token (or DROVER_JOIN_TOKEN) is empty", 2);
+int RunAgent(AgentFlags flags) {
+  // The join token stays with the agent: out of its environment (workers get
+  // an allowlist anyway) and, on the command line, overwritten in main().
+  unsetenv("DROVER_JOIN_TOKEN");
+  if (!flags.join_token_file.empty()) {
+    std::ifstream in(flags.join_token_file);
+    if (!in) return Fail("--join-token-file " + flags.join_token_file + ": cannot be read", 2);
+    std::getline(in, flags.join_token);
+  }
+  if (flags.join_token.empty()) {
+    return Fail("a join token is needed: --join-token-file FILE (or DROVER_JOIN_TOKEN, or --join-token)", 2);
+  }
   agent::HttpClientOptions http;
   http.tls.insecure = flags.insecure;
   if (!flags.ca_cert.empty()) {
@@ -117,9 +129,13 @@ void AddAgentCommand(CLI::App& app, int& exit_code) {
       "Run the host agent: register this host with the server and run the workers it assigns");
   cmd->add_option("--server", flags->server, "server URL: http://host:port or https://host:port")
       ->required();
-  cmd->add_option("--join-token", flags->join_token, "token that admits hosts to the cluster")
+  auto* token_file = cmd->add_option("--join-token-file", flags->join_token_file,
+                                     "file whose first line is the token that admits hosts to the cluster "
+                                     "(the server's join.token)");
+  cmd->add_option("--join-token", flags->join_token,
+                  "the join token itself (hidden from ps; prefer --join-token-file)")
       ->envname("DROVER_JOIN_TOKEN")
-      ->required();
+      ->excludes(token_file);
   cmd->add_option("--name", flags->name, "host name to register under (default: this host's name)");
   flags->gpus_option = cmd->add_option("--gpus", flags->gpus,
                                        "GPU slots to offer (default: the GPUs NVML finds; may not "

@@ -1,5 +1,7 @@
 #include "cli/server_command.h"
 
+#include <sys/stat.h>
+
 #include <csignal>
 #include <iostream>
 #include <memory>
@@ -49,6 +51,8 @@ void AddServerCommand(CLI::App& app, int& exit_code) {
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
+    // Everything the server writes (database, secrets, workers' logs) is its own: 0600 files, 0700 dirs.
+    ::umask(077);
     server::Server server(*opt);
     std::thread waiter([set, &server]() mutable {
       int sig = 0;

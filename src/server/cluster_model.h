@@ -146,6 +146,8 @@ class ClusterModel {
                                   const WorkerEnvContext& ctx, store::WriteBatch* batch, double wait_s = 1);
   //! What `host` should run now.
   std::vector<DesiredWorker> Desired(const std::string& host, const WorkerEnvContext& ctx) const;
+  //! Whether worker `rank` of job `job` is (or, exited, was last) placed on `host`.
+  bool Placed(const std::string& host, JobId job, int rank) const;
   //! True when the report differs from what the host should run.
   bool NeedsChange(const std::string& host, const std::vector<WorkerReport>& report) const;
   //! Drains (`cordoned`) or uncordons a host: a drained host gets no work, and

@@ -47,6 +47,14 @@ void LogStore::Append(const std::string& host, const std::vector<api::LogChunk>&
   more_.notify_all();
 }
 
+std::string LogStore::WrittenBy(JobId job, int rank) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::ifstream in(dir_ + "/" + std::to_string(job) + "/" + std::to_string(rank) + ".base");
+  std::string host;
+  if (in) std::getline(in, host);
+  return host;
+}
+
 bool LogStore::Exists(JobId job, int rank) const {
   std::lock_guard<std::mutex> lock(mu_);
   return fs::exists(File(job, rank));

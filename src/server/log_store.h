@@ -32,6 +32,8 @@ class LogStore {
   void Append(const std::string& host, const std::vector<api::LogChunk>& chunks);
   //! Whether (job, rank) has written anything.
   bool Exists(JobId job, int rank) const;
+  //! The host whose output (job, rank)'s log holds last ("" if none yet).
+  std::string WrittenBy(JobId job, int rank) const;
   //! The offset where the last `lines` lines of (job, rank) begin (0 for the whole file).
   uint64_t TailOffset(JobId job, int rank, int64_t lines) const;
   //! Up to `max` bytes of (job, rank) from `offset`; when there are none,

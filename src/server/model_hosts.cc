@@ -100,6 +100,12 @@ std::vector<DesiredWorker> ClusterModel::Desired(const std::string& host_name, c
   return desired;
 }
 
+bool ClusterModel::Placed(const std::string& host, JobId job, int rank) const {
+  const Job* j = FindJob(job);
+  return j && std::any_of(j->workers.begin(), j->workers.end(),
+                          [&](const store::WorkerRecord& w) { return w.rank == rank && w.host == host; });
+}
+
 bool ClusterModel::NeedsChange(const std::string& host_name, const std::vector<WorkerReport>& report) const {
   std::set<std::tuple<JobId, int, int64_t>> running, wanted;
   for (const WorkerReport& r : report) {

@@ -1,5 +1,6 @@
 // Agents: registration with the join token, and each host's sync (its
 // workers' state and output in, the workers it should run out, long-polled).
+#include <algorithm>
 #include <chrono>
 
 #include <httplib.h>
@@ -37,6 +38,20 @@ void Server::AgentRoutes(Router& router) {
     std::string token = NewToken("a");
     store::TokenRecord t{Sha256Hex(token), "agent", host.name, 0, Now()};
     Status st = Mutate([&](store::WriteBatch* batch) -> Status {
+      // A host that is up belongs to the agent holding its token: another
+      // registration under its name must prove to be that agent (its
+      // previous token), else it could take over the host's jobs and tokens.
+      auto known = model_.hosts().find(host.name);
+      if (known != model_.hosts().end() && known->second.rec.state == "up") {
+        const std::string proof = decoded->previous_token.empty() ? "" : Sha256Hex(decoded->previous_token);
+        bool held_by_other = std::any_of(tokens_.begin(), tokens_.end(), [&](const auto& kv) {
+          return kv.second.kind == "agent" && kv.second.user == host.name && kv.first != proof;
+        });
+        if (held_by_other) {
+          return AlreadyExists("host " + host.name + " is up and held by another agent; stop that agent (or wait " +
+                               "for its heartbeat timeout) before registering this one under its name");
+        }
+      }
       // An agent registering again replaces its previous token.
       for (auto it = tokens_.begin(); it != tokens_.end();) {
         if (it->second.kind == "agent" && it->second.user == host.name) {
@@ -63,7 +78,22 @@ void Server::AgentRoutes(Router& router) {
     Result<api::SyncRequest> decoded = api::DecodeSyncRequest(req.body);
     if (!decoded.ok()) return Fail(res, decoded.status());
     const std::vector<WorkerReport>& report = decoded->workers;
-    logs_->Append(who.name, decoded->logs);  // before the exits they explain are recorded
+    // Output is accepted only for workers the server placed on this host
+    // (now, or last: a removed worker's last lines arrive after it).
+    std::vector<api::LogChunk> logs;
+    size_t refused = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (api::LogChunk& c : decoded->logs) {
+        if (model_.Placed(who.name, c.key.job, c.key.rank) || logs_->WrittenBy(c.key.job, c.key.rank) == who.name) {
+          logs.push_back(std::move(c));
+        } else {
+          ++refused;
+        }
+      }
+    }
+    if (refused) spdlog::warn("host {} sent output of {} worker(s) not placed on it: ignored", who.name, refused);
+    logs_->Append(who.name, logs);  // before the exits they explain are recorded
     if (decoded->leaving) {
       Status st = Mutate([&](store::WriteBatch* batch) -> Status {
         DROVER_RETURN_IF_ERROR(model_.HostLeaving(who.name, Now(), batch));

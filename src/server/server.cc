@@ -175,6 +175,21 @@ Status Server::Bootstrap() {
   fs::create_directories(opt_.data_dir, ec);
   if (ec) return Unavailable("cannot create data dir " + opt_.data_dir + ": " + ec.message());
   fs::permissions(opt_.data_dir, fs::perms::owner_all, ec);
+  // A data dir that has issued credentials but lost its database must not
+  // start as a first start: new tokens, and every job forgotten, in silence.
+  const fs::path db = fs::path(opt_.data_dir) / "drover.db", wal = fs::path(opt_.data_dir) / "drover.db-wal";
+  const bool no_wal = !fs::exists(wal) || fs::file_size(wal, ec) == 0;  // WAL mode: data may be there alone
+  if (!fs::exists(db) || (fs::file_size(db, ec) == 0 && no_wal)) {
+    for (const char* issued : {"secret", "admin.token", "join.token"}) {
+      if (fs::exists(fs::path(opt_.data_dir) / issued)) {
+        return FailedPrecondition("data dir " + opt_.data_dir + " holds " + issued + " but " +
+                                  (fs::exists(db) ? "an empty drover.db" : "no drover.db") +
+                                  ": refusing to start afresh over it (that would issue new tokens and forget every "
+                                  "job); restore drover.db from a backup, or move the data dir aside to start a new "
+                                  "cluster");
+      }
+    }
+  }
   logs_ = std::make_unique<LogStore>((fs::path(opt_.data_dir) / "logs").string());
 
   // Halting: a batch built on one the store refused must not commit (Recover reloads, then resumes).
@@ -322,10 +337,12 @@ std::optional<Principal> Server::Authenticate(const httplib::Request& req) {
   if (token.rfind("drv_w_", 0) == 0) {
     size_t us = token.find('_', 6);
     JobId job = us == std::string::npos ? 0 : std::strtoull(token.substr(6, us - 6).c_str(), nullptr, 10);
-    if (job && JobToken(job, env_ctx_.job_token_secret) == token) {
-      return Principal{Role::kWorker, "job-" + std::to_string(job), {}, job};
-    }
-    return std::nullopt;
+    if (!job || JobToken(job, env_ctx_.job_token_secret) != token) return std::nullopt;
+    // A worker token expires with its job.
+    std::lock_guard<std::mutex> lock(mu_);
+    const Job* j = model_.FindJob(job);
+    if (!j || IsTerminal(j->rec.state)) return std::nullopt;
+    return Principal{Role::kWorker, "job-" + std::to_string(job), {}, job};
   }
   std::lock_guard<std::mutex> lock(mu_);
   auto it = tokens_.find(Sha256Hex(token));

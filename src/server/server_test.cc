@@ -163,6 +163,37 @@ class ServerTest : public ::testing::Test {
 const char* kPlan = "consumers:\n  - name: a\n    owned: 2\n  - name: b\n    owned: 2\n";
 const char* kJob = "name: j\nconsumer: /a\nworkers: {min: 1, max: 2}\ncommand: [sleep, \"100\"]\n";
 
+// A data dir that issued a secret and tokens but has lost its database (or
+// holds an empty one) is refused, not started afresh with new tokens.
+TEST(ServerStartTest, RefusesADataDirWithSecretsButNoDatabase) {
+  std::string dir = ::testing::TempDir() + "/drover-server-test-lost-db";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir + "/secret") << "s_kept\n";
+  ServerOptions opt;
+  opt.data_dir = dir;
+  opt.port = 0;
+  Status st = Server(opt).Run();
+  EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st.ToString();
+  EXPECT_NE(st.message().find("holds secret but no drover.db"), std::string::npos) << st.message();
+  EXPECT_FALSE(fs::exists(dir + "/admin.token"));  // nothing was issued
+  std::ofstream(dir + "/drover.db").flush();      // truncated to 0 bytes
+  st = Server(opt).Run();
+  EXPECT_NE(st.message().find("holds secret but an empty drover.db"), std::string::npos) << st.message();
+  fs::remove(dir + "/secret");
+  fs::remove(dir + "/drover.db");
+  // Positive control: an empty data dir is a first start.
+  Server fresh(opt);
+  std::thread run([&] { st = fresh.Run(); });
+  for (int i = 0; i < 500 && fresh.port() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_GT(fresh.port(), 0);
+  fresh.Stop();
+  run.join();
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  EXPECT_TRUE(fs::exists(dir + "/admin.token"));
+  fs::remove_all(dir);
+}
+
 TEST_F(ServerTest, EveryFailedCommitLeavesMemoryAsTheStoreHasIt) {
   auto status = [this](const std::string& m, const std::string& p, const std::string& b = "",
                        const std::string& t = "") { return Call(m, p, b, t).first; };

@@ -674,6 +674,28 @@ class SqliteStore::Reader {
   Stmt begin_, end_, plan_, next_id_, jobs_, hosts_, workers_, users_, tokens_, timers_, events_;
 };
 
+namespace {
+
+// SQLite's quick_check at open: a damaged database is reported with what to
+// do, never used (or silently replaced).
+Status QuickCheck(sqlite3* db) {
+  Result<Stmt> s = Prepare(db, "PRAGMA quick_check(5)");
+  if (!s.ok()) return Unavailable("the database cannot be checked: " + s.status().message());
+  std::string problems;
+  int rc;
+  while ((rc = sqlite3_step(s->get())) == SQLITE_ROW) {
+    std::string row = ColText(s->get(), 0);
+    if (row != "ok") problems += (problems.empty() ? "" : "; ") + row;
+  }
+  if (rc != SQLITE_DONE) return SqliteStatus(db, rc, "checking the database");
+  if (!problems.empty()) {
+    return Unavailable("the database is damaged (" + problems + "); restore drover.db from a backup");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& dir,
                                                        const SqliteStoreOptions& options) {
   namespace fs = std::filesystem;
@@ -709,6 +731,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& dir,
   // FULL: WAL is synced at every commit, so Apply is durable on return.
   // Foreign keys keep workers pointing at stored jobs.
   Status st = Exec(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
+  if (st.ok()) st = QuickCheck(db);
   if (st.ok()) st = Migrate(db, Migrations());
   if (!st.ok()) return Status(st.code(), path + ": " + st.message());
   Result<std::unique_ptr<Writer>> writer = Writer::Open(std::move(wdb).value());

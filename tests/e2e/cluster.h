@@ -44,6 +44,13 @@ class LocalCluster {
   void KillServer(int sig);
   void KillAgent(const std::string& name, int sig);
   pid_t server_pid() const { return server_; }
+  //! The pid of agent `name` (0 if none is running).
+  pid_t agent_pid(const std::string& name) const {
+    for (const auto& [n, pid] : agents_) {
+      if (n == name && pid > 0) return pid;
+    }
+    return 0;
+  }
 
   //! GET, POST, PUT, DELETE or (otherwise) PATCH; "none" as `token` sends none, "" the admin's.
   HttpReply Call(const std::string& method, const std::string& path, const std::string& body = "",

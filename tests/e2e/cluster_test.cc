@@ -443,6 +443,71 @@ TEST_F(ClusterTest, UnauthorisedAndCrossTenantRequestsAreRefused) {
   EXPECT_EQ(cluster_->Call("GET", "/api/v1/jobs", "", at).status, 200);
 }
 
+std::string ReadFileText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+// A job sees neither the agent's credentials (its command line, its
+// environment) nor the agent's other variables; its worker token stops
+// working when the job ends.
+TEST_F(ClusterTest, JobsSeeNoAgentSecretsAndTheirTokenExpiresWithThem) {
+  const std::string join = cluster_->join_token();
+  std::string agent_cmdline = ReadFileText("/proc/" + std::to_string(cluster_->agent_pid("host-0")) + "/cmdline");
+  EXPECT_FALSE(agent_cmdline.empty());
+  EXPECT_EQ(agent_cmdline.find(join), std::string::npos) << "the join token is visible in the agent's cmdline";
+  uint64_t id = cluster_->Submit(kRes + "name: snoop\nconsumer: /teams/alpha\ncommand: [\"/bin/sh\", \"-c\", "
+                                        "\"env; tr '\\\\0' ' ' < /proc/$PPID/cmdline; echo; echo token=$DROVER_TOKEN\"]\n");
+  ASSERT_NE(id, 0u);
+  auto state = [&] { return cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id)).json["state"]; };
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return state() == "SUCCEEDED"; }, 20)) << state();
+  std::string out;
+  ASSERT_TRUE(LocalCluster::WaitFor([&] {
+    out = cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id) + "/logs?worker=0").body;
+    return out.find("token=") != std::string::npos;
+  }, 10)) << out;
+  EXPECT_EQ(out.find(join), std::string::npos) << out;
+  EXPECT_NE(out.find("--join-token xxx"), std::string::npos) << out;  // the keeper's command line was read
+  EXPECT_NE(out.find("PATH="), std::string::npos) << out;
+  EXPECT_NE(out.find("DROVER_JOB_ID="), std::string::npos) << out;
+  // Its token: refused now that the job has ended.
+  size_t at = out.find("token=") + 6;
+  std::string token = out.substr(at, out.find('\n', at) - at);
+  ASSERT_EQ(token.rfind("drv_w_", 0), 0u) << token;
+  EXPECT_EQ(cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id), "", token).status, 401);
+}
+
+// Agents: a registration under the name of a host that is up is refused
+// unless it proves to be that host's agent; an agent's output for a worker
+// the server did not place on its host is not written anywhere.
+TEST_F(ClusterTest, AgentsCannotTakeOverAHostNorWriteOtherHostsLogs) {
+  const std::string reg = R"({"name": "host-0", "gpu_slots": 64, "cpus": 64, "memory_mib": 65536})";
+  HttpReply taken = cluster_->Call("POST", "/api/v1/agent/register", reg, cluster_->join_token());
+  EXPECT_EQ(taken.status, 409) << taken.body;
+  HttpReply rogue = cluster_->Call("POST", "/api/v1/agent/register",
+                                   R"({"name": "rogue", "gpu_slots": 0, "cpus": 1, "memory_mib": 64})",
+                                   cluster_->join_token());
+  ASSERT_EQ(rogue.status, 200) << rogue.body;
+  std::string rogue_token = rogue.json["agent_token"];
+  uint64_t id = cluster_->Submit(kRes + "name: victim\nconsumer: /teams/alpha\n"
+                                        "command: [\"/bin/sh\", \"-c\", \"echo mine; sleep 300\"]\n");
+  ASSERT_TRUE(LocalCluster::WaitFor([&] {
+    return cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id) + "/logs?worker=0").body == "mine\n";
+  }, 20));
+  json forged = {{"host", "rogue"},
+                 {"wait_ms", 0},
+                 {"workers", json::array()},
+                 {"logs", {{{"job", id}, {"rank", 0}, {"generation", 1}, {"offset", 5}, {"data", "forged\n"}},
+                           {{"job", 999}, {"rank", 0}, {"generation", 1}, {"offset", 0}, {"data", "x\n"}}}}};
+  HttpReply sync = cluster_->Call("POST", "/api/v1/agent/sync", forged.dump(), rogue_token);
+  EXPECT_EQ(sync.status, 200) << sync.body;
+  EXPECT_EQ(cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id) + "/logs?worker=0").body, "mine\n");
+  EXPECT_FALSE(std::filesystem::exists(cluster_->dir() + "/server/logs/999"));
+  // The host's own agent, restarted, proves itself with the token it kept and registers again.
+  cluster_->KillAgent("host-0", SIGKILL);
+  ASSERT_TRUE(cluster_->StartAgent("host-0", 4)) << "see " << cluster_->dir() << "/host-0.log";
+}
+
 // An agent stopped for maintenance (SIGTERM) tells the server: its host is
 // down at once, not after the heartbeat timeout (30 s here), the elastic job
 // on it shrinks onto the other host without counting failures, and nothing
