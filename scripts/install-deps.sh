@@ -9,7 +9,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libqhull-dev                    # Delaunay interpolation in the simulator
-  libcpp-httplib-dev libssl-dev zlib1g-dev libsqlite3-dev   # server, agent, store
+  libcpp-httplib-dev libssl-dev zlib1g-dev libsqlite3-dev   # clients, agent, store
+  libboost-dev                    # Boost.Asio/Beast (headers): the server's event-driven HTTP
   dataset-fashion-mnist                                      # the trainer's example data
   libtorch-dev libgloo-dev libopenblas0-pthread              # training runtime (CPU libtorch, c10d Gloo)
   python3-torch                                              # PyTorch DDP, the peer in training benchmarks

@@ -161,12 +161,10 @@ std::string Encode(const RegisterRequest& r) {
   for (const GpuInfo& g : r.gpus) {
     gpus.push_back({{"index", g.index}, {"uuid", g.uuid}, {"name", g.name}, {"memory_mib", g.memory_mib}});
   }
-  return Dump({{"name", r.name},
-               {"gpus", gpus},
-               {"gpu_slots", r.gpu_slots},
-               {"cpus", r.cpus},
-               {"memory_mib", r.memory_mib},
-               {"version", r.version}});
+  json j = {{"name", r.name},  {"gpus", gpus},           {"gpu_slots", r.gpu_slots},
+            {"cpus", r.cpus},  {"memory_mib", r.memory_mib}, {"version", r.version}};
+  if (!r.previous_token.empty()) j["previous_token"] = r.previous_token;
+  return Dump(j);
 }
 
 Result<RegisterRequest> DecodeRegisterRequest(const std::string& body) {

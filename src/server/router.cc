@@ -9,8 +9,8 @@
 
 namespace drover::server {
 
-Router::Router(httplib::Server& http, Authenticate authenticate, Metrics& metrics)
-    : http_(http), authenticate_(std::move(authenticate)), metrics_(metrics) {}
+Router::Router(Authenticate authenticate, Metrics& metrics, int max_waits_per_principal)
+    : authenticate_(std::move(authenticate)), metrics_(metrics), max_waits_(max_waits_per_principal) {}
 
 std::string Router::Pattern(const std::string& route) {
   std::string out;
@@ -28,61 +28,115 @@ std::string Router::Pattern(const std::string& route) {
   return out;
 }
 
-void Router::Add(const std::string& method, const std::string& route, std::vector<Role> roles, Handler fn) {
-  methods_[route].insert(method);
-  auto handler = [this, route, roles = std::move(roles), fn = std::move(fn)](const httplib::Request& req,
-                                                                            httplib::Response& res) {
-    auto t0 = std::chrono::steady_clock::now();
-    std::optional<Principal> who = authenticate_(req);
-    if (!who) {
-      Reply(res, 401, {{"error", "missing or invalid token: log in with `drover login` (the admin token is in "
-                                 "the server's data dir)"}});
-    } else if (std::find(roles.begin(), roles.end(), who->role) == roles.end()) {
-      Reply(res, 403, {{"error", "this token may not call " + route}});
-    } else {
-      fn(*who, req, res);
-    }
-    metrics_.ObserveRequest(route, res.status,
-                            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  };
-  std::string pattern = Pattern(route);
-  if (method == "GET") http_.Get(pattern, handler);
-  else if (method == "POST") http_.Post(pattern, handler);
-  else if (method == "PUT") http_.Put(pattern, handler);
-  else if (method == "PATCH") http_.Patch(pattern, handler);
-  else http_.Delete(pattern, handler);
+std::string Router::Key(const Principal& who) {
+  return std::to_string(static_cast<int>(who.role)) + ":" + who.name + ":" + std::to_string(who.job);
 }
 
-void Router::Get(const std::string& r, std::vector<Role> roles, Handler fn) { Add("GET", r, std::move(roles), std::move(fn)); }
-void Router::Post(const std::string& r, std::vector<Role> roles, Handler fn) { Add("POST", r, std::move(roles), std::move(fn)); }
-void Router::Put(const std::string& r, std::vector<Role> roles, Handler fn) { Add("PUT", r, std::move(roles), std::move(fn)); }
-void Router::Patch(const std::string& r, std::vector<Role> roles, Handler fn) { Add("PATCH", r, std::move(roles), std::move(fn)); }
-void Router::Delete(const std::string& r, std::vector<Role> roles, Handler fn) { Add("DELETE", r, std::move(roles), std::move(fn)); }
+void Router::Add(const std::string& method, const std::string& route, std::vector<Role> roles, WaitingHandler fn) {
+  methods_[route].insert(method);
+  routes_.push_back({method, route, std::regex(Pattern(route)), std::move(roles), std::move(fn)});
+}
 
-void Router::Finish() {
-  for (const auto& [route, served] : methods_) {
-    std::string allow;
-    for (const std::string& m : served) allow += (allow.empty() ? "" : ", ") + m;
-    auto refuse = [route, allow](const httplib::Request& req, httplib::Response& res) {
-      res.set_header("Allow", allow);
-      Reply(res, 405, {{"error", req.method + " is not allowed on " + route + "; it takes " + allow}});
-    };
-    std::string pattern = Pattern(route);
-    if (!served.count("GET")) http_.Get(pattern, refuse);
-    if (!served.count("POST")) http_.Post(pattern, refuse);
-    if (!served.count("PUT")) http_.Put(pattern, refuse);
-    if (!served.count("PATCH")) http_.Patch(pattern, refuse);
-    if (!served.count("DELETE")) http_.Delete(pattern, refuse);
+void Router::Open(const std::string& method, const std::string& route, std::function<void(httplib::Response&)> fn) {
+  Route r{method, route, std::regex(Pattern(route)), {}, nullptr, true};
+  r.fn = [fn = std::move(fn)](const Principal&, const httplib::Request&, httplib::Response& res) -> std::optional<Wait> {
+    fn(res);
+    return std::nullopt;
+  };
+  routes_.push_back(std::move(r));
+}
+
+namespace {
+
+Router::WaitingHandler Immediate(Router::Handler fn) {
+  return [fn = std::move(fn)](const Principal& who, const httplib::Request& req,
+                              httplib::Response& res) -> std::optional<Wait> {
+    fn(who, req, res);
+    return std::nullopt;
+  };
+}
+
+}  // namespace
+
+void Router::Get(const std::string& r, std::vector<Role> roles, Handler fn) { Add("GET", r, std::move(roles), Immediate(std::move(fn))); }
+void Router::Post(const std::string& r, std::vector<Role> roles, Handler fn) { Add("POST", r, std::move(roles), Immediate(std::move(fn))); }
+void Router::Put(const std::string& r, std::vector<Role> roles, Handler fn) { Add("PUT", r, std::move(roles), Immediate(std::move(fn))); }
+void Router::Patch(const std::string& r, std::vector<Role> roles, Handler fn) { Add("PATCH", r, std::move(roles), Immediate(std::move(fn))); }
+void Router::Delete(const std::string& r, std::vector<Role> roles, Handler fn) { Add("DELETE", r, std::move(roles), Immediate(std::move(fn))); }
+void Router::GetWaiting(const std::string& r, std::vector<Role> roles, WaitingHandler fn) { Add("GET", r, std::move(roles), std::move(fn)); }
+void Router::PostWaiting(const std::string& r, std::vector<Role> roles, WaitingHandler fn) { Add("POST", r, std::move(roles), std::move(fn)); }
+
+std::optional<Wait> Router::Dispatch(httplib::Request& req, httplib::Response& res) {
+  auto t0 = std::chrono::steady_clock::now();
+  const Route* found = nullptr;
+  std::set<std::string> methods;  // of a path that matched, for 405's Allow
+  for (const Route& r : routes_) {
+    std::smatch m;
+    if (!std::regex_match(req.path, m, r.pattern)) continue;
+    if (r.method == req.method) {
+      req.matches = std::move(m);
+      found = &r;
+      break;
+    }
+    methods.insert(r.method);
   }
-  // Anything the routes did not answer (no such path, a body httplib refused) still gets a JSON error.
-  http_.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    std::string why = res.status == 404   ? "no such endpoint: " + req.method + " " + req.path
-                      : res.status == 400 ? "the request could not be read (a POST without a body needs "
-                                            "Content-Length: 0)"
-                                          : "the request could not be read (HTTP " + std::to_string(res.status) + ")";
-    Reply(res, res.status, {{"error", why}});
-  });
+  if (!found) {
+    if (!methods.empty()) {
+      std::string allow;
+      for (const std::string& m : methods) allow += (allow.empty() ? "" : ", ") + m;
+      res.set_header("Allow", allow);
+      Reply(res, 405, {{"error", req.method + " is not allowed on " + req.path + "; it takes " + allow}});
+    } else {
+      Reply(res, 404, {{"error", "no such endpoint: " + req.method + " " + req.path}});
+    }
+    return std::nullopt;
+  }
+  auto observe = [this, route = found->route, t0](int status) {
+    metrics_.ObserveRequest(route, status,
+                            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  };
+  if (found->open) {
+    found->fn(Principal{}, req, res);
+    observe(res.status);
+    return std::nullopt;
+  }
+  std::optional<Principal> who = authenticate_(req);
+  if (!who) {
+    Reply(res, 401, {{"error", "missing or invalid token: log in with `drover login` (the admin token is in "
+                               "the server's data dir)"}});
+  } else if (std::find(found->roles.begin(), found->roles.end(), who->role) == found->roles.end()) {
+    Reply(res, 403, {{"error", "this token may not call " + found->route}});
+  } else {
+    const std::string key = Key(*who);
+    {
+      std::lock_guard<std::mutex> lock(waits_mu_);
+      if (waits_[key] >= max_waits_) {
+        res.set_header("Retry-After", "1");
+        Reply(res, 429, {{"error", who->name + " already holds " + std::to_string(max_waits_) +
+                                       " waiting requests; let some finish first"}});
+        observe(res.status);
+        return std::nullopt;
+      }
+    }
+    std::optional<Wait> wait = found->fn(*who, req, res);
+    if (wait) {
+      {
+        std::lock_guard<std::mutex> lock(waits_mu_);
+        ++waits_[key];
+      }
+      wait->release = [this, key, observe, &res, inner = std::move(wait->release)] {
+        if (inner) inner();
+        {
+          std::lock_guard<std::mutex> lock(waits_mu_);
+          if (--waits_[key] <= 0) waits_.erase(key);
+        }
+        observe(res.status);
+      };
+      return wait;
+    }
+  }
+  observe(res.status);
+  return std::nullopt;
 }
 
 }  // namespace drover::server

@@ -1,4 +1,5 @@
-// Router: the server's routes on cpp-httplib, each stating who may call it.
+// Router: the server's routes, each stating who may call it, dispatched by
+// the HttpServer.
 //
 //   router.Get("/api/v1/jobs/{id}", {Role::kAdmin, Role::kUser}, handler);
 //
@@ -8,24 +9,26 @@
 // is resolved once, by the server's Authenticate, into a Principal; the
 // handler runs only for the roles its route lists (else 401 without a valid
 // token, 403 with one of another kind). Every request is counted in Metrics
-// under its route. After Finish(), a known path with a method it does not
-// serve answers 405 with Allow, an unknown path a JSON 404.
+// under its route. A known path with a method it does not serve answers 405
+// with Allow, an unknown path a JSON 404.
+//
+// A long poll is registered with GetWaiting/PostWaiting: its handler answers
+// at once or returns a Wait, and the request is parked without a thread (see
+// HttpServer). One principal may hold at most `max_waits_per_principal`
+// parked requests; more get 429 with Retry-After.
 #pragma once
 
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
+#include <regex>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "server/auth.h"
-
-namespace httplib {
-class Server;
-struct Request;
-struct Response;
-}  // namespace httplib
+#include "server/http_server.h"
 
 namespace drover::server {
 
@@ -34,30 +37,49 @@ class Metrics;
 class Router {
  public:
   using Handler = std::function<void(const Principal&, const httplib::Request&, httplib::Response&)>;
+  using WaitingHandler =
+      std::function<std::optional<Wait>(const Principal&, const httplib::Request&, httplib::Response&)>;
   using Authenticate = std::function<std::optional<Principal>(const httplib::Request&)>;
 
-  Router(httplib::Server& http, Authenticate authenticate, Metrics& metrics);
+  Router(Authenticate authenticate, Metrics& metrics, int max_waits_per_principal = 64);
 
   void Get(const std::string& route, std::vector<Role> roles, Handler fn);
   void Post(const std::string& route, std::vector<Role> roles, Handler fn);
   void Put(const std::string& route, std::vector<Role> roles, Handler fn);
   void Patch(const std::string& route, std::vector<Role> roles, Handler fn);
   void Delete(const std::string& route, std::vector<Role> roles, Handler fn);
-  //! Registers the 405 and 404 answers; call once, after every route.
-  void Finish();
+  void GetWaiting(const std::string& route, std::vector<Role> roles, WaitingHandler fn);
+  void PostWaiting(const std::string& route, std::vector<Role> roles, WaitingHandler fn);
+  //! A route served without authentication (GET /healthz).
+  void Open(const std::string& method, const std::string& route, std::function<void(httplib::Response&)> fn);
 
-  //! Every route served, with its methods (not the 405 answers).
+  //! Finds the route of `req`, authenticates, runs its handler (for HttpServer).
+  std::optional<Wait> Dispatch(httplib::Request& req, httplib::Response& res);
+
+  //! Every authenticated route served, with its methods.
   const std::map<std::string, std::set<std::string>>& routes() const { return methods_; }
 
-  //! `route` as the regular expression cpp-httplib matches.
+  //! `route` as the regular expression a path must match whole.
   static std::string Pattern(const std::string& route);
 
  private:
-  void Add(const std::string& method, const std::string& route, std::vector<Role> roles, Handler fn);
-  httplib::Server& http_;
+  struct Route {
+    std::string method, route;
+    std::regex pattern;
+    std::vector<Role> roles;
+    WaitingHandler fn;
+    bool open = false;  //!< no authentication
+  };
+  void Add(const std::string& method, const std::string& route, std::vector<Role> roles, WaitingHandler fn);
+  static std::string Key(const Principal& who);
+
   Authenticate authenticate_;
   Metrics& metrics_;
+  const int max_waits_;
+  std::vector<Route> routes_;
   std::map<std::string, std::set<std::string>> methods_;  // route -> methods it serves
+  std::mutex waits_mu_;
+  std::map<std::string, int> waits_;  // parked requests by principal
 };
 
 // Who may call what, named once.

@@ -73,10 +73,15 @@ void Server::AgentRoutes(Router& router) {
     ReplyEncoded(res, api::Encode(answer));
   });
 
-  router.Post("/api/v1/agent/sync", {Role::kAgent}, [this](const Principal& who, const httplib::Request& req,
-                                                           httplib::Response& res) {
+  // A long poll: answered at once when the host should change what it runs,
+  // else parked (no thread held) until it should or `wait_ms` has passed.
+  router.PostWaiting("/api/v1/agent/sync", {Role::kAgent}, [this](const Principal& who, const httplib::Request& req,
+                                                                  httplib::Response& res) -> std::optional<Wait> {
     Result<api::SyncRequest> decoded = api::DecodeSyncRequest(req.body);
-    if (!decoded.ok()) return Fail(res, decoded.status());
+    if (!decoded.ok()) {
+      Fail(res, decoded.status());
+      return std::nullopt;
+    }
     const std::vector<WorkerReport>& report = decoded->workers;
     // Output is accepted only for workers the server placed on this host
     // (now, or last: a removed worker's last lines arrive after it).
@@ -100,34 +105,47 @@ void Server::AgentRoutes(Router& router) {
         Trigger();
         return Status::Ok();
       });
-      if (!st.ok()) return Fail(res, st);
-      spdlog::info("host {} is leaving: down now", who.name);
-      return ReplyEncoded(res, api::Encode(api::SyncResponse{}));
+      if (st.ok()) {
+        spdlog::info("host {} is leaving: down now", who.name);
+        ReplyEncoded(res, api::Encode(api::SyncResponse{}));
+      } else {
+        Fail(res, st);
+      }
+      return std::nullopt;
     }
     std::vector<DesiredWorker> desired;
     bool answer_now = false;
+    uint64_t seen = 0;
     Status st = Mutate([&](store::WriteBatch* batch) -> Status {
       if (!model_.hosts().count(who.name)) return NotFound("host " + who.name + " is not registered");
       desired = model_.Sync(who.name, report, Now(), env_ctx_, batch, decoded->wait_ms / 1000.0);
       bool changed = !batch->empty();
       if (changed) Trigger();
       answer_now = changed || model_.NeedsChange(who.name, report);
+      seen = version_;
       return Status::Ok();
     });
-    if (!st.ok()) return Fail(res, st);
-    if (!answer_now) {
-      std::unique_lock<std::mutex> lock(mu_);
-      uint64_t seen = version_;
-      std::vector<WorkerReport> running;
-      for (const auto& r : report) {
-        if (r.state == ProcessState::kRunning) running.push_back(r);
+    if (!st.ok() || answer_now) {
+      if (st.ok()) {
+        ReplyEncoded(res, api::Encode(api::SyncResponse{std::move(desired)}));
+      } else {
+        Fail(res, st);
       }
-      changed_.wait_for(lock, std::chrono::milliseconds(decoded->wait_ms), [&] {
-        return stopping_ || (version_ != seen && model_.NeedsChange(who.name, running));
-      });
-      desired = model_.Desired(who.name, env_ctx_);
+      return std::nullopt;
     }
-    ReplyEncoded(res, api::Encode(api::SyncResponse{std::move(desired)}));
+    std::vector<WorkerReport> running;
+    for (const auto& r : report) {
+      if (r.state == ProcessState::kRunning) running.push_back(r);
+    }
+    Wait wait;
+    wait.timeout = std::chrono::milliseconds(decoded->wait_ms);
+    wait.poll = [this, host = who.name, running = std::move(running), seen](httplib::Response& out, bool timed_out) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!timed_out && !stopping_ && (version_ == seen || !model_.NeedsChange(host, running))) return false;
+      ReplyEncoded(out, api::Encode(api::SyncResponse{model_.Desired(host, env_ctx_)}));
+      return true;
+    };
+    return wait;
   });
 }
 

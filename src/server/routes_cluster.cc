@@ -12,7 +12,7 @@ namespace drover::server {
 
 void Server::ClusterRoutes(Router& router) {
   // Liveness, for load balancers and scripts: anyone, no token.
-  http_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+  router.Open("GET", "/healthz", [](httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
 
   router.Get("/metrics", kPeople, [this](const Principal&, const httplib::Request&, httplib::Response& res) {
     std::ostringstream o;

@@ -17,39 +17,52 @@ void Server::RuntimeRoutes(Router& router) {
   // `wait_ms`, default 10 s) until the generation exceeds G or the job ends;
   // with `ready=1` as well, also until every member not exited has posted
   // ready (so the senior rank knows when newcomers can join).
-  router.Get("/api/v1/jobs/{id}/members", kJobReaders, [this](const Principal& who, const httplib::Request& req,
-                                                              httplib::Response& res) {
+  router.GetWaiting("/api/v1/jobs/{id}/members", kJobReaders, [this](const Principal& who, const httplib::Request& req,
+                                                                     httplib::Response& res) -> std::optional<Wait> {
     auto after = IntParam(req, "after");
-    auto wait = IntParam(req, "wait_ms");
-    if (!after.ok()) return Fail(res, after.status());
-    if (!wait.ok()) return Fail(res, wait.status());
-    int64_t wait_ms = std::clamp<int64_t>(wait->value_or(10000), 0, 60000);
-    bool ready = FlagParam(req, "ready");
-    auto all_ready = [](const Job& j) {
-      return std::all_of(j.workers.begin(), j.workers.end(), [&](const store::WorkerRecord& w) {
-        const WorkerContact* c = j.Contact(w);
+    auto wait_param = IntParam(req, "wait_ms");
+    if (!after.ok() || !wait_param.ok()) {
+      Fail(res, !after.ok() ? after.status() : wait_param.status());
+      return std::nullopt;
+    }
+    const int64_t wait_ms = std::clamp<int64_t>(wait_param->value_or(10000), 0, 60000);
+    const bool ready = FlagParam(req, "ready");
+    // Answers (under mu_) once there is something to say: the job is gone or
+    // ended, or its generation passed `after` (with every member ready if asked).
+    auto answer = [this, who, &req, after = *after, ready](httplib::Response& out, bool now) {
+      const Job* j = VisibleJob(who, req);
+      if (!j) {
+        Fail(out, NoSuchJob(req));
+        return true;
+      }
+      bool all_ready = std::all_of(j->workers.begin(), j->workers.end(), [&](const store::WorkerRecord& w) {
+        const WorkerContact* c = j->Contact(w);
         return w.state == WorkerState::kExited || (c && c->ready);
       });
+      if (!now && !stopping_ && !IsTerminal(j->rec.state) && (j->rec.generation <= *after || (ready && !all_ready))) {
+        return false;
+      }
+      api::Membership m{j->rec.id, j->rec.state, j->rec.generation, {}};
+      for (const auto& w : j->workers) {
+        auto host = model_.hosts().find(w.host);
+        const WorkerContact* c = j->Contact(w);
+        m.members.push_back({w.rank, w.generation, w.host, host != model_.hosts().end() ? host->second.address : "",
+                             w.state, c && c->ready});
+      }
+      ReplyEncoded(out, api::Encode(m));
+      return true;
     };
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!VisibleJob(who, req)) return Fail(res, NoSuchJob(req));
-    if (*after) {
-      changed_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] {
-        const Job* j = VisibleJob(who, req);
-        return stopping_ || !j || IsTerminal(j->rec.state) ||
-               (j->rec.generation > **after && (!ready || all_ready(*j)));
-      });
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (answer(res, /*now=*/!after->has_value() || wait_ms == 0)) return std::nullopt;
     }
-    const Job* j = VisibleJob(who, req);
-    if (!j) return Fail(res, NoSuchJob(req));
-    api::Membership m{j->rec.id, j->rec.state, j->rec.generation, {}};
-    for (const auto& w : j->workers) {
-      auto host = model_.hosts().find(w.host);
-      const WorkerContact* c = j->Contact(w);
-      m.members.push_back({w.rank, w.generation, w.host, host != model_.hosts().end() ? host->second.address : "",
-                           w.state, c && c->ready});
-    }
-    ReplyEncoded(res, api::Encode(m));
+    Wait wait;
+    wait.timeout = std::chrono::milliseconds(wait_ms);
+    wait.poll = [this, answer](httplib::Response& out, bool timed_out) {
+      std::lock_guard<std::mutex> lock(mu_);
+      return answer(out, timed_out);
+    };
+    return wait;
   });
 
   // A worker's status post: its heartbeat, whether it is ready (has joined
@@ -75,7 +88,7 @@ void Server::RuntimeRoutes(Router& router) {
         if (model_.DoubtSilentPeers(j->rec.id, rank, Now()) > 0) Trigger();
       }
       generation = *g;
-      changed_.notify_all();  // waiting membership reads look at readiness again
+      Changed();  // parked membership reads look at readiness again
       return Status::Ok();
     });
     if (!st.ok()) return Fail(res, st);
@@ -83,8 +96,8 @@ void Server::RuntimeRoutes(Router& router) {
   });
 
   // -- each job's key-value store: the workers' c10d rendezvous ---------------
-  // In memory only (see JobKvStore). Reads may wait for a key; they wait on
-  // kv_mu_/kv_changed_, never holding mu_.
+  // In memory only (see JobKvStore). A read may wait for its key: it is
+  // parked, and looked at again (under kv_mu_, never mu_) after each change.
   //
   // Wraps a key-value handler: the job's store incarnation (its restart
   // count) if `who` may use its store (not found if invisible, a failed
@@ -117,28 +130,47 @@ void Server::RuntimeRoutes(Router& router) {
       Status st = kv_.Set(id, inc, key, req.body);
       if (!st.ok()) return Fail(res, st);
     }
-    kv_changed_.notify_all();
+    KvChanged();
     Reply(res, 200, {{"key", key}});
   }));
 
-  router.Get("/api/v1/jobs/{id}/kv/{key}", kJobReaders, kv([this](JobId id, int64_t inc, const std::string& key,
-                                                                  const httplib::Request& req,
-                                                                  httplib::Response& res) {
-    auto wait = IntParam(req, "wait_ms");
-    if (!wait.ok()) return Fail(res, wait.status());
-    int64_t wait_ms = std::clamp<int64_t>(wait->value_or(0), 0, 60000);
-    std::optional<std::string> value;
-    {
-      std::unique_lock<std::mutex> lock(kv_mu_);
-      kv_changed_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] {
-        value = kv_.Get(id, inc, key);
-        return kv_stopping_ || value.has_value();
-      });
+  // A read with `wait_ms` is parked until its key is set or the time is up.
+  router.GetWaiting("/api/v1/jobs/{id}/kv/{key}", kJobReaders, [this, kv](const Principal& who,
+                                                                          const httplib::Request& req,
+                                                                          httplib::Response& res) -> std::optional<Wait> {
+    auto wait_param = IntParam(req, "wait_ms");
+    if (!wait_param.ok()) {
+      Fail(res, wait_param.status());
+      return std::nullopt;
     }
-    if (!value) return Fail(res, NotFound("key " + key + " is not set in job " + std::to_string(id) + "'s store"));
-    res.status = 200;
-    res.set_content(std::move(*value), "application/octet-stream");
-  }));
+    const int64_t wait_ms = std::clamp<int64_t>(wait_param->value_or(0), 0, 60000);
+    std::optional<Wait> wait;
+    kv([&](JobId id, int64_t inc, const std::string& key, const httplib::Request&, httplib::Response& out) {
+      // Answers (under kv_mu_) with the value, or with 404 once `give_up`.
+      auto answer = [this, id, inc, key](httplib::Response& r, bool give_up) {
+        std::optional<std::string> value = kv_.Get(id, inc, key);
+        if (!value && !give_up && !kv_stopping_) return false;
+        if (!value) {
+          Fail(r, NotFound("key " + key + " is not set in job " + std::to_string(id) + "'s store"));
+        } else {
+          r.status = 200;
+          r.set_content(std::move(*value), "application/octet-stream");
+        }
+        return true;
+      };
+      {
+        std::lock_guard<std::mutex> lock(kv_mu_);
+        if (answer(out, wait_ms == 0)) return;
+      }
+      wait.emplace();
+      wait->timeout = std::chrono::milliseconds(wait_ms);
+      wait->poll = [this, answer](httplib::Response& r, bool timed_out) {
+        std::lock_guard<std::mutex> lock(kv_mu_);
+        return answer(r, timed_out);
+      };
+    })(who, req, res);
+    return wait;
+  });
 
   router.Post("/api/v1/jobs/{id}/kv/{key}", kJobReaders, kv([this](JobId id, int64_t inc, const std::string& key,
                                                                    const httplib::Request& req,
@@ -149,7 +181,7 @@ void Server::RuntimeRoutes(Router& router) {
     Result<int64_t> value = kv_.Add(id, inc, key, **add);
     lock.unlock();
     if (!value.ok()) return Fail(res, value.status());
-    kv_changed_.notify_all();
+    KvChanged();
     Reply(res, 200, {{"value", *value}});
   }));
 

@@ -55,9 +55,11 @@ double Server::Now() const {
 }
 
 void Server::Stop() {
+  HttpServer* http = nullptr;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
+    http = http_.get();  // set once, before serving; never reset while the server lives
   }
   {
     std::lock_guard<std::mutex> lock(kv_mu_);
@@ -65,9 +67,16 @@ void Server::Stop() {
   }
   if (logs_) logs_->Close();
   wake_scheduler_.notify_all();
-  changed_.notify_all();
-  kv_changed_.notify_all();
-  if (http_) http_->stop();
+  if (http) http->Stop();  // parked requests are answered as timed out
+}
+
+void Server::Changed() {
+  ++version_;
+  if (http_) http_->Notify();
+}
+
+void Server::KvChanged() {
+  if (http_) http_->Notify();
 }
 
 void Server::Trigger() {
@@ -99,8 +108,7 @@ Status Server::Commit(std::unique_lock<std::mutex>& lock, store::WriteBatch batc
       std::any_of(batch.jobs.begin(), batch.jobs.end(), [](const store::JobRecord& j) { return IsTerminal(j.state); });
   std::shared_future<Status> done = store_->ApplyAsync(std::move(batch));
   last_commit_ = done;
-  ++version_;
-  changed_.notify_all();
+  Changed();
   lock.unlock();
   if (job_ended) logs_->Wake();
   Status st = done.get();
@@ -127,8 +135,7 @@ void Server::Recover(const Status& why) {
                                st.message() + "); no change is accepted until the server restarts");
     spdlog::error("{}", write_error_.message());
   }
-  ++version_;
-  changed_.notify_all();
+  Changed();
   Trigger();
 }
 
@@ -251,37 +258,32 @@ Status Server::Bootstrap() {
 
 Status Server::Run() {
   DROVER_RETURN_IF_ERROR(Bootstrap());
-  if (!opt_.tls_cert.empty() || !opt_.tls_key.empty()) {
-    if (opt_.tls_cert.empty() || opt_.tls_key.empty()) {
-      return InvalidArgument("--tls-cert and --tls-key must be given together");
-    }
-    auto ssl = std::make_unique<httplib::SSLServer>(opt_.tls_cert.c_str(), opt_.tls_key.c_str());
-    if (!ssl->is_valid()) return InvalidArgument("cannot load TLS certificate or key");
-    http_ = std::move(ssl);
-  } else {
-    http_ = std::make_unique<httplib::Server>();
+  if (opt_.tls_cert.empty() != opt_.tls_key.empty()) {
+    return InvalidArgument("--tls-cert and --tls-key must be given together");
   }
-  int threads = opt_.threads;
-  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  http_->set_payload_max_length(opt_.max_body_bytes);
-  http_->set_keep_alive_max_count(100000);
-  http_->set_tcp_nodelay(true);  // small JSON answers must not wait for delayed ACKs
-  http_->set_read_timeout(30, 0);
-  Router router(*http_, [this](const httplib::Request& req) { return Authenticate(req); }, metrics_);
-  Routes(router);
-  router.Finish();
+  router_ = std::make_unique<Router>([this](const httplib::Request& req) { return Authenticate(req); }, metrics_,
+                                     opt_.max_waits_per_principal);
+  Routes(*router_);
   operations_ = {"GET /healthz"};
-  for (const auto& [route, methods] : router.routes()) {
+  for (const auto& [route, methods] : router_->routes()) {
     for (const auto& m : methods) operations_.push_back(m + " " + route);
   }
-
-  int port = opt_.port;
-  if (port == 0) {
-    port = http_->bind_to_any_port(opt_.host);
-  } else if (!http_->bind_to_port(opt_.host, port)) {
-    port = -1;
+  HttpServerOptions http;
+  http.host = opt_.host;
+  http.port = opt_.port;
+  http.tls_cert = opt_.tls_cert;
+  http.tls_key = opt_.tls_key;
+  http.io_threads = opt_.io_threads;
+  http.workers = opt_.threads;
+  http.max_body_bytes = opt_.max_body_bytes;
+  auto http_server = std::make_unique<HttpServer>(
+      http, [this](httplib::Request& req, httplib::Response& res) { return router_->Dispatch(req, res); });
+  DROVER_RETURN_IF_ERROR(http_server->Bind());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    http_ = std::move(http_server);
   }
-  if (port < 0) return Unavailable("cannot listen on " + opt_.host + ":" + std::to_string(opt_.port));
+  const int port = http_->port();
   bound_port_ = port;
   if (opt_.advertise_url.empty()) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -290,9 +292,11 @@ Status Server::Run() {
   }
   scheduler_ = std::thread([this] { SchedulerLoop(); });
   spdlog::info("drover server listening on {}:{} (data in {})", opt_.host, port, opt_.data_dir);
-  if (!http_->listen_after_bind()) {
-    if (!stopping_) return Unavailable("the HTTP server stopped unexpectedly");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) http_->Stop();  // stopped while starting
   }
+  http_->Run();
   Stop();
   if (scheduler_.joinable()) scheduler_.join();
   return Status::Ok();

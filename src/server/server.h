@@ -46,7 +46,9 @@ struct ServerOptions {
   double worker_heartbeat_timeout = 10;  //!< seconds without a status post before a worker fails; 0: never
   double schedule_interval = 1;       //!< seconds between periodic scheduling cycles
   size_t max_body_bytes = 1 << 20;    //!< larger requests get 413
-  int threads = 64;                   //!< HTTP worker threads (long polls hold one each)
+  int threads = 32;                   //!< threads that run handlers (long polls park without one)
+  int io_threads = 2;                 //!< threads that read and write connections
+  int max_waits_per_principal = 64;   //!< parked long polls one principal may hold; more get 429
   //! For tests: the clock (Unix seconds) heartbeats, timeouts and records
   //! use; unset: the system clock. The scheduler still wakes on real time.
   std::function<double()> clock;
@@ -120,14 +122,19 @@ class Server {
 
   ServerOptions opt_;
   std::unique_ptr<store::Store> store_;
-  std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<Router> router_;
+  std::unique_ptr<HttpServer> http_;
   std::unique_ptr<sched::Policy> policy_;
   std::unique_ptr<LogStore> logs_;
   Metrics metrics_;
 
+  //! The state changed: parked long polls look again (call with mu_ held; bumps version_).
+  void Changed();
+  //! A job's key-value store changed: parked reads look again.
+  void KvChanged();
+
   std::mutex mu_;                    // guards everything below
-  std::condition_variable changed_;  // state changed: wakes long polls
-  uint64_t version_ = 0;
+  uint64_t version_ = 0;             // bumped by every change long polls may wait for
   ClusterModel model_;
   std::map<std::string, store::TokenRecord> tokens_;  // by sha256
   std::map<std::string, store::UserRecord> users_;
@@ -139,8 +146,7 @@ class Server {
   Status write_error_;                      // set when Recover failed: changes are refused
   std::map<std::string, double> stored_timers_;  // the policy's reclaim timers as last written
 
-  std::mutex kv_mu_;                    // guards the three below; taken after mu_ if both are
-  std::condition_variable kv_changed_;  // a key was set: wakes waiting reads
+  std::mutex kv_mu_;                    // guards the two below; taken after mu_ if both are
   JobKvStore kv_;
   bool kv_stopping_ = false;
 

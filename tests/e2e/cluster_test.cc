@@ -503,9 +503,37 @@ TEST_F(ClusterTest, AgentsCannotTakeOverAHostNorWriteOtherHostsLogs) {
   EXPECT_EQ(sync.status, 200) << sync.body;
   EXPECT_EQ(cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id) + "/logs?worker=0").body, "mine\n");
   EXPECT_FALSE(std::filesystem::exists(cluster_->dir() + "/server/logs/999"));
-  // The host's own agent, restarted, proves itself with the token it kept and registers again.
-  cluster_->KillAgent("host-0", SIGKILL);
-  ASSERT_TRUE(cluster_->StartAgent("host-0", 4)) << "see " << cluster_->dir() << "/host-0.log";
+}
+
+// The host's own agent, killed and restarted at once, proves itself with the
+// token it kept and takes its host back while the host is still up (the
+// heartbeat timeout, 30 s, is longer than StartAgent waits).
+TEST(AgentRestartTest, ARestartedAgentTakesItsHostBackWithTheTokenItKept) {
+  std::string dir = ::testing::TempDir() + "/drover-e2e-agent-restart";
+  LocalCluster cluster(DROVER_BINARY, dir);
+  ASSERT_TRUE(cluster.Start(1, 4, /*heartbeat_timeout=*/30)) << "see " << dir << "/*.log";
+  const std::string kept = dir + "/host-0/agent.token";
+  const std::string first = ReadFileText(kept);
+  ASSERT_FALSE(first.empty());
+  cluster.KillAgent("host-0", SIGKILL);
+  ASSERT_TRUE(cluster.StartAgent("host-0", 4));
+  // Registered again (a new token kept) long before the host could go down.
+  ASSERT_TRUE(LocalCluster::WaitFor([&] {
+    std::string now = ReadFileText(kept);
+    return !now.empty() && now != first;
+  }, 10)) << "see " << dir << "/host-0.log";
+  EXPECT_EQ(cluster.Call("GET", "/api/v1/hosts").json["hosts"][0]["state"], "up");
+  // The same registration without the current token, or with the old one, is refused; with it, accepted.
+  auto reg = [&](const std::string& previous) {
+    json body = {{"name", "host-0"}, {"gpu_slots", 4}};
+    if (!previous.empty()) body["previous_token"] = previous;
+    return cluster.Call("POST", "/api/v1/agent/register", body.dump(), cluster.join_token()).status;
+  };
+  auto line = [](std::string s) { return s.substr(0, s.find('\n')); };
+  EXPECT_EQ(reg(""), 409);
+  EXPECT_EQ(reg(line(first)), 409);
+  EXPECT_EQ(reg(line(ReadFileText(kept))), 200);
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
 
 // An agent stopped for maintenance (SIGTERM) tells the server: its host is
@@ -765,7 +793,9 @@ TEST_F(RuntimeTest, EachJobHasAKeyValueStoreForItsRendezvous) {
   EXPECT_EQ(cluster_->Call("PUT", kv + "/gen1/addr", "x", other_token).status, 404);
   EXPECT_EQ(cluster_->Call("GET", kv + "/gen1/addr", "", cluster_->join_token()).status, 403);
   EXPECT_EQ(cluster_->Call("POST", "/api/v1/jobs/" + std::to_string(id) + "/cancel", "{}").status, 200);
-  HttpReply ended = cluster_->Call("GET", kv + "/gen1/addr", "", token);
+  // Its workers' token expired with it; the admin is told the job has ended.
+  EXPECT_EQ(cluster_->Call("GET", kv + "/gen1/addr", "", token).status, 401);
+  HttpReply ended = cluster_->Call("GET", kv + "/gen1/addr");
   EXPECT_EQ(ended.status, 409);
   EXPECT_NE(ended.json.value("error", "").find("has ended"), std::string::npos) << ended.body;
 }
