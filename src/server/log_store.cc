@@ -1,5 +1,7 @@
 #include "server/log_store.h"
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -16,17 +18,23 @@ std::string LogStore::File(JobId job, int rank) const {
   return dir_ + "/" + std::to_string(job) + "/" + std::to_string(rank) + ".log";
 }
 
-void LogStore::Append(const std::string& host, const std::vector<api::LogChunk>& chunks) {
-  if (chunks.empty()) return;
+Status LogStore::Append(const std::string& host, const std::vector<api::LogChunk>& chunks) {
+  if (chunks.empty()) return Status::Ok();
+  Status st;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const api::LogChunk& l : chunks) {
       fs::path dir = fs::path(dir_) / std::to_string(l.key.job);
       std::error_code ec;
       fs::create_directories(dir, ec);
+      if (ec) {
+        st = Unavailable("cannot store output in " + dir.string() + ": " + ec.message());
+        break;
+      }
       fs::path file = dir / (std::to_string(l.key.rank) + ".log");
       fs::path side = dir / (std::to_string(l.key.rank) + ".base");
-      uint64_t have = fs::exists(file) ? fs::file_size(file) : 0;
+      uint64_t have = fs::exists(file, ec) ? fs::file_size(file, ec) : 0;
+      if (ec) have = 0;
       std::string base_host;
       uint64_t base = 0;
       if (std::ifstream in(side); in) {
@@ -35,16 +43,27 @@ void LogStore::Append(const std::string& host, const std::vector<api::LogChunk>&
       }
       if (base_host != host) {
         base = have >= l.offset ? have - l.offset : 0;
-        std::ofstream(side, std::ios::trunc) << host << "\n" << base << "\n";
+        std::ofstream out(side, std::ios::trunc);
+        out << host << "\n" << base << "\n";
+        if (!out.flush()) {
+          st = Unavailable("cannot store output in " + side.string() + ": " + std::strerror(errno));
+          break;
+        }
       }
       uint64_t at = base + l.offset;
       if (at + l.data.size() <= have) continue;
       std::string data = at < have ? l.data.substr(have - at) : l.data;
-      std::ofstream(file, std::ios::app | std::ios::binary) << data;
+      std::ofstream out(file, std::ios::app | std::ios::binary);
+      out << data;
+      if (!out.flush()) {
+        st = Unavailable("cannot store output in " + file.string() + ": " + std::strerror(errno));
+        break;
+      }
     }
     ++version_;
   }
   more_.notify_all();
+  return st;
 }
 
 std::string LogStore::WrittenBy(JobId job, int rank) const {

@@ -20,6 +20,7 @@
 
 #include "api/wire.h"
 #include "common/job.h"
+#include "common/status.h"
 
 namespace drover::server {
 
@@ -28,8 +29,10 @@ class LogStore {
   //! `dir`: the logs directory (created if needed).
   explicit LogStore(std::string dir);
 
-  //! Appends the chunks `host`'s agent shipped.
-  void Append(const std::string& host, const std::vector<api::LogChunk>& chunks);
+  //! Appends the chunks `host`'s agent shipped. kUnavailable naming the file
+  //! when one cannot be written (say the disk is full): the chunks before it
+  //! are in, and the agent, told the sync failed, sends the rest again.
+  Status Append(const std::string& host, const std::vector<api::LogChunk>& chunks);
   //! Whether (job, rank) has written anything.
   bool Exists(JobId job, int rank) const;
   //! The host whose output (job, rank)'s log holds last ("" if none yet).

@@ -98,7 +98,13 @@ void Server::AgentRoutes(Router& router) {
       }
     }
     if (refused) spdlog::warn("host {} sent output of {} worker(s) not placed on it: ignored", who.name, refused);
-    logs_->Append(who.name, logs);  // before the exits they explain are recorded
+    // Before the exits they explain are recorded; output that cannot be
+    // stored fails the sync, so the agent keeps it and sends it again.
+    if (Status stored = logs_->Append(who.name, logs); !stored.ok()) {
+      spdlog::error("host {}: {}", who.name, stored.message());
+      Fail(res, stored);
+      return std::nullopt;
+    }
     if (decoded->leaving) {
       Status st = Mutate([&](store::WriteBatch* batch) -> Status {
         DROVER_RETURN_IF_ERROR(model_.HostLeaving(who.name, Now(), batch));

@@ -1,8 +1,12 @@
 // End-to-end: a real server and two agents (4 GPU slots each) on localhost,
 // running small shell programs as workers.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -17,6 +21,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/e2e/abuse.h"
 #include "tests/e2e/cluster.h"
 
 namespace drover::e2e {
@@ -610,6 +615,58 @@ TEST(AgentKilledTest, AHostThatMissesASyncGetsNoNewWorkBeforeItIsDown) {
   EXPECT_TRUE(job(late)["worker_list"].empty()) << job(late).dump();
   EXPECT_NE(job(late)["reason"].get<std::string>().find("hosts in doubt (" + victim + ")"), std::string::npos);
   if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
+// One user holds 200 idle and 200 trickling connections and asks for 100
+// long polls: the server parks 64 of its polls (more get 429), and another
+// user is answered meanwhile. The bench (scale_bench) reports the numbers;
+// here they are asserted loosely (this machine is shared).
+TEST(AbuseTest, OneUsersConnectionsAndLongPollsDoNotStarveAnother) {
+  std::string dir = ::testing::TempDir() + "/drover-e2e-abuse";
+  LocalCluster cluster(DROVER_BINARY, dir);
+  ASSERT_TRUE(cluster.Start(0, 0)) << "see " << dir << "/*.log";
+  AbuseResult a = RunAbuse(cluster, AbuseOptions{});
+  std::sort(a.get_ms.begin(), a.get_ms.end());
+  double p99 = a.get_ms.empty() ? 1e9 : a.get_ms[a.get_ms.size() * 99 / 100];
+  std::printf("connections held %d, polls parked %d, refused %d; the other user's GET p99 %.1f ms, %d failed\n",
+              a.connections_held, a.polls_parked, a.polls_refused, p99, a.gets_failed);
+  EXPECT_EQ(a.connections_held, 400);
+  EXPECT_EQ(a.polls_refused, 36);  // 100 asked, 64 per principal
+  EXPECT_EQ(a.gets_failed, 0);
+  EXPECT_LT(p99, 1000);
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
+// Requests the server refuses before any handler: two Authorization headers,
+// Content-Length with Transfer-Encoding, a percent-encoded bearer.
+TEST_F(ClusterTest, AmbiguousRequestsAreRefused) {
+  auto raw = [&](const std::string& request) {
+    int port = std::stoi(cluster_->url().substr(cluster_->url().rfind(':') + 1));
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return std::string("connect failed");
+    (void)!send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    std::string answer;
+    char buf[4096];
+    for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) {
+      answer.append(buf, static_cast<size_t>(n));
+      if (answer.find("\r\n\r\n") != std::string::npos) break;
+    }
+    close(fd);
+    return answer.substr(0, answer.find("\r\n"));
+  };
+  const std::string admin = "Authorization: Bearer " + cluster_->admin_token() + "\r\n";
+  EXPECT_EQ(raw("GET /api/v1/jobs HTTP/1.1\r\nHost: x\r\n" + admin + "\r\n"), "HTTP/1.1 200 OK");  // control
+  EXPECT_EQ(raw("GET /api/v1/jobs HTTP/1.1\r\nHost: x\r\n" + admin + admin + "\r\n"), "HTTP/1.1 400 Bad Request");
+  EXPECT_EQ(raw("POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\n" + admin +
+                "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+            "HTTP/1.1 400 Bad Request");
+  EXPECT_EQ(raw("GET /api/v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer%20" + cluster_->admin_token() +
+                "\r\n\r\n"),
+            "HTTP/1.1 401 Unauthorized");
 }
 
 // Runs `cmd` through the shell; its output and exit code.
