@@ -36,7 +36,7 @@ cat >"$OUT/job.yaml" <<YAML
 name: rescale-bench
 consumer: /bench
 workers: {min: 1, max: 4}
-resources: {gpus: 1, cpus: 100m, memory: 512Mi}
+resources: {gpus: 1, cpus: 1, memory: 2Gi}   # limits too: each worker gets its own cgroup
 command: ["$TRAIN", "--model", "$MODEL", "--epochs", "0", "--max-steps", "1000000", "--threads", "1",
           "--min-step-ms", "10", "--log-every", "0"]
 YAML

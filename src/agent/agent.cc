@@ -48,7 +48,7 @@ void WriteToken(const std::filesystem::path& path, const std::string& token) {
 Agent::Agent(AgentOptions options, ServerClient& client, Launcher& launcher)
     : options_(std::move(options)),
       client_(client),
-      reconciler_(launcher, options_.work_dir, options_.max_log_bytes_per_sync),
+      reconciler_(launcher, options_.work_dir, options_.max_log_bytes_per_sync, options_.cgroups),
       backoff_(options_.backoff_initial, options_.backoff_max, options_.backoff_jitter),
       host_(options_.name) {}
 

@@ -47,6 +47,8 @@ struct AgentOptions {
   std::chrono::milliseconds backoff_max{5000};
   double backoff_jitter = 0.2;
   size_t max_log_bytes_per_sync = kMaxLogBytesPerSync;
+  //! Where workers get their control groups (null: they run without limits).
+  Cgroups* cgroups = nullptr;
 };
 
 class Agent {

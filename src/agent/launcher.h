@@ -35,6 +35,8 @@ struct LaunchSpec {
   //! PassedToWorkers allows (these override them).
   std::map<std::string, std::string> env;
   std::filesystem::path dir;  //!< working directory, created if missing; holds output.log
+  //! cgroup.procs files of the groups the worker runs in (Cgroups::Create); empty: none.
+  std::vector<std::string> cgroup_procs;
 };
 
 struct WorkerExit {

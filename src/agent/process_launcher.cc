@@ -23,7 +23,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // What the child sends back through the close-on-exec pipe when a step fails.
-enum class ChildStep : int { kSetsid, kParentGone, kChdir, kDup, kFork, kExec };
+enum class ChildStep : int { kSetsid, kParentGone, kChdir, kDup, kFork, kExec, kCgroup };
 struct ChildFailure {
   ChildStep step;
   int err;
@@ -91,7 +91,7 @@ void OnAgentDeath(int) { kill(0, SIGKILL); }
 // async-signal-safe calls here and in RunWorker (plus execvp's PATH lookup,
 // which reads the `environ` set just before it).
 [[noreturn]] void RunKeeper(pid_t agent, int death_signal, int report_fd, int null_fd, int log_fd,
-                            const char* dir, char** argv, char** envp) {
+                            const char* dir, char** argv, char** envp, const int* cgroup_fds, int cgroups) {
   SetAll(SIG_DFL, {});
   if (setsid() < 0) ChildFail(report_fd, ChildStep::kSetsid);
   prctl(PR_SET_NAME, "drover-keeper");
@@ -107,6 +107,10 @@ void OnAgentDeath(int) { kill(0, SIGKILL); }
   if (chdir(dir) < 0) ChildFail(report_fd, ChildStep::kChdir);
   if (dup2(null_fd, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0)
     ChildFail(report_fd, ChildStep::kDup);
+  // Into the worker's control groups ("0": the writer itself), before the worker is forked.
+  for (int i = 0; i < cgroups; ++i) {
+    if (write(cgroup_fds[i], "0", 1) != 1) ChildFail(report_fd, ChildStep::kCgroup);
+  }
   // Everything else the agent has open (server sockets, other logs) stays behind;
   // report_fd is close-on-exec.
   CloseFrom(3, static_cast<unsigned int>(report_fd) - 1);
@@ -156,6 +160,9 @@ std::string DescribeFailure(const ChildFailure& f, const LaunchSpec& spec) {
       break;
     case ChildStep::kExec:
       what = "exec " + spec.argv[0];
+      break;
+    case ChildStep::kCgroup:
+      what = "join its cgroup";
       break;
   }
   return what + ": " + std::strerror(f.err);
@@ -223,6 +230,21 @@ Result<int> ProcessLauncher::Start(const LaunchSpec& spec) {
   pipe_fds[0] = AboveStdio(pipe_fds[0]);
   pipe_fds[1] = AboveStdio(pipe_fds[1]);
 
+  std::vector<int> cgroup_fds;  // opened here: the keeper may not allocate or format
+  for (const std::string& procs : spec.cgroup_procs) {
+    int fd = AboveStdio(open(procs.c_str(), O_WRONLY | O_CLOEXEC));
+    if (fd < 0) {
+      int err = errno;
+      for (int f : cgroup_fds) close(f);
+      close(log_fd);
+      close(null_fd);
+      close(pipe_fds[0]);
+      close(pipe_fds[1]);
+      return Unavailable("worker start: " + procs + ": " + std::strerror(err));
+    }
+    cgroup_fds.push_back(fd);
+  }
+
   // Everything the child needs is built before fork: it may not allocate.
   std::vector<std::string> env_strings;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
@@ -250,12 +272,13 @@ Result<int> ProcessLauncher::Start(const LaunchSpec& spec) {
   pid_t pid = fork();
   if (pid == 0) {
     RunKeeper(agent, death_signal, pipe_fds[1], null_fd, log_fd, dir.c_str(), argv.data(),
-              envp.data());
+              envp.data(), cgroup_fds.data(), static_cast<int>(cgroup_fds.size()));
   }
   int fork_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   close(pipe_fds[1]);
   close(null_fd);
+  for (int fd : cgroup_fds) close(fd);
   if (pid < 0) {
     close(pipe_fds[0]);
     close(log_fd);

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <csignal>
 
 namespace drover::agent {
 namespace {
@@ -10,6 +11,11 @@ namespace {
 std::string DescribeExit(const WorkerExit& e) {
   if (e.signal != 0) return "was killed by signal " + std::to_string(e.signal);
   return "exited with code " + std::to_string(e.exit_code);
+}
+
+// A worker's control group: one per incarnation.
+std::string GroupName(const WorkerKey& key) {
+  return "job" + std::to_string(key.job) + "-rank" + std::to_string(key.rank) + "-gen" + std::to_string(key.generation);
 }
 
 uint64_t FileSize(const std::filesystem::path& file) {
@@ -20,8 +26,8 @@ uint64_t FileSize(const std::filesystem::path& file) {
 
 }  // namespace
 
-Reconciler::Reconciler(Launcher& launcher, std::filesystem::path work_dir, size_t max_log_bytes)
-    : launcher_(launcher), work_dir_(std::move(work_dir)), shipper_(max_log_bytes) {}
+Reconciler::Reconciler(Launcher& launcher, std::filesystem::path work_dir, size_t max_log_bytes, Cgroups* cgroups)
+    : cgroups_(cgroups), launcher_(launcher), work_dir_(std::move(work_dir)), shipper_(max_log_bytes) {}
 
 std::filesystem::path Reconciler::WorkerDir(const WorkerKey& key) const {
   return work_dir_ / "jobs" / std::to_string(key.job) / std::to_string(key.rank);
@@ -34,9 +40,14 @@ void Reconciler::OnExit(const WorkerExit& exit) {
   by_pid_.erase(pid_it);
   Worker& w = workers_.at(key);
   w.exit = exit;
+  if (cgroups_) {
+    w.oom_killed = exit.signal == SIGKILL && cgroups_->OomKilled(GroupName(key));
+    cgroups_->Remove(GroupName(key));
+  }
   finished_.insert(key);
   shipper_.MarkFinished(key);
-  spdlog::info("{} (pid {}) {}", ToString(key), exit.pid, DescribeExit(exit));
+  spdlog::info("{} (pid {}) {}{}", ToString(key), exit.pid, DescribeExit(exit),
+               w.oom_killed ? ": out of memory (its cgroup's limit)" : "");
 }
 
 void Reconciler::Poll() {
@@ -57,6 +68,7 @@ SyncRequest Reconciler::BuildReport(const std::string& host, int wait_ms) {
       r.state = WorkerState::kExited;
       r.exit_code = w.exit->exit_code;
       r.signal = w.exit->signal;
+      r.oom_killed = w.oom_killed;
       w.exit_in_report = true;
     } else if (w.exit) {
       backlog = true;  // still "running" until the rest of its output goes
@@ -98,10 +110,21 @@ void Reconciler::Start(const DesiredWorker& want) {
   std::filesystem::path dir = WorkerDir(want.key);
   std::filesystem::path log = dir / kOutputLogName;
   uint64_t start = FileSize(log);
-  LaunchSpec spec{want.argv, want.env, dir};
+  LaunchSpec spec{want.argv, want.env, dir, {}};
   Worker w;
   w.gpus = want.gpus;
-  auto pid = launcher_.Start(spec);
+  Result<int> pid = Unavailable("not started");
+  Status grouped = Status::Ok();
+  if (cgroups_) {
+    // Limits fail closed: a worker that cannot be held to them does not start.
+    auto procs = cgroups_->Create(GroupName(want.key), {want.memory_mib, want.cpu_millis, 4096});
+    if (procs.ok()) {
+      spec.cgroup_procs = std::move(procs).value();
+    } else {
+      grouped = procs.status();
+    }
+  }
+  pid = grouped.ok() ? launcher_.Start(spec) : Result<int>(grouped);
   shipper_.Track(want.key, log, start);
   if (!pid.ok()) {
     spdlog::error("{} could not be started: {}", ToString(want.key), pid.status().message());

@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/cgroups.h"
 #include "agent/launcher.h"
 #include "agent/log_shipper.h"
 #include "agent/protocol.h"
@@ -43,8 +44,9 @@ namespace drover::agent {
 class Reconciler {
  public:
   //! `launcher` must outlive the reconciler.
+  //! `cgroups` (may be null: no limits) must outlive the reconciler too.
   Reconciler(Launcher& launcher, std::filesystem::path work_dir,
-             size_t max_log_bytes = kMaxLogBytesPerSync);
+             size_t max_log_bytes = kMaxLogBytesPerSync, Cgroups* cgroups = nullptr);
 
   //! Reaps exited workers and sends due SIGKILLs (Launcher::Poll). Cheap; the
   //! agent calls it while it waits.
@@ -73,6 +75,7 @@ class Reconciler {
     std::vector<int> gpus;
     bool stopping = false;
     std::optional<WorkerExit> exit;
+    bool oom_killed = false;      //!< the kernel killed it for memory (its cgroup says)
     bool exit_in_report = false;  //!< the exit went out in the last report
   };
 
@@ -81,6 +84,7 @@ class Reconciler {
   const WorkerKey* Blocker(const DesiredWorker& want) const;
   void Start(const DesiredWorker& want);
 
+  Cgroups* cgroups_ = nullptr;
   Launcher& launcher_;
   std::filesystem::path work_dir_;
   LogShipper shipper_;

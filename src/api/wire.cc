@@ -233,6 +233,7 @@ std::string Encode(const SyncRequest& r) {
     if (w.state == ProcessState::kExited) {
       o["exit_code"] = w.exit_code;
       o["signal"] = w.signal;
+      if (w.oom_killed) o["oom_killed"] = true;
     }
     workers.push_back(std::move(o));
   }
@@ -282,6 +283,7 @@ Result<SyncRequest> DecodeSyncRequest(const std::string& body) {
     report.pid = static_cast<int>(*pid);
     report.exit_code = static_cast<int>(*code);
     report.signal = static_cast<int>(*sig);
+    DROVER_RETURN_IF_ERROR(Bool(c, w, at, "oom_killed", &report.oom_killed));
     r.workers.push_back(report);
     return Status::Ok();
   }));
@@ -306,6 +308,7 @@ std::string Encode(const SyncResponse& r) {
     o["argv"] = d.argv;
     o["env"] = d.env;
     o["gpus"] = d.gpus;
+    o["limits"] = {{"cpu_millis", d.cpu_millis}, {"memory_mib", d.memory_mib}};
     workers.push_back(std::move(o));
   }
   return Dump({{"workers", workers}, {"kill_grace_s", r.kill_grace_s}});
@@ -341,6 +344,16 @@ Result<SyncResponse> DecodeSyncResponse(const std::string& body) {
       d.gpus.push_back(g.get<int>());
       return Status::Ok();
     }));
+    if (Present(w, "limits")) {
+      const json& l = w["limits"];
+      DROVER_RETURN_IF_ERROR(Object(c, l, at + ".limits"));
+      auto cpu = Int(c, l, at + ".limits", "cpu_millis", 0, int64_t{1} << 40, 0);
+      if (!cpu.ok()) return cpu.status();
+      auto mem = Int(c, l, at + ".limits", "memory_mib", 0, int64_t{1} << 40, 0);
+      if (!mem.ok()) return mem.status();
+      d.cpu_millis = *cpu;
+      d.memory_mib = *mem;
+    }
     r.workers.push_back(std::move(d));
     return Status::Ok();
   }));

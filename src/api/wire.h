@@ -85,6 +85,7 @@ struct WorkerReport {
   ProcessState state = ProcessState::kRunning;
   int exit_code = 0;  //!< kExited only; 128 + signal when killed by one
   int signal = 0;     //!< kExited only; 0 unless killed by a signal
+  bool oom_killed = false;  //!< kExited only: the kernel killed it for exceeding its memory limit
   friend bool operator==(const WorkerReport&, const WorkerReport&) = default;
 };
 
@@ -117,6 +118,9 @@ struct DesiredWorker {
   std::vector<std::string> argv;           //!< non-empty
   std::map<std::string, std::string> env;  //!< added to the agent's environment
   std::vector<int> gpus;                   //!< GPU indices it is given
+  //! Its limits, from its job's request per worker (0: none): the agent holds it to them.
+  int64_t cpu_millis = 0;
+  int64_t memory_mib = 0;
   friend bool operator==(const DesiredWorker&, const DesiredWorker&) = default;
 };
 

@@ -14,7 +14,7 @@ SyncRequest ASyncRequest() {
           1000,
           {WorkerReport{{12, 0, 3}, 4242, ProcessState::kRunning},
            WorkerReport{{12, 1, 3}, 4243, ProcessState::kStopping},
-           WorkerReport{{9, 1, 1}, 4100, ProcessState::kExited, 137, 9}},
+           WorkerReport{{9, 1, 1}, 4100, ProcessState::kExited, 137, 9, true}},
           {LogChunk{{12, 0, 3}, 10, "epoch 1 loss 0.53\n"}},
           false};
 }
@@ -31,7 +31,7 @@ TEST(WireTest, EveryMessageRoundTrips) {
   EXPECT_EQ(*DecodeSyncRequest(Encode(sync)), sync);
   sync.leaving = true;
   EXPECT_EQ(*DecodeSyncRequest(Encode(sync)), sync);
-  SyncResponse resp{{DesiredWorker{{12, 0, 3}, {"/bin/sh", "-c", "train"}, {{"RANK", "0"}}, {0, 2}}}, 10};
+  SyncResponse resp{{DesiredWorker{{12, 0, 3}, {"/bin/sh", "-c", "train"}, {{"RANK", "0"}}, {0, 2}, 500, 1024}}, 10};
   EXPECT_EQ(*DecodeSyncResponse(Encode(resp)), resp);
   WorkerStatus st;
   st.generation = 3;
@@ -68,7 +68,8 @@ TEST(WireTest, EncodesTheDocumentedSyncRequest) {
   EXPECT_EQ(json::parse(Encode(ASyncRequest())), json::parse(R"({"host": "host-a", "wait_ms": 1000,
     "workers": [{"job": 12, "rank": 0, "generation": 3, "pid": 4242, "state": "running"},
                 {"job": 12, "rank": 1, "generation": 3, "pid": 4243, "state": "stopping"},
-                {"job": 9, "rank": 1, "generation": 1, "pid": 4100, "state": "exited", "exit_code": 137, "signal": 9}],
+                {"job": 9, "rank": 1, "generation": 1, "pid": 4100, "state": "exited", "exit_code": 137, "signal": 9,
+                 "oom_killed": true}],
     "logs": [{"job": 12, "rank": 0, "generation": 3, "offset": 10, "data": "epoch 1 loss 0.53\n"}]})"));
 }
 

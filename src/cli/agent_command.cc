@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <optional>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include <string>
 
 #include "agent/agent.h"
+#include "agent/cgroups.h"
 #include "agent/gpu_discovery.h"
 #include "agent/http_server_client.h"
 #include "agent/process_launcher.h"
@@ -34,6 +36,7 @@ struct AgentFlags {
   bool insecure = false;
   std::string ca_cert;
   int sync_wait_ms = 1000;
+  std::string cgroups = "auto";
 };
 
 // Set by SIGINT/SIGTERM; the agent's loop checks it.
@@ -96,8 +99,21 @@ int RunAgent(AgentFlags flags) {
     return Fail("--work-dir " + work_dir.string() + " is in use by another agent", 2);
   }
 
+  // Each worker in its own control group, limited to its job's request.
+  std::optional<agent::Cgroups> cgroups;
+  if (flags.cgroups == "auto") {
+    auto detected = agent::Cgroups::Detect(name);
+    if (detected.ok()) {
+      cgroups.emplace(std::move(detected).value());
+      spdlog::info("workers run in cgroups limited to their requests: {}", cgroups->Describe());
+    } else {
+      spdlog::warn("workers run WITHOUT resource limits: {}", detected.status().message());
+    }
+  }
+
   agent::AgentOptions options;
   options.name = name;
+  options.cgroups = cgroups ? &*cgroups : nullptr;
   options.join_token = flags.join_token;
   options.work_dir = work_dir;
   options.inventory = std::move(*inventory);
@@ -149,6 +165,11 @@ void AddAgentCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--sync-wait-ms", flags->sync_wait_ms,
                   "how long the server may hold a sync (long poll)")
       ->check(CLI::Range(0, 60000))
+      ->capture_default_str();
+  cmd->add_option("--cgroups", flags->cgroups,
+                  "auto: each worker in a cgroup limited to its request (memory, CPU, processes) where the "
+                  "host allows it (root, cgroup v1); off: no limits")
+      ->check(CLI::IsMember({"auto", "off"}))
       ->capture_default_str();
   cmd->callback([flags, &exit_code]() { exit_code = RunAgent(*flags); });
 }

@@ -411,8 +411,10 @@ void ClusterModel::OnWorkerExit(Job& job, const WorkerReport& r, double now, sto
     return;
   }
   OnWorkerFailed(job, rank, code,
-                 who + (r.signal ? " was killed by signal " + std::to_string(r.signal)
-                                 : " exited with " + std::to_string(code)),
+                 who + (r.oom_killed ? " was killed: out of memory (its limit is " +
+                                           std::to_string(job.rec.per_worker.memory_mib) + " MiB, the job's request)"
+                        : r.signal   ? " was killed by signal " + std::to_string(r.signal)
+                                     : " exited with " + std::to_string(code)),
                  now, batch);
 }
 

@@ -617,6 +617,39 @@ TEST(AgentKilledTest, AHostThatMissesASyncGetsNoNewWorkBeforeItIsDown) {
   if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
 
+// Requests are limits where the agent can make cgroups (root, v1 here): a
+// worker over its memory request is OOM-killed and the job says so; one that
+// spins gets its CPU quota, against a control that asks for a whole CPU.
+TEST_F(ClusterTest, WorkersAreHeldToTheirRequests) {
+  auto job = [&](uint64_t id) { return cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id)).json; };
+  auto log = [&](uint64_t id) { return cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id) + "/logs?worker=0").body; };
+  uint64_t hog = cluster_->Submit(
+      "name: hog\nconsumer: /teams/alpha\nresources: {gpus: 1, cpus: 0.5, memory: 64Mi}\n"
+      "command: [\"python3\", \"-c\", \"x = bytearray(400 << 20)\\nprint('survived', len(x))\"]\n");
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return job(hog)["state"] == "FAILED"; }, 30)) << job(hog).dump();
+  std::string reason = job(hog)["reason"];
+  std::printf("the memory hog: %s\n", reason.c_str());
+  EXPECT_NE(reason.find("out of memory (its limit is 64 MiB"), std::string::npos) << reason;
+  EXPECT_EQ(log(hog).find("survived"), std::string::npos) << log(hog);
+  // CPU-seconds used in 2 s of spinning, limited to 0.1 CPU and (control) to 1.
+  auto spin = [&](const std::string& cpus) {
+    uint64_t id = cluster_->Submit(
+        "name: spin\nconsumer: /teams/alpha\nresources: {gpus: 1, cpus: " + cpus + ", memory: 256Mi}\n"
+        "command: [\"python3\", \"-c\", \"import os, time\\nt = time.time()\\nwhile time.time() - t < 2: pass\\n"
+        "c = os.times()\\nprint('cpu', c.user + c.system)\"]\n");
+    if (!LocalCluster::WaitFor([&] { return job(id)["state"] == "SUCCEEDED"; }, 30)) return -1.0;
+    std::string out;
+    LocalCluster::WaitFor([&] { return (out = log(id)).find("cpu ") != std::string::npos; }, 10);
+    size_t at = out.find("cpu ");
+    return at == std::string::npos ? -1.0 : std::stod(out.substr(at + 4));
+  };
+  double limited = spin("0.1"), whole = spin("1");
+  std::printf("CPU-seconds in 2 s of spinning: %.2f at cpus 0.1, %.2f at cpus 1\n", limited, whole);
+  ASSERT_GT(limited, 0);
+  EXPECT_LT(limited, 0.6);
+  EXPECT_GT(whole, 2 * limited);
+}
+
 // One user holds 200 idle and 200 trickling connections and asks for 100
 // long polls: the server parks 64 of its polls (more get 429), and another
 // user is answered meanwhile. The bench (scale_bench) reports the numbers;

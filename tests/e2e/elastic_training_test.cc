@@ -57,7 +57,7 @@ class ElasticTrainingTest : public ::testing::Test {
                   const std::string& args) {
     std::ostringstream y;
     y << "name: " << name << "\nconsumer: " << consumer << "\nworkers: {min: " << min << ", max: " << max << "}\n"
-      << "resources: {gpus: 1, cpus: 0.1, memory: 64Mi}\n"
+      << "resources: {gpus: 1, cpus: 0.5, memory: 2Gi}\n"
       << "command: [\"" << DROVER_TRAIN_BINARY << "\", \"--model\", \"mlp\", \"--threads\", \"1\", "
       << "\"--log-every\", \"100\", \"--epochs\", \"0\", \"--collective-timeout-ms\", \"8000\"" << args << "]\n";
     return y.str();
@@ -356,7 +356,7 @@ TEST_F(ElasticTrainingTest, OneTwoOneScheduleMatchesStaticRunAndUsesEverySampleO
   // Alpha's own rigid jobs steer the schedule: one holds 3 of the 4 slots so
   // the job starts on 1; when it ends the job grows to 2; a higher-priority
   // one then takes 3 slots back, and the job shrinks to 1 again.
-  const std::string blocker = "consumer: /teams/alpha\nworkers: 3\nresources: {gpus: 1, cpus: 0.1, memory: 64Mi}\n"
+  const std::string blocker = "consumer: /teams/alpha\nworkers: 3\nresources: {gpus: 1, cpus: 0.5, memory: 2Gi}\n"
                               "command: [\"sleep\", \"300\"]\n";
   uint64_t first = cluster_->Submit("name: hold\n" + blocker);
   ASSERT_TRUE(cluster_->WaitState(first, "RUNNING", 20));
