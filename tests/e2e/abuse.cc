@@ -87,7 +87,7 @@ AbuseResult RunAbuse(LocalCluster& cluster, const AbuseOptions& options) {
     auto g0 = Clock::now();
     auto r = c.Get("/api/v1/jobs");
     if (!r || r->status != 200) {
-      ++out.gets_failed;
+      if (++out.gets_failed >= 3) break;  // starved: 3 timeouts say enough
       continue;
     }
     out.get_ms.push_back(std::chrono::duration<double>(Clock::now() - g0).count() * 1000);
