@@ -32,7 +32,7 @@ Status WriteFile(const std::string& path, const std::string& value) {
 
 }  // namespace
 
-Result<Cgroups> Cgroups::Detect(const std::string& host, const std::string& proc) {
+Result<Cgroups> Cgroups::Detect(const std::string& agent, const std::string& proc) {
   if (geteuid() != 0) return Unavailable("the agent is not root, so it cannot make cgroups for its workers");
   // Where each v1 controller is mounted: "cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0".
   std::map<std::string, std::string> mounts;
@@ -59,7 +59,7 @@ Result<Cgroups> Cgroups::Detect(const std::string& host, const std::string& proc
                          (mounts.empty() ? " (cgroup v2 alone is not supported yet)" : ""));
     }
     std::string path = own[ctl] == "/" ? "" : own[ctl];
-    std::string base = mounts[ctl] + path + "/drover-" + host;
+    std::string base = mounts[ctl] + path + "/drover-" + agent;
     if (::mkdir(base.c_str(), 0755) != 0 && errno != EEXIST) {
       return Unavailable("cannot make " + base + ": " + std::strerror(errno));
     }

@@ -4,7 +4,8 @@
 // processes. A worker that the kernel killed for memory is reported as such.
 //
 // Groups are made under the agent's own group in each hierarchy, as
-// drover-<host>/<worker>. cgroup v1 (memory, cpu and pids controllers, as
+// drover-<host>-<work dir hash>/<worker>; at start the agent removes the
+// empty groups a killed predecessor in the same work dir left. cgroup v1 (memory, cpu and pids controllers, as
 // this project's test machines mount them) is supported; a host with only the
 // unified v2 hierarchy is reported as unsupported for now, and its workers
 // run without limits (the agent says so at start).
@@ -34,10 +35,11 @@ struct WorkerLimits {
 
 class Cgroups {
  public:
-  //! The hierarchies under which `host`'s workers get groups. kUnavailable,
+  //! The hierarchies under which the workers of agent `agent` (unique on the
+  //! machine: the host and its work dir) get groups. kUnavailable,
   //! saying why, when there are none this process may use (not root, no
   //! cgroup v1 controllers); `proc` is where /proc is (tests).
-  static Result<Cgroups> Detect(const std::string& host, const std::string& proc = "/proc");
+  static Result<Cgroups> Detect(const std::string& agent, const std::string& proc = "/proc");
 
   //! Makes the group `name` with `limits`; returns the cgroup.procs files a
   //! process writes "0" into to join it. kUnavailable naming the file on failure.

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +38,12 @@ struct LaunchSpec {
   std::filesystem::path dir;  //!< working directory, created if missing; holds output.log
   //! cgroup.procs files of the groups the worker runs in (Cgroups::Create); empty: none.
   std::vector<std::string> cgroup_procs;
+  //! The user the worker runs as; unset: the agent's own. The agent must be root.
+  struct User {
+    unsigned uid = 0, gid = 0;
+    std::vector<unsigned> groups;
+  };
+  std::optional<User> user;
 };
 
 struct WorkerExit {

@@ -1,6 +1,7 @@
 #include "agent/process_launcher.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
@@ -23,7 +24,16 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // What the child sends back through the close-on-exec pipe when a step fails.
-enum class ChildStep : int { kSetsid, kParentGone, kChdir, kDup, kFork, kExec, kCgroup };
+enum class ChildStep : int { kSetsid, kParentGone, kChdir, kDup, kFork, kExec, kCgroup, kUser };
+
+// Who the worker becomes before exec (resolved by the agent: the child may not look users up).
+struct Become {
+  bool set = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  const gid_t* groups = nullptr;
+  size_t ngroups = 0;
+};
 struct ChildFailure {
   ChildStep step;
   int err;
@@ -77,8 +87,14 @@ void UnblockAll() {
 void OnAgentDeath(int) { kill(0, SIGKILL); }
 
 // The worker, forked by the keeper: default signal handling, then exec.
-[[noreturn]] void RunWorker(int report_fd, char** argv, char** envp) {
+[[noreturn]] void RunWorker(int report_fd, char** argv, char** envp, const Become& become) {
   SetAll(SIG_DFL, {});
+  if (become.set) {
+    // Groups first, then the group, then the user: after setuid nothing else may change.
+    if (setgroups(become.ngroups, become.groups) != 0 || setgid(become.gid) != 0 || setuid(become.uid) != 0) {
+      ChildFail(report_fd, ChildStep::kUser);
+    }
+  }
   // Should the keeper be killed alone, the worker follows.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   UnblockAll();
@@ -91,7 +107,8 @@ void OnAgentDeath(int) { kill(0, SIGKILL); }
 // async-signal-safe calls here and in RunWorker (plus execvp's PATH lookup,
 // which reads the `environ` set just before it).
 [[noreturn]] void RunKeeper(pid_t agent, int death_signal, int report_fd, int null_fd, int log_fd,
-                            const char* dir, char** argv, char** envp, const int* cgroup_fds, int cgroups) {
+                            const char* dir, char** argv, char** envp, const int* cgroup_fds, int cgroups,
+                            const Become& become) {
   SetAll(SIG_DFL, {});
   if (setsid() < 0) ChildFail(report_fd, ChildStep::kSetsid);
   prctl(PR_SET_NAME, "drover-keeper");
@@ -121,7 +138,7 @@ void OnAgentDeath(int) { kill(0, SIGKILL); }
          {SIGCHLD, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS, death_signal});
   pid_t worker = fork();
   if (worker < 0) ChildFail(report_fd, ChildStep::kFork);
-  if (worker == 0) RunWorker(report_fd, argv, envp);
+  if (worker == 0) RunWorker(report_fd, argv, envp, become);
   close(report_fd);  // the agent reads EOF once the worker has exec'ed
   UnblockAll();
   int status = 0;
@@ -163,6 +180,9 @@ std::string DescribeFailure(const ChildFailure& f, const LaunchSpec& spec) {
       break;
     case ChildStep::kCgroup:
       what = "join its cgroup";
+      break;
+    case ChildStep::kUser:
+      what = "become uid " + std::to_string(spec.user ? spec.user->uid : 0);
       break;
   }
   return what + ": " + std::strerror(f.err);
@@ -230,6 +250,13 @@ Result<int> ProcessLauncher::Start(const LaunchSpec& spec) {
   pipe_fds[0] = AboveStdio(pipe_fds[0]);
   pipe_fds[1] = AboveStdio(pipe_fds[1]);
 
+  Become become;
+  std::vector<gid_t> groups;
+  if (spec.user) {
+    groups.assign(spec.user->groups.begin(), spec.user->groups.end());
+    become = {true, static_cast<uid_t>(spec.user->uid), static_cast<gid_t>(spec.user->gid), groups.data(),
+              groups.size()};
+  }
   std::vector<int> cgroup_fds;  // opened here: the keeper may not allocate or format
   for (const std::string& procs : spec.cgroup_procs) {
     int fd = AboveStdio(open(procs.c_str(), O_WRONLY | O_CLOEXEC));
@@ -272,7 +299,7 @@ Result<int> ProcessLauncher::Start(const LaunchSpec& spec) {
   pid_t pid = fork();
   if (pid == 0) {
     RunKeeper(agent, death_signal, pipe_fds[1], null_fd, log_fd, dir.c_str(), argv.data(),
-              envp.data(), cgroup_fds.data(), static_cast<int>(cgroup_fds.size()));
+              envp.data(), cgroup_fds.data(), static_cast<int>(cgroup_fds.size()), become);
   }
   int fork_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);

@@ -1,8 +1,14 @@
 #include "agent/reconciler.h"
 
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
+#include <cstring>
+#include <cerrno>
 #include <csignal>
 
 namespace drover::agent {
@@ -11,6 +17,36 @@ namespace {
 std::string DescribeExit(const WorkerExit& e) {
   if (e.signal != 0) return "was killed by signal " + std::to_string(e.signal);
   return "exited with code " + std::to_string(e.exit_code);
+}
+
+// The user `name` as the launcher needs it (uid, gid, groups), with its
+// HOME/USER/LOGNAME; makes `dir` (the worker's) its own. Fails, naming the
+// user, when this agent cannot run workers as it.
+Result<std::pair<LaunchSpec::User, std::map<std::string, std::string>>> ResolveUser(const std::string& name,
+                                                                                    const std::filesystem::path& dir) {
+  if (geteuid() != 0) return PermissionDenied("the agent is not root, so it cannot run workers as " + name);
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  if (getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+    return NotFound("no user " + name + " on this host (its consumer's run_as)");
+  }
+  LaunchSpec::User user{pw.pw_uid, pw.pw_gid, {}};
+  int n = 64;
+  std::vector<gid_t> groups(static_cast<size_t>(n));
+  if (getgrouplist(name.c_str(), pw.pw_gid, groups.data(), &n) < 0) {
+    groups.resize(static_cast<size_t>(n));
+    getgrouplist(name.c_str(), pw.pw_gid, groups.data(), &n);
+  }
+  groups.resize(static_cast<size_t>(std::max(n, 0)));
+  user.groups.assign(groups.begin(), groups.end());
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (::chown(dir.c_str(), pw.pw_uid, pw.pw_gid) != 0) {
+    return Unavailable("cannot give " + dir.string() + " to " + name + ": " + std::strerror(errno));
+  }
+  std::map<std::string, std::string> env = {{"HOME", pw.pw_dir}, {"USER", name}, {"LOGNAME", name}};
+  return std::make_pair(user, env);
 }
 
 // A worker's control group: one per incarnation.
@@ -122,6 +158,15 @@ void Reconciler::Start(const DesiredWorker& want) {
       spec.cgroup_procs = std::move(procs).value();
     } else {
       grouped = procs.status();
+    }
+  }
+  if (grouped.ok() && !want.run_as.empty()) {
+    auto user = ResolveUser(want.run_as, dir);
+    if (user.ok()) {
+      spec.user = user->first;
+      for (auto& [k, v] : user->second) spec.env[k] = v;  // HOME, USER, LOGNAME: the user's
+    } else {
+      grouped = user.status();
     }
   }
   pid = grouped.ok() ? launcher_.Start(spec) : Result<int>(grouped);

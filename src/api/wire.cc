@@ -309,6 +309,7 @@ std::string Encode(const SyncResponse& r) {
     o["env"] = d.env;
     o["gpus"] = d.gpus;
     o["limits"] = {{"cpu_millis", d.cpu_millis}, {"memory_mib", d.memory_mib}};
+    if (!d.run_as.empty()) o["run_as"] = d.run_as;
     workers.push_back(std::move(o));
   }
   return Dump({{"workers", workers}, {"kill_grace_s", r.kill_grace_s}});
@@ -354,6 +355,7 @@ Result<SyncResponse> DecodeSyncResponse(const std::string& body) {
       d.cpu_millis = *cpu;
       d.memory_mib = *mem;
     }
+    DROVER_RETURN_IF_ERROR(String(c, w, at, "run_as", false, &d.run_as));
     r.workers.push_back(std::move(d));
     return Status::Ok();
   }));

@@ -121,6 +121,8 @@ struct DesiredWorker {
   //! Its limits, from its job's request per worker (0: none): the agent holds it to them.
   int64_t cpu_millis = 0;
   int64_t memory_mib = 0;
+  //! The OS user it runs as ("": the agent's own), from its consumer's run_as.
+  std::string run_as;
   friend bool operator==(const DesiredWorker&, const DesiredWorker&) = default;
 };
 

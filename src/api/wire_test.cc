@@ -31,7 +31,7 @@ TEST(WireTest, EveryMessageRoundTrips) {
   EXPECT_EQ(*DecodeSyncRequest(Encode(sync)), sync);
   sync.leaving = true;
   EXPECT_EQ(*DecodeSyncRequest(Encode(sync)), sync);
-  SyncResponse resp{{DesiredWorker{{12, 0, 3}, {"/bin/sh", "-c", "train"}, {{"RANK", "0"}}, {0, 2}, 500, 1024}}, 10};
+  SyncResponse resp{{DesiredWorker{{12, 0, 3}, {"/bin/sh", "-c", "train"}, {{"RANK", "0"}}, {0, 2}, 500, 1024, "team-a"}}, 10};
   EXPECT_EQ(*DecodeSyncResponse(Encode(resp)), resp);
   WorkerStatus st;
   st.generation = 3;

@@ -8,8 +8,10 @@
 
 #include <atomic>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -102,7 +104,10 @@ int RunAgent(AgentFlags flags) {
   // Each worker in its own control group, limited to its job's request.
   std::optional<agent::Cgroups> cgroups;
   if (flags.cgroups == "auto") {
-    auto detected = agent::Cgroups::Detect(name);
+    // Named after the host and the work dir: two agents on one machine (tests) never share groups.
+    char tag[17];
+    std::snprintf(tag, sizeof tag, "%08zx", std::hash<std::string>{}(work_dir.string()) & 0xffffffffu);
+    auto detected = agent::Cgroups::Detect(name + "-" + tag);
     if (detected.ok()) {
       cgroups.emplace(std::move(detected).value());
       spdlog::info("workers run in cgroups limited to their requests: {}", cgroups->Describe());

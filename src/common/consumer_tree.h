@@ -29,6 +29,9 @@ struct ConsumerPlan {
   bool lend = true;
   bool borrow = true;
   double reclaim_grace = 30.0;
+  //! The OS user its jobs' workers run as on the hosts ("": the parent's; at
+  //! the root, the agent's own user).
+  std::string run_as;
 };
 
 struct ConsumerNode {
@@ -51,6 +54,13 @@ class ConsumerTree {
   //! Index of the node at `path` ("/a/b", trailing '/' tolerated), or -1.
   int Find(std::string_view path) const;
   const ConsumerNode& node(int i) const { return nodes_[i]; }
+  //! The user the workers of consumer `i` run as: its run_as, else its nearest ancestor's ("" if none).
+  std::string RunAs(int i) const {
+    for (; i >= 0; i = nodes_[i].parent) {
+      if (!nodes_[i].plan.run_as.empty()) return nodes_[i].plan.run_as;
+    }
+    return "";
+  }
   ConsumerNode& mutable_node(int i) { return nodes_[i]; }
   int size() const { return static_cast<int>(nodes_.size()); }
   const std::vector<ConsumerNode>& nodes() const { return nodes_; }

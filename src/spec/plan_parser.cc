@@ -1,5 +1,7 @@
 #include "spec/plan_parser.h"
 
+#include <cctype>
+#include <algorithm>
 #include <exception>
 #include <unordered_map>
 
@@ -16,8 +18,17 @@ using spec::FieldMap;
 constexpr int64_t kMaxGpus = 1'000'000;
 constexpr double kMaxShare = 1e6;
 constexpr std::string_view kTopFields[] = {"consumers"};
-constexpr std::string_view kConsumerFields[] = {"name",   "owned",  "share",         "limit",
-                                                "lend",   "borrow", "reclaim_grace", "children"};
+constexpr std::string_view kConsumerFields[] = {"name",   "owned",  "share",         "limit",   "lend",
+                                                "borrow", "reclaim_grace", "run_as", "children"};
+
+// A user name as useradd accepts it: [a-z_][a-z0-9_-]*, at most 32 characters.
+bool IsUserName(const std::string& s) {
+  if (s.empty() || s.size() > 32 || !(std::islower(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_' ||
+           c == '-';
+  });
+}
 
 class PlanParser {
  public:
@@ -117,6 +128,15 @@ class PlanParser {
       Result<double> v = reader_.ReadQuantity<double>(*f, "a duration", &spec::ParseDurationSeconds);
       if (!v.ok()) return v.status();
       plan.reclaim_grace = *v;
+    }
+    if (const Field* f = fields->Find("run_as")) {
+      Result<std::string> v = reader_.ReadString(*f, 64);
+      if (!v.ok()) return v.status();
+      if (!IsUserName(*v)) {
+        return reader_.Error(*f, spec::Quote(*v) + " is not a user name (lower-case letters, digits, _ and -, "
+                                 "at most 32, not starting with a digit or -)");
+      }
+      plan.run_as = *v;
     }
 
     Result<int> index = tree_.Add(parent, *name, plan);

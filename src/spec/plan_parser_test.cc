@@ -78,6 +78,18 @@ TEST(PlanParserTest, ReclaimGraceAcceptsSecondsAndDurations) {
   }
 }
 
+TEST(PlanParserTest, RunAsIsInheritedByChildren) {
+  Result<ConsumerTree> tree = ParsePlan(
+      "consumers:\n  - name: a\n    run_as: team-a\n    children:\n      - name: x\n      - name: y\n"
+      "        run_as: _svc\n  - name: b\n",
+      "plan.yaml");
+  ASSERT_TRUE(tree.ok()) << tree.status().ToString();
+  EXPECT_EQ(tree->RunAs(tree->Find("/a")), "team-a");
+  EXPECT_EQ(tree->RunAs(tree->Find("/a/x")), "team-a");
+  EXPECT_EQ(tree->RunAs(tree->Find("/a/y")), "_svc");
+  EXPECT_EQ(tree->RunAs(tree->Find("/b")), "");  // the agent's own user
+}
+
 TEST(PlanParserTest, TopLevelConsumersMayOwnAnything) {
   // The root stands for the cluster, whose size the plan does not know.
   Result<ConsumerTree> tree =
@@ -102,6 +114,12 @@ TEST_P(PlanParserErrorTest, NamesFileLineAndField) {
 
 // Line numbers are counted from the line after R"( as line 1.
 const ErrorCase kPlanErrors[] = {
+    {"RunAsNotAUser", R"(consumers:
+  - name: a
+    run_as: "Root; rm"
+)",
+     "plan.yaml:3: consumers[0].run_as: \"Root; rm\" is not a user name (lower-case letters, digits, _ and -, at "
+     "most 32, not starting with a digit or -)"},
     {"Negative", R"(consumers:
   - name: a
   - name: b

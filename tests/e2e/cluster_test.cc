@@ -650,6 +650,51 @@ TEST_F(ClusterTest, WorkersAreHeldToTheirRequests) {
   EXPECT_GT(whole, 2 * limited);
 }
 
+// A consumer's run_as: its jobs' workers run as that user (inherited by its
+// children), so they cannot read the server's data dir; a consumer without
+// one runs as the agent's user (the control: it can).
+TEST(RunAsTest, WorkersRunAsTheirConsumersUserAndCannotReadTheServersSecrets) {
+  if (geteuid() != 0) GTEST_SKIP() << "only a root agent runs workers as other users";
+  std::string dir = ::testing::TempDir() + "/drover-e2e-run-as";
+  LocalCluster cluster(DROVER_BINARY, dir);
+  ASSERT_TRUE(cluster.Start(1, 4)) << "see " << dir << "/*.log";
+  ASSERT_EQ(cluster.Call("PUT", "/api/v1/plan",
+                         "consumers:\n  - name: ops\n  - name: team\n    run_as: nobody\n    children:\n"
+                         "      - name: sub\n").status, 200);
+  const std::string secret = ReadFileText(dir + "/server/secret");
+  ASSERT_FALSE(secret.empty());
+  auto run = [&](const std::string& consumer) {
+    const std::string agent = std::to_string(cluster.agent_pid("host-0"));
+    uint64_t id = cluster.Submit(kRes + "name: snoop\nconsumer: " + consumer + "\ncommand: [\"/bin/sh\", \"-c\", "
+                                 "\"echo uid=$(id -u); cat " + dir + "/server/secret; touch mine && echo wrote; "
+                                 "cat /proc/" + agent + "/environ > /dev/null && echo read-environ; "
+                                 "kill -0 " + agent + " && echo can-signal; echo home=$HOME\"]\n");
+    EXPECT_TRUE(LocalCluster::WaitFor([&] {
+      return cluster.Call("GET", "/api/v1/jobs/" + std::to_string(id)).json["state"] == "SUCCEEDED";
+    }, 20));
+    std::string out;
+    LocalCluster::WaitFor([&] {
+      out = cluster.Call("GET", "/api/v1/jobs/" + std::to_string(id) + "/logs?worker=0").body;
+      return out.find("home=") != std::string::npos;
+    }, 10);
+    return out;
+  };
+  std::string nobody = run("/team/sub");
+  std::printf("as /team/sub:\n%s", nobody.c_str());
+  EXPECT_NE(nobody.find("uid=65534"), std::string::npos) << nobody;
+  EXPECT_NE(nobody.find("Permission denied"), std::string::npos) << nobody;
+  EXPECT_EQ(nobody.find(secret.substr(0, secret.find('\n'))), std::string::npos) << nobody;
+  EXPECT_NE(nobody.find("wrote"), std::string::npos) << nobody;  // its own directory is its own
+  EXPECT_EQ(nobody.find("read-environ"), std::string::npos) << nobody;  // the agent's environment
+  EXPECT_EQ(nobody.find("can-signal"), std::string::npos) << nobody;    // nor may it signal the agent
+  std::string root = run("/ops");
+  EXPECT_NE(root.find("uid=0"), std::string::npos) << root;
+  EXPECT_NE(root.find("can-signal"), std::string::npos) << root;
+  EXPECT_NE(root.find("read-environ"), std::string::npos) << root;
+  EXPECT_NE(root.find(secret.substr(0, secret.find('\n'))), std::string::npos) << "the control should read it";
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
 // One user holds 200 idle and 200 trickling connections and asks for 100
 // long polls: the server parks 64 of its polls (more get 429), and another
 // user is answered meanwhile. The bench (scale_bench) reports the numbers;
