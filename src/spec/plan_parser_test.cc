@@ -153,12 +153,12 @@ const ErrorCase kPlanErrors[] = {
      "plan.yaml:3: consumers[0].onwed: unknown field; did you mean \"owned\"?"},
     {"UnknownFieldWithoutSuggestion", "consumers:\n  - name: a\n    colour: red\n",
      "plan.yaml:3: consumers[0].colour: unknown field (expected one of: name, owned, share, "
-     "limit, lend, borrow, reclaim_grace, children)"},
+     "limit, lend, borrow, reclaim_grace, run_as, children)"},
     {"UnknownTopLevelField", "consumer:\n  - name: a\n",
      "plan.yaml:1: consumer: unknown field; did you mean \"consumers\"?"},
     {"OddKeyIsQuotedInPath", "consumers:\n  - name: a\n    \"x.y\": 1\n",
      "plan.yaml:3: consumers[0].\"x.y\": unknown field (expected one of: name, owned, share, "
-     "limit, lend, borrow, reclaim_grace, children)"},
+     "limit, lend, borrow, reclaim_grace, run_as, children)"},
     {"DuplicateField", "consumers:\n  - name: a\n    owned: 1\n    owned: 2\n",
      "plan.yaml:4: consumers[0].owned: duplicate field (first at line 3)"},
     {"MissingName", "consumers:\n  - name: a\n  - owned: 4\n    share: 2\n",
