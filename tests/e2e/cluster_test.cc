@@ -784,7 +784,8 @@ TEST(TlsClusterTest, ServesHttpsThatAgentsAndTheCliVerifyAgainstATestCa) {
     ASSERT_TRUE(cluster.Start(1, 4)) << "see " << dir << "/good/*.log";
     ASSERT_EQ(cluster.url().rfind("https://", 0), 0u);
     // A worker of the job talks to the server over TLS too (its token reads its own job).
-    uint64_t id = cluster.Submit(kRes + "name: tls\ncommand: [\"/bin/sh\", \"-c\", \"" + DROVER_BINARY +
+    // Memory for the CLI it runs: requests are limits, and an ASan build needs more than 64 MiB.
+    uint64_t id = cluster.Submit(std::string("resources: {gpus: 1, cpus: 0.5, memory: 1Gi}\nname: tls\ncommand: [\"/bin/sh\", \"-c\", \"") + DROVER_BINARY +
                                  " job $DROVER_JOB_ID -o json > /dev/null && echo reached the server\"]\n");
     ASSERT_NE(id, 0u);
     EXPECT_TRUE(cluster.WaitState(id, "SUCCEEDED", 15)) << cluster.JobState(id);
