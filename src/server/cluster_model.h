@@ -146,6 +146,12 @@ class ClusterModel {
                                   const WorkerEnvContext& ctx, store::WriteBatch* batch, double wait_s = 1);
   //! What `host` should run now.
   std::vector<DesiredWorker> Desired(const std::string& host, const WorkerEnvContext& ctx) const;
+  //! The OS user the workers of `consumer` run as: its run_as (or its
+  //! nearest ancestor's), else the cluster's default; "": the agent's own.
+  std::string RunAs(const std::string& consumer, const WorkerEnvContext& ctx) const {
+    std::string user = plan_.RunAs(plan_.Find(consumer));
+    return user.empty() ? ctx.default_run_as : user;
+  }
   //! Whether worker `rank` of job `job` is (or, exited, was last) placed on `host`.
   bool Placed(const std::string& host, JobId job, int rank) const;
   //! True when the report differs from what the host should run.

@@ -16,6 +16,8 @@ namespace drover::server {
 struct WorkerEnvContext {
   std::string server_url;
   std::string job_token_secret;  //!< HMAC key for job-scoped tokens
+  //! The user workers run as when their consumer names none (--default-run-as); "": the agent's own.
+  std::string default_run_as;
 };
 
 //! The job-scoped token a worker of `job` gets: "drv_w_<id>_<HMAC-SHA256(id)>".

@@ -89,7 +89,7 @@ std::vector<DesiredWorker> ClusterModel::Desired(const std::string& host_name, c
       if (w.host != host_name || w.state == WorkerState::kExited) continue;
       DesiredWorker d{{id, w.rank, static_cast<uint64_t>(w.generation)}, job.rec.argv, job.rec.env, w.gpus,
                       job.rec.per_worker.cpu_millis, job.rec.per_worker.memory_mib,
-                      plan_.RunAs(plan_.Find(job.rec.consumer))};
+                      RunAs(job.rec.consumer, ctx)};
       auto rendezvous = hosts_.find(first->host);
       std::string master = rendezvous != hosts_.end() ? rendezvous->second.address : "";
       for (auto& [name, value] :

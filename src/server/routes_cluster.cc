@@ -88,6 +88,8 @@ void Server::ClusterRoutes(Router& router) {
       json row = {{"path", n.path}, {"owned", owned}, {"share", n.plan.share},
                   {"limit", n.plan.limit ? json(*n.plan.limit) : json(nullptr)},
                   {"lend", n.plan.lend}, {"borrow", n.plan.borrow}, {"reclaim_grace", n.plan.reclaim_grace}};
+      const std::string user = model_.RunAs(n.path, env_ctx_);
+      row["run_as"] = user.empty() ? json(nullptr) : json(user);
       if (c < static_cast<int>(usage.size())) {
         const sched::ConsumerUsage& u = usage[c];
         row.update({{"demand", u.demand}, {"entitlement", u.entitlement}, {"allocated", u.allocated},

@@ -210,6 +210,7 @@ Status Server::Bootstrap() {
   fs::path secret_path = fs::path(opt_.data_dir) / "secret";
   if (!fs::exists(secret_path)) DROVER_RETURN_IF_ERROR(WriteSecretFile(secret_path, NewToken("s")));
   env_ctx_.job_token_secret = ReadFirstLine(secret_path);
+  env_ctx_.default_run_as = opt_.default_run_as;
   env_ctx_.server_url = !opt_.advertise_url.empty()
                             ? opt_.advertise_url
                             : std::string(opt_.tls_cert.empty() ? "http" : "https") + "://" + opt_.host + ":" +

@@ -41,6 +41,7 @@ struct ServerOptions {
   int port = 8080;
   std::string tls_cert, tls_key;
   std::string advertise_url;          //!< URL workers use to reach the server; default from host:port
+  std::string default_run_as;         //!< the OS user of workers whose consumer names none ("": the agent's)
   std::string policy = "drover";
   double heartbeat_timeout = 10;      //!< seconds without a sync before a host is down
   double worker_heartbeat_timeout = 10;  //!< seconds without a status post before a worker fails; 0: never

@@ -657,10 +657,17 @@ TEST(RunAsTest, WorkersRunAsTheirConsumersUserAndCannotReadTheServersSecrets) {
   if (geteuid() != 0) GTEST_SKIP() << "only a root agent runs workers as other users";
   std::string dir = ::testing::TempDir() + "/drover-e2e-run-as";
   LocalCluster cluster(DROVER_BINARY, dir);
+  cluster.AddServerArgs({"--default-run-as", "daemon"});  // consumers that name nobody run as daemon
   ASSERT_TRUE(cluster.Start(1, 4)) << "see " << dir << "/*.log";
   ASSERT_EQ(cluster.Call("PUT", "/api/v1/plan",
-                         "consumers:\n  - name: ops\n  - name: team\n    run_as: nobody\n    children:\n"
-                         "      - name: sub\n").status, 200);
+                         "consumers:\n  - name: ops\n    run_as: root\n  - name: team\n    run_as: nobody\n"
+                         "    children:\n      - name: sub\n  - name: misc\n").status, 200);
+  json consumers = cluster.Call("GET", "/api/v1/consumers").json["consumers"];
+  std::map<std::string, json> run_as;
+  for (const json& c : consumers) run_as[c["path"]] = c["run_as"];
+  EXPECT_EQ(run_as["/team/sub"], "nobody");  // inherited
+  EXPECT_EQ(run_as["/misc"], "daemon");      // the server's default
+  EXPECT_EQ(run_as["/ops"], "root");
   const std::string secret = ReadFileText(dir + "/server/secret");
   ASSERT_FALSE(secret.empty());
   auto run = [&](const std::string& consumer) {
@@ -687,6 +694,7 @@ TEST(RunAsTest, WorkersRunAsTheirConsumersUserAndCannotReadTheServersSecrets) {
   EXPECT_NE(nobody.find("wrote"), std::string::npos) << nobody;  // its own directory is its own
   EXPECT_EQ(nobody.find("read-environ"), std::string::npos) << nobody;  // the agent's environment
   EXPECT_EQ(nobody.find("can-signal"), std::string::npos) << nobody;    // nor may it signal the agent
+  EXPECT_NE(run("/misc").find("uid=1"), std::string::npos);  // daemon
   std::string root = run("/ops");
   EXPECT_NE(root.find("uid=0"), std::string::npos) << root;
   EXPECT_NE(root.find("can-signal"), std::string::npos) << root;
