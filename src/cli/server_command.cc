@@ -19,6 +19,10 @@ void AddServerCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--tls-cert", opt->tls_cert, "PEM certificate: serve HTTPS");
   cmd->add_option("--tls-key", opt->tls_key, "PEM private key for --tls-cert");
   cmd->add_option("--advertise-url", opt->advertise_url, "URL workers use to reach the server");
+  cmd->add_option("--max-jobs-per-user", opt->max_active_jobs_per_user,
+                  "jobs not ended one user (not an admin) may have; more are refused with 429")
+      ->check(CLI::Range(1, 10000000))
+      ->capture_default_str();
   cmd->add_option("--default-run-as", opt->default_run_as,
                   "OS user the workers of consumers without run_as run as (on agents running as root; "
                   "default: the agent's own user)");

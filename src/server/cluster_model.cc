@@ -283,6 +283,12 @@ Status ClusterModel::Update(JobId id, std::optional<int> priority, std::optional
   return Status::Ok();
 }
 
+int ClusterModel::ActiveJobs(const std::string& user) const {
+  return static_cast<int>(std::count_if(jobs_.begin(), jobs_.end(), [&](const auto& kv) {
+    return kv.second.rec.user == user && !IsTerminal(kv.second.rec.state);
+  }));
+}
+
 const Job* ClusterModel::FindJob(JobId id) const {
   auto it = jobs_.find(id);
   return it == jobs_.end() ? nullptr : &it->second;

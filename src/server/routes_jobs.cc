@@ -64,13 +64,21 @@ void Server::JobRoutes(Router& router) {
     Result<ParsedJob> parsed = ParseJobSpec(req.body, FileLabel(req, "job.yaml"));
     if (!parsed.ok()) return Fail(res, parsed.status());
     JobId id = 0;
+    bool over_quota = false;
     Status st = Mutate([&](store::WriteBatch* batch) -> Status {
+      // One user cannot fill the server with jobs: admins are not counted.
+      if (who.role != Role::kAdmin && model_.ActiveJobs(who.name) >= opt_.max_active_jobs_per_user) {
+        over_quota = true;
+        return FailedPrecondition("user " + who.name + " already has " + std::to_string(opt_.max_active_jobs_per_user) +
+                                  " jobs that have not ended, the most one user may have; cancel some first");
+      }
       Result<JobId> submitted = model_.Submit(*parsed, req.body, who, Now(), batch);
       if (!submitted.ok()) return submitted.status();
       id = *submitted;
       Trigger();
       return Status::Ok();
     });
+    if (over_quota) return Reply(res, 429, {{"error", st.message()}});
     if (!st.ok()) return Fail(res, st);
     Reply(res, 201, {{"id", id}, {"state", api::Name(kPending)}});
   });

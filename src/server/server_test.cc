@@ -411,6 +411,34 @@ TEST_F(ServerTest, ServesExactlyTheDocumentedOperationsWithTheirSchemas) {
 }
 
 
+// One user cannot fill the server with jobs: past --max-jobs-per-user jobs not
+// ended, a submission gets 429 and changes nothing; ending one makes room;
+// admins are not counted.
+class JobQuotaTest : public ServerTest {
+ protected:
+  void Configure(ServerOptions& opt) override { opt.max_active_jobs_per_user = 3; }
+};
+
+TEST_F(JobQuotaTest, AUserPastTheQuotaIsRefusedAndEndingAJobMakesRoom) {
+  ASSERT_EQ(Call("PUT", "/api/v1/plan", kPlan).first, 200);
+  auto [made, user] = Call("POST", "/api/v1/users", R"({"name":"ann","consumers":["/a"]})");
+  ASSERT_EQ(made, 201);
+  const std::string ann = user["token"];
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto [status, body] = Call("POST", "/api/v1/jobs", kJob, ann);
+    ASSERT_EQ(status, 201) << body.dump();
+    ids.push_back(body["id"]);
+  }
+  auto [refused, why] = Call("POST", "/api/v1/jobs", kJob, ann);
+  EXPECT_EQ(refused, 429);
+  EXPECT_NE(why.value("error", "").find("already has 3 jobs that have not ended"), std::string::npos) << why.dump();
+  EXPECT_EQ(Call("GET", "/api/v1/jobs?user=ann", "", ann).second["jobs"].size(), 3u);  // nothing was made
+  EXPECT_EQ(Call("POST", "/api/v1/jobs", kJob).first, 201);  // the admin is not counted
+  ASSERT_EQ(Call("POST", "/api/v1/jobs/" + std::to_string(ids[0]) + "/cancel", "{}", ann).first, 200);
+  EXPECT_EQ(Call("POST", "/api/v1/jobs", kJob, ann).first, 201);
+}
+
 // The server's clock is injectable, so the heartbeat timeout is checked at
 // its boundary without waiting for it: a host is down no earlier than the
 // timeout after its last contact, and at the first scheduling cycle after.
