@@ -23,6 +23,10 @@ void AddServerCommand(CLI::App& app, int& exit_code) {
                   "jobs not ended one user (not an admin) may have; more are refused with 429")
       ->check(CLI::Range(1, 10000000))
       ->capture_default_str();
+  cmd->add_option("--max-kv-bytes-per-user", opt->max_kv_bytes_per_user,
+                  "bytes of values all of one user's jobs' key-value stores may hold (each job: 64 MiB)")
+      ->check(CLI::Range(size_t{1} << 20, size_t{1} << 40))
+      ->capture_default_str();
   cmd->add_option("--default-run-as", opt->default_run_as,
                   "OS user the workers of consumers without run_as run as (on agents running as root; "
                   "default: the agent's own user)");

@@ -36,6 +36,11 @@ class JobKvStore {
   //! True if the key existed.
   bool Erase(JobId job, int64_t incarnation, const std::string& key);
   size_t Count(JobId job, int64_t incarnation);
+  //! Bytes of values `job`'s space holds now (0 without one).
+  size_t Bytes(JobId job) const {
+    auto it = spaces_.find(job);
+    return it == spaces_.end() ? 0 : it->second.bytes;
+  }
   //! Forgets a job's space.
   void Drop(JobId job) { spaces_.erase(job); }
   //! The jobs that have a space, for pruning.

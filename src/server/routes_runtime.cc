@@ -125,8 +125,27 @@ void Server::RuntimeRoutes(Router& router) {
   router.Put("/api/v1/jobs/{id}/kv/{key}", kJobReaders, kv([this](JobId id, int64_t inc, const std::string& key,
                                                                   const httplib::Request& req,
                                                                   httplib::Response& res) {
+    // Besides each job's own limit, all of one user's jobs together hold at most max_kv_bytes_per_user.
+    std::string user;
+    std::vector<JobId> theirs;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      const Job* j = model_.FindJob(id);
+      if (j) user = j->rec.user;
+      for (const auto& [other, job] : model_.jobs()) {
+        if (job.rec.user == user && !IsTerminal(job.rec.state)) theirs.push_back(other);
+      }
+    }
     {
       std::lock_guard<std::mutex> lock(kv_mu_);
+      size_t held = 0;
+      for (JobId other : theirs) held += kv_.Bytes(other);
+      if (held + req.body.size() > opt_.max_kv_bytes_per_user) {
+        return Fail(res, Status(StatusCode::kResourceExhausted,
+                                "the key-value stores of " + user + "'s jobs hold " + std::to_string(held >> 20) +
+                                    " MiB; with this value they would pass the " +
+                                    std::to_string(opt_.max_kv_bytes_per_user >> 20) + " MiB one user may hold"));
+      }
       Status st = kv_.Set(id, inc, key, req.body);
       if (!st.ok()) return Fail(res, st);
     }

@@ -51,6 +51,7 @@ struct ServerOptions {
   int io_threads = 2;                 //!< threads that read and write connections
   int max_waits_per_principal = 64;   //!< parked long polls one principal may hold; more get 429
   int max_active_jobs_per_user = 10000;  //!< jobs not ended a user (not an admin) may have; more get 429
+  size_t max_kv_bytes_per_user = size_t{256} << 20;  //!< values in all of a user's jobs' key-value stores
   //! For tests: the clock (Unix seconds) heartbeats, timeouts and records
   //! use; unset: the system clock. The scheduler still wakes on real time.
   std::function<double()> clock;

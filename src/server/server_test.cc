@@ -416,7 +416,10 @@ TEST_F(ServerTest, ServesExactlyTheDocumentedOperationsWithTheirSchemas) {
 // admins are not counted.
 class JobQuotaTest : public ServerTest {
  protected:
-  void Configure(ServerOptions& opt) override { opt.max_active_jobs_per_user = 3; }
+  void Configure(ServerOptions& opt) override {
+    opt.max_active_jobs_per_user = 3;
+    opt.max_kv_bytes_per_user = 3 << 20;
+  }
 };
 
 TEST_F(JobQuotaTest, AUserPastTheQuotaIsRefusedAndEndingAJobMakesRoom) {
@@ -437,6 +440,20 @@ TEST_F(JobQuotaTest, AUserPastTheQuotaIsRefusedAndEndingAJobMakesRoom) {
   EXPECT_EQ(Call("POST", "/api/v1/jobs", kJob).first, 201);  // the admin is not counted
   ASSERT_EQ(Call("POST", "/api/v1/jobs/" + std::to_string(ids[0]) + "/cancel", "{}", ann).first, 200);
   EXPECT_EQ(Call("POST", "/api/v1/jobs", kJob, ann).first, 201);
+
+  // Key-value memory: 3 MiB for all of ann's jobs together (each job alone could hold 64 MiB).
+  const std::string mib(1 << 20, 'v');
+  auto put = [&](uint64_t job, const std::string& key) {
+    return Call("PUT", "/api/v1/jobs/" + std::to_string(job) + "/kv/" + key, mib, ann);
+  };
+  EXPECT_EQ(put(ids[1], "a").first, 200);
+  EXPECT_EQ(put(ids[1], "b").first, 200);
+  EXPECT_EQ(put(ids[2], "a").first, 200);
+  auto [full, why_kv] = put(ids[2], "b");
+  EXPECT_EQ(full, 413);
+  EXPECT_NE(why_kv.value("error", "").find("ann's jobs hold 3 MiB"), std::string::npos) << why_kv.dump();
+  ASSERT_EQ(Call("POST", "/api/v1/jobs/" + std::to_string(ids[1]) + "/cancel", "{}", ann).first, 200);
+  EXPECT_EQ(put(ids[2], "b").first, 200);  // an ended job's store no longer counts
 }
 
 // The server's clock is injectable, so the heartbeat timeout is checked at
