@@ -6,6 +6,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -63,12 +64,7 @@ std::optional<std::string> Convert(http::request<http::string_body>& in, const s
 }
 
 std::string JsonError(const std::string& message) {
-  std::string escaped;
-  for (char c : message) {
-    if (c == '"' || c == '\\') escaped += '\\';
-    escaped += c;
-  }
-  return "{\"error\":\"" + escaped + "\"}";
+  return nlohmann::json{{"error", message}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace
@@ -83,6 +79,7 @@ class SessionBase {
 
 // A parked request.
 struct Parked {
+  uint64_t id = 0;  // its key in HttpServer::Impl::parked
   std::shared_ptr<SessionBase> session;
   std::shared_ptr<Exchange> ex;
   Wait wait;
@@ -354,7 +351,8 @@ void HttpServer::Impl::Park(std::shared_ptr<SessionBase> session, std::shared_pt
   p->wait = std::move(wait);
   {
     std::lock_guard<std::mutex> lock(parked_mu);
-    parked[next_parked++] = p;
+    p->id = next_parked++;
+    parked[p->id] = p;
   }
   // A change between the handler's look and now would otherwise wait for the next one.
   Poll(p);
@@ -373,12 +371,7 @@ void HttpServer::Impl::Poll(const std::shared_ptr<Parked>& p) {
     lock.unlock();
     {
       std::lock_guard<std::mutex> l(parked_mu);
-      for (auto it = parked.begin(); it != parked.end(); ++it) {
-        if (it->second == p) {
-          parked.erase(it);
-          break;
-        }
-      }
+      parked.erase(p->id);
     }
     if (p->wait.release) p->wait.release();
     p->session->Answer(p->ex);

@@ -1,7 +1,5 @@
 #include "tests/e2e/abuse.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,21 +16,6 @@ namespace {
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-int Connect(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-int PortOf(const std::string& url) { return std::stoi(url.substr(url.rfind(':') + 1)); }
-
 }  // namespace
 
 AbuseResult RunAbuse(LocalCluster& cluster, const AbuseOptions& options) {
@@ -41,11 +24,10 @@ AbuseResult RunAbuse(LocalCluster& cluster, const AbuseOptions& options) {
   std::string alice = cluster.Call("POST", "/api/v1/users", R"({"name":"alice","consumers":["/a"]})").json["token"];
   std::string bob = cluster.Call("POST", "/api/v1/users", R"({"name":"bob","consumers":["/b"]})").json["token"];
   uint64_t job = cluster.Submit("name: bait\nconsumer: /a\ncommand: [\"sleep\", \"300\"]\n", alice);
-  const int port = PortOf(cluster.url());
 
   std::vector<int> fds;
   for (int i = 0; i < options.idle + options.trickling; ++i) {
-    int fd = Connect(port);
+    int fd = ConnectLoopback(cluster.port());
     if (fd >= 0) fds.push_back(fd);
   }
   out.connections_held = static_cast<int>(fds.size());

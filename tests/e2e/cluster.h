@@ -44,6 +44,7 @@ class LocalCluster {
   void KillServer(int sig);
   void KillAgent(const std::string& name, int sig);
   pid_t server_pid() const { return server_; }
+  int port() const { return port_; }
   //! The pid of agent `name` (0 if none is running).
   pid_t agent_pid(const std::string& name) const {
     for (const auto& [n, pid] : agents_) {
@@ -84,5 +85,7 @@ class LocalCluster {
 
 //! True when a process with this PID exists (and is not a zombie of ours).
 bool Alive(pid_t pid);
+//! A TCP connection to 127.0.0.1:`port`, for tests that speak raw bytes; -1 if refused.
+int ConnectLoopback(int port);
 
 }  // namespace drover::e2e

@@ -1,7 +1,5 @@
 // End-to-end: a real server and two agents (4 GPU slots each) on localhost,
 // running small shell programs as workers.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -727,13 +725,8 @@ TEST(AbuseTest, OneUsersConnectionsAndLongPollsDoNotStarveAnother) {
 // Content-Length with Transfer-Encoding, a percent-encoded bearer.
 TEST_F(ClusterTest, AmbiguousRequestsAreRefused) {
   auto raw = [&](const std::string& request) {
-    int port = std::stoi(cluster_->url().substr(cluster_->url().rfind(':') + 1));
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return std::string("connect failed");
+    int fd = ConnectLoopback(cluster_->port());
+    if (fd < 0) return std::string("connect failed");
     (void)!send(fd, request.data(), request.size(), MSG_NOSIGNAL);
     std::string answer;
     char buf[4096];
