@@ -283,10 +283,12 @@ Status ClusterModel::Update(JobId id, std::optional<int> priority, std::optional
   return Status::Ok();
 }
 
-int ClusterModel::ActiveJobs(const std::string& user) const {
-  return static_cast<int>(std::count_if(jobs_.begin(), jobs_.end(), [&](const auto& kv) {
-    return kv.second.rec.user == user && !IsTerminal(kv.second.rec.state);
-  }));
+std::vector<JobId> ClusterModel::ActiveJobs(const std::string& user) const {
+  std::vector<JobId> out;
+  for (const auto& [id, job] : jobs_) {
+    if (job.rec.user == user && !IsTerminal(job.rec.state)) out.push_back(id);
+  }
+  return out;
 }
 
 const Job* ClusterModel::FindJob(JobId id) const {

@@ -152,8 +152,8 @@ class ClusterModel {
     std::string user = plan_.RunAs(plan_.Find(consumer));
     return user.empty() ? ctx.default_run_as : user;
   }
-  //! Jobs of `user` that have not ended.
-  int ActiveJobs(const std::string& user) const;
+  //! The jobs of `user` that have not ended.
+  std::vector<JobId> ActiveJobs(const std::string& user) const;
   //! Whether worker `rank` of job `job` is (or, exited, was last) placed on `host`.
   bool Placed(const std::string& host, JobId job, int rank) const;
   //! True when the report differs from what the host should run.

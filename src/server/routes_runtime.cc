@@ -132,9 +132,7 @@ void Server::RuntimeRoutes(Router& router) {
       std::lock_guard<std::mutex> lock(mu_);
       const Job* j = model_.FindJob(id);
       if (j) user = j->rec.user;
-      for (const auto& [other, job] : model_.jobs()) {
-        if (job.rec.user == user && !IsTerminal(job.rec.state)) theirs.push_back(other);
-      }
+      theirs = model_.ActiveJobs(user);
     }
     {
       std::lock_guard<std::mutex> lock(kv_mu_);
