@@ -535,25 +535,51 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
       }
     });
   }
-  // host drain / uncordon
+  // host drain / uncordon / revoke / admit
   {
-    CLI::App* host = app.add_subcommand("host", "Host maintenance (admins)");
+    CLI::App* host = app.add_subcommand("host", "Host maintenance and credentials (admins)");
     host->require_subcommand(1);
-    for (bool drain : {true, false}) {
+    struct Verb {
+      const char* name;
+      const char* help;
+      const char* done;
+    };
+    for (const Verb& v : {Verb{"drain", "Move work off a host and give it none until uncordoned",
+                               " drained: its work moves elsewhere"},
+                          Verb{"uncordon", "Let a drained host take work again", " takes work again"},
+                          Verb{"revoke", "Revoke a host's credential: its agent is refused and its work moves; "
+                                         "no agent may register under its name until admitted",
+                               " revoked: its agent's token no longer works and its work moves elsewhere"},
+                          Verb{"admit", "Let an agent register under a revoked host's name again",
+                               " admitted: an agent may register under its name again"}}) {
       auto c = std::make_shared<Common>();
       auto name = std::make_shared<std::string>();
-      const char* verb = drain ? "drain" : "uncordon";
-      CLI::App* cmd = host->add_subcommand(verb, drain ? "Move work off a host and give it none until uncordoned"
-                                                       : "Let a drained host take work again");
+      CLI::App* cmd = host->add_subcommand(v.name, v.help);
       cmd->add_option("name", *name, "host name")->required();
       cmd->add_flag("--insecure", c->insecure, "do not verify the server's TLS certificate");
       cmd->callback([=, &exit_code]() {
-        Reply r = c->client().Post("/api/v1/hosts/" + *name + "/" + verb, "{}");
-        if ((exit_code = Report(std::string("host ") + verb, r)) == kOk) {
-          std::cout << "host " << *name << (drain ? " drained: its work moves elsewhere" : " takes work again") << "\n";
-        }
+        Reply r = c->client().Post("/api/v1/hosts/" + *name + "/" + v.name, "{}");
+        if ((exit_code = Report(std::string("host ") + v.name, r)) == kOk) std::cout << "host " << *name << v.done << "\n";
       });
     }
+  }
+  // join-token rotate
+  {
+    auto c = std::make_shared<Common>();
+    CLI::App* jt = app.add_subcommand("join-token", "The token agents join with (admins)");
+    jt->require_subcommand(1);
+    CLI::App* cmd = jt->add_subcommand("rotate", "Issue a new join token; the old one stops working at once "
+                                                 "(registered hosts keep their own credentials)");
+    cmd->add_flag("--insecure", c->insecure, "do not verify the server's TLS certificate");
+    cmd->callback([=, &exit_code]() {
+      Reply r = c->client().Post("/api/v1/join-token/rotate", "{}");
+      if ((exit_code = Report("join-token rotate", r)) != kOk) return;
+      std::cout << r.json["token"].get<std::string>() << "\n";
+      if (r.json["file"].is_string()) {
+        std::cerr << "written to " << r.json["file"].get<std::string>() << " on the server's host; the previous "
+                  << "join token no longer registers agents\n";
+      }
+    });
   }
   // consumers
   {

@@ -167,6 +167,12 @@ class ClusterModel {
   //! with the agent; the scheduler moves their jobs as for any host that is
   //! down, and their exits do not count as failures). kNotFound if unknown.
   Status HostLeaving(const std::string& host, double now, store::WriteBatch* batch);
+  //! An admin revokes a host (`revoked`): it is "revoked" from now, down for
+  //! the scheduler (its work moves as for any host that is down), and no agent
+  //! may register under its name until an admin admits it again (`!revoked`:
+  //! "down" until an agent registers). kNotFound for an unknown host;
+  //! kFailedPrecondition to admit a host that is not revoked.
+  Status SetRevoked(const std::string& host, bool revoked, double now, store::WriteBatch* batch);
   //! Marks hosts not seen for `timeout` seconds down, and hosts that owe a
   //! sync in doubt. Returns how many went down.
   int CheckHosts(double now, double timeout, store::WriteBatch* batch);

@@ -33,6 +33,7 @@ std::vector<DesiredWorker> ClusterModel::Sync(const std::string& host_name, cons
   auto hit = hosts_.find(host_name);
   if (hit == hosts_.end()) return {};
   Host& host = hit->second;
+  if (host.rec.state == "revoked") return {};  // its credential is gone; nothing it says counts
   host.rec.last_seen = now;
   host.synced = true;
   host.sync_wait_s = wait_s;
@@ -140,6 +141,20 @@ Status ClusterModel::HostLeaving(const std::string& host, double now, store::Wri
     it->second.rec.state = "down";
     batch->hosts.push_back(it->second.rec);
   }
+  return Status::Ok();
+}
+
+Status ClusterModel::SetRevoked(const std::string& host, bool revoked, double now, store::WriteBatch* batch) {
+  auto it = hosts_.find(host);
+  if (it == hosts_.end()) return NotFound("host " + host + " does not exist; `drover hosts` lists them");
+  Host& h = it->second;
+  if (!revoked && h.rec.state != "revoked") {
+    return FailedPrecondition("host " + host + " is " + h.rec.state + ", not revoked: there is nothing to admit");
+  }
+  h.rec.state = revoked ? "revoked" : "down";
+  h.rec.last_seen = now;
+  h.in_doubt.clear();
+  batch->hosts.push_back(h.rec);
   return Status::Ok();
 }
 

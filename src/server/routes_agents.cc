@@ -2,6 +2,7 @@
 // workers' state and output in, the workers it should run out, long-polled).
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -52,15 +53,11 @@ void Server::AgentRoutes(Router& router) {
                                "for its heartbeat timeout) before registering this one under its name");
         }
       }
-      // An agent registering again replaces its previous token.
-      for (auto it = tokens_.begin(); it != tokens_.end();) {
-        if (it->second.kind == "agent" && it->second.user == host.name) {
-          batch->revoked_tokens.push_back(it->first);
-          it = tokens_.erase(it);
-        } else {
-          ++it;
-        }
+      if (known != model_.hosts().end() && known->second.rec.state == "revoked") {
+        return PermissionDenied("host " + host.name + " was revoked by an admin; `drover host admit " + host.name +
+                                "` lets an agent register under its name again");
       }
+      RevokeTokensLocked("agent", host.name, batch);  // an agent registering again replaces its previous token
       tokens_[t.sha256] = t;
       batch->tokens.push_back(t);
       model_.RegisterHost(host, req.remote_addr == "::1" ? "127.0.0.1" : req.remote_addr, Now(), batch);
@@ -71,6 +68,27 @@ void Server::AgentRoutes(Router& router) {
     spdlog::info("host {} registered: {}", host.name, host.capacity.ToString());
     api::RegisterResponse answer{host.name, token, static_cast<int>(opt_.heartbeat_timeout)};
     ReplyEncoded(res, api::Encode(answer));
+  });
+
+  // Rotating the join token: the old one stops working at once (hosts already
+  // registered keep their own credentials); the new one is answered once and
+  // written to the data dir's join.token (0600) for agents on this host.
+  router.Post("/api/v1/join-token/rotate", kAdmins, [this](const Principal& who, const httplib::Request&,
+                                                           httplib::Response& res) {
+    std::string token = NewToken("j");
+    store::TokenRecord t{Sha256Hex(token), "join", "", 0, Now()};
+    Status st = Mutate([&](store::WriteBatch* batch) -> Status {
+      RevokeTokensLocked("join", "", batch);
+      tokens_[t.sha256] = t;
+      batch->tokens.push_back(t);
+      return Status::Ok();
+    });
+    if (!st.ok()) return Fail(res, st);
+    const std::string path = (std::filesystem::path(opt_.data_dir) / "join.token").string();
+    Status written = ReplaceSecretFile(path, token);
+    if (!written.ok()) spdlog::error("join token rotated but {} not updated: {}", path, written.message());
+    spdlog::warn("join token rotated by {}: the previous one no longer registers agents", who.name);
+    Reply(res, 200, {{"token", token}, {"file", written.ok() ? json(path) : json(nullptr)}});
   });
 
   // A long poll: answered at once when the host should change what it runs,

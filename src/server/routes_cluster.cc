@@ -74,6 +74,32 @@ void Server::ClusterRoutes(Router& router) {
     });
   }
 
+  // Revoking a host: its agent's credential stops working at once, the host
+  // is down for the scheduler (its work moves), the agent is refused if it
+  // registers again (it stops its workers and exits), and so is any agent
+  // under that name, even with the join token, until an admin admits it.
+  router.Post("/api/v1/hosts/{name}/revoke", kAdmins, [this](const Principal& who, const httplib::Request& req,
+                                                             httplib::Response& res) {
+    std::string name = req.matches[1];
+    Status st = Mutate([&](store::WriteBatch* batch) -> Status {
+      DROVER_RETURN_IF_ERROR(model_.SetRevoked(name, true, Now(), batch));
+      RevokeTokensLocked("agent", name, batch);
+      Trigger();
+      return Status::Ok();
+    });
+    if (!st.ok()) return Fail(res, st);
+    spdlog::warn("host {} revoked by {}: its agent's token no longer works", name, who.name);
+    Reply(res, 200, {{"host", name}, {"state", "revoked"}});
+  });
+  router.Post("/api/v1/hosts/{name}/admit", kAdmins, [this](const Principal& who, const httplib::Request& req,
+                                                            httplib::Response& res) {
+    std::string name = req.matches[1];
+    Status st = Mutate([&](store::WriteBatch* batch) { return model_.SetRevoked(name, false, Now(), batch); });
+    if (!st.ok()) return Fail(res, st);
+    spdlog::info("host {} admitted again by {}: an agent may register under its name", name, who.name);
+    Reply(res, 200, {{"host", name}, {"state", "down"}});
+  });
+
   auto consumers_json = [this]() {
     json out = json::array();
     const ConsumerTree& t = model_.plan();

@@ -106,14 +106,7 @@ void Server::UserRoutes(Router& router) {
       if (name == who.name) return FailedPrecondition("you may not delete yourself; another admin may");
       users_.erase(name);
       batch->removed_users.push_back(name);
-      for (auto it = tokens_.begin(); it != tokens_.end();) {
-        if (it->second.kind == "user" && it->second.user == name) {
-          batch->revoked_tokens.push_back(it->first);
-          it = tokens_.erase(it);
-        } else {
-          ++it;
-        }
-      }
+      RevokeTokensLocked("user", name, batch);
       return Status::Ok();
     });
     if (!st.ok()) return Fail(res, st);

@@ -33,6 +33,20 @@ Status WriteSecretFile(const fs::path& path, const std::string& text) {
   return ok ? Status::Ok() : Unavailable("cannot write " + path.string());
 }
 
+}  // namespace
+
+Status ReplaceSecretFile(const std::string& path, const std::string& text) {
+  const fs::path next = path + ".new";
+  std::error_code ec;
+  fs::remove(next, ec);
+  DROVER_RETURN_IF_ERROR(WriteSecretFile(next, text));
+  fs::rename(next, path, ec);
+  if (ec) return Unavailable("cannot replace " + path + ": " + ec.message());
+  return Status::Ok();
+}
+
+namespace {
+
 std::string ReadFirstLine(const fs::path& path) {
   std::ifstream in(path);
   std::string s;
@@ -41,6 +55,17 @@ std::string ReadFirstLine(const fs::path& path) {
 }
 
 }  // namespace
+
+void Server::RevokeTokensLocked(const std::string& kind, const std::string& owner, store::WriteBatch* batch) {
+  for (auto it = tokens_.begin(); it != tokens_.end();) {
+    if (it->second.kind == kind && it->second.user == owner) {
+      batch->revoked_tokens.push_back(it->first);
+      it = tokens_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
 
 Server::Server(ServerOptions options) : opt_(std::move(options)) {}
 

@@ -122,6 +122,9 @@ class Server {
   void Recover(const Status& why);
   //! Replaces memory with `snap` (under mu_).
   Status LoadLocked(const store::Snapshot& snap, bool keep_ephemeral);
+  //! Revokes every token of `kind` held by `owner` (a user, an agent's host;
+  //! "" for the join token), under mu_ inside a Mutate.
+  void RevokeTokensLocked(const std::string& kind, const std::string& owner, store::WriteBatch* batch);
 
   ServerOptions opt_;
   std::unique_ptr<store::Store> store_;
@@ -157,5 +160,9 @@ class Server {
   std::atomic<int> bound_port_{0};
   std::vector<std::string> operations_;  // written before listening starts
 };
+
+//! Replaces the file at `path` with `text` (owner-only, 0600), atomically: a
+//! reader sees the old contents or the new, never a part.
+Status ReplaceSecretFile(const std::string& path, const std::string& text);
 
 }  // namespace drover::server

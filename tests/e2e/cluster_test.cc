@@ -539,6 +539,71 @@ TEST(AgentRestartTest, ARestartedAgentTakesItsHostBackWithTheTokenItKept) {
   if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
 
+// How many of job `id`'s workers run (have a pid) on `host`.
+int RunningOn(const LocalCluster& cluster, uint64_t id, const std::string& host) {
+  int n = 0;
+  HttpReply r = cluster.Call("GET", "/api/v1/jobs/" + std::to_string(id));
+  for (const json& w : r.json["worker_list"]) n += w["host"].get<std::string>() == host && w["pid"] != 0;
+  return n;
+}
+
+// An admin revokes a host whose credential leaked: its agent is refused at
+// once (it stops its workers and exits), the job on it shrinks onto the other
+// host, and nobody registers under that name, even with the join token, until
+// it is admitted again. Rotating the join token refuses the old one for new
+// hosts while registered hosts keep syncing with their own credentials.
+TEST(AgentRevokeTest, ARevokedHostIsRefusedAndARotatedJoinTokenNoLongerJoins) {
+  std::string dir = ::testing::TempDir() + "/drover-e2e-revoke";
+  LocalCluster cluster(DROVER_BINARY, dir);
+  ASSERT_TRUE(cluster.Start(2, 2, /*heartbeat_timeout=*/30)) << "see " << dir << "/*.log";
+  ASSERT_EQ(cluster.Call("PUT", "/api/v1/plan", kPlan).status, 200);
+  uint64_t id = cluster.Submit(kRes + "name: e\nconsumer: /teams/alpha\nworkers: {min: 1, max: 4}\n"
+                                      "command: [\"sleep\", \"300\"]\n");
+  auto on = [&](const std::string& host) { return RunningOn(cluster, id, host); };
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return on("host-0") == 2 && on("host-1") == 2; }, 20));
+  const pid_t agent1 = cluster.agent_pid("host-1");
+  const std::string reg1 = R"({"name": "host-1", "gpu_slots": 2})";
+  // Only admins revoke.
+  HttpReply as_user = cluster.Call("POST", "/api/v1/hosts/host-1/revoke", "{}", cluster.join_token());
+  EXPECT_EQ(as_user.status, 403) << as_user.body;
+  HttpReply revoked = cluster.Call("POST", "/api/v1/hosts/host-1/revoke", "{}");
+  ASSERT_EQ(revoked.status, 200) << revoked.body;
+  EXPECT_TRUE(LocalCluster::WaitFor([&] { return !Alive(agent1); }, 10)) << "the revoked agent still runs";
+  EXPECT_TRUE(LocalCluster::WaitFor([&] { return on("host-1") == 0 && on("host-0") == 2; }, 10))
+      << cluster.Call("GET", "/api/v1/jobs/" + std::to_string(id)).body;
+  HttpReply again = cluster.Call("POST", "/api/v1/agent/register", reg1, cluster.join_token());
+  EXPECT_EQ(again.status, 403) << again.body;
+  EXPECT_FALSE(again.json.contains("agent_token")) << again.body;
+  EXPECT_NE(again.body.find("revoked"), std::string::npos) << again.body;
+  HttpReply admitted = cluster.Call("POST", "/api/v1/hosts/host-1/admit", "{}");
+  ASSERT_EQ(admitted.status, 200) << admitted.body;
+  EXPECT_EQ(cluster.Call("POST", "/api/v1/hosts/host-1/admit", "{}").status, 409);  // not revoked now
+  EXPECT_EQ(cluster.Call("POST", "/api/v1/agent/register", reg1, cluster.join_token()).status, 200);
+
+  // Rotation: the old join token no longer registers a host; the new one (answered, and in the file) does.
+  const std::string old_join = cluster.join_token();
+  HttpReply rotated = cluster.Call("POST", "/api/v1/join-token/rotate", "{}");
+  ASSERT_EQ(rotated.status, 200) << rotated.body;
+  const std::string fresh = rotated.json["token"];
+  EXPECT_EQ(ReadFileText(dir + "/server/join.token"), fresh + "\n");
+  const std::string reg2 = R"({"name": "host-2", "gpu_slots": 1})";
+  EXPECT_EQ(cluster.Call("POST", "/api/v1/agent/register", reg2, old_join).status, 401);
+  EXPECT_EQ(cluster.Call("POST", "/api/v1/agent/register", reg2, fresh).status, 200);
+  // host-0 keeps its own credential: it still syncs (last_seen moves on) and its workers run.
+  auto last_seen = [&] {
+    HttpReply r = cluster.Call("GET", "/api/v1/hosts");  // named: the loop must not outlive it
+    for (const json& h : r.json["hosts"]) {
+      if (h["name"] == "host-0") return h["last_seen"].get<double>();
+    }
+    return 0.0;
+  };
+  const double seen = last_seen();
+  EXPECT_TRUE(LocalCluster::WaitFor([&] { return last_seen() > seen; }, 10));
+  EXPECT_TRUE(Alive(cluster.agent_pid("host-0")));
+  EXPECT_EQ(on("host-0"), 2);
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
 // An agent stopped for maintenance (SIGTERM) tells the server: its host is
 // down at once, not after the heartbeat timeout (30 s here), the elastic job
 // on it shrinks onto the other host without counting failures, and nothing
@@ -550,12 +615,7 @@ TEST(AgentLeavingTest, AStoppedAgentsHostIsDownAtOnceAndItsJobShrinks) {
   ASSERT_EQ(cluster.Call("PUT", "/api/v1/plan", kPlan).status, 200);
   uint64_t id = cluster.Submit(kRes + "name: e\nconsumer: /teams/alpha\nworkers: {min: 1, max: 8}\n"
                                       "command: [\"sleep\", \"300\"]\n");
-  auto workers = [&](const std::string& host) {
-    int n = 0;
-    HttpReply r = cluster.Call("GET", "/api/v1/jobs/" + std::to_string(id));
-    for (const json& w : r.json["worker_list"]) n += w["host"].get<std::string>() == host && w["pid"] != 0;
-    return n;
-  };
+  auto workers = [&](const std::string& host) { return RunningOn(cluster, id, host); };
   ASSERT_TRUE(LocalCluster::WaitFor([&] { return workers("host-0") == 4 && workers("host-1") == 4; }, 20));
   auto t0 = std::chrono::steady_clock::now();
   cluster.KillAgent("host-1", SIGTERM);  // returns once the agent has exited
