@@ -1,6 +1,7 @@
 #include "agent/cgroups.h"
 
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,9 +31,24 @@ Status WriteFile(const std::string& path, const std::string& value) {
   return Status::Ok();
 }
 
+// Makes `agent`'s group in a hierarchy (mounted at `mount`, the agent in
+// `own` there) and removes the empty groups a killed predecessor left: their
+// workers' keepers took them along, or something still runs there and they stay.
+Result<std::string> AgentGroup(const std::string& mount, const std::string& own, const std::string& agent) {
+  std::string base = mount + (own == "/" ? "" : own) + "/drover-" + agent;
+  if (::mkdir(base.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Unavailable("cannot make " + base + ": " + std::strerror(errno));
+  }
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(base, ec)) {
+    if (entry.is_directory(ec)) (void)::rmdir(entry.path().c_str());
+  }
+  return base;
+}
+
 }  // namespace
 
-Result<Cgroups> Cgroups::Detect(const std::string& agent, const std::string& proc) {
+Result<Cgroups> Cgroups::Detect(const std::string& agent, const std::string& proc, const std::string& dev) {
   if (geteuid() != 0) return Unavailable("the agent is not root, so it cannot make cgroups for its workers");
   // Where each v1 controller is mounted: "cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0".
   std::map<std::string, std::string> mounts;
@@ -41,7 +57,7 @@ Result<Cgroups> Cgroups::Detect(const std::string& agent, const std::string& pro
     std::vector<std::string> f = Split(line, ' ');
     if (f.size() < 4 || f[2] != "cgroup") continue;
     for (const std::string& opt : Split(f[3], ',')) {
-      if (opt == "memory" || opt == "cpu" || opt == "pids") mounts[opt] = f[1];
+      if (opt == "memory" || opt == "cpu" || opt == "pids" || opt == "devices") mounts[opt] = f[1];
     }
   }
   // The agent's own group in each: "4:memory:/some/path", "1:cpu,cpuacct:/".
@@ -53,23 +69,17 @@ Result<Cgroups> Cgroups::Detect(const std::string& agent, const std::string& pro
     for (const std::string& ctl : Split(line.substr(a + 1, b - a - 1), ',')) own[ctl] = line.substr(b + 1);
   }
   Cgroups out;
-  for (const char* ctl : {"memory", "cpu", "pids"}) {
+  out.dev_ = dev;
+  for (const char* ctl : {"memory", "cpu", "pids", "devices"}) {
+    const bool optional = std::string(ctl) == "devices";
     if (!mounts.count(ctl) || !own.count(ctl)) {
+      if (optional) continue;
       return Unavailable(std::string("no cgroup v1 ") + ctl + " controller is mounted" +
                          (mounts.empty() ? " (cgroup v2 alone is not supported yet)" : ""));
     }
-    std::string path = own[ctl] == "/" ? "" : own[ctl];
-    std::string base = mounts[ctl] + path + "/drover-" + agent;
-    if (::mkdir(base.c_str(), 0755) != 0 && errno != EEXIST) {
-      return Unavailable("cannot make " + base + ": " + std::strerror(errno));
-    }
-    // Groups of workers of an agent that was killed: empty now (their keeper
-    // took them along); removed, or left alone if something still runs there.
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(base, ec)) {
-      if (entry.is_directory(ec)) (void)::rmdir(entry.path().c_str());
-    }
-    out.hierarchies_.push_back({ctl, base});
+    Result<std::string> base = AgentGroup(mounts[ctl], own[ctl], agent);
+    if (!base.ok()) return base.status();
+    out.hierarchies_.push_back({ctl, *base});
   }
   return out;
 }
@@ -96,10 +106,31 @@ Result<std::vector<std::string>> Cgroups::Create(const std::string& name, const 
           WriteFile(dir + "/cpu.cfs_quota_us", std::to_string(std::max<int64_t>(1000, limits.cpu_millis * 100))));
     } else if (h.controller == "pids" && limits.pids > 0) {
       DROVER_RETURN_IF_ERROR(WriteFile(dir + "/pids.max", std::to_string(limits.pids)));
+    } else if (h.controller == "devices") {
+      DROVER_RETURN_IF_ERROR(DenyOtherGpus(dir, limits.gpus));
     }
     procs.push_back(dir + "/cgroup.procs");
   }
   return procs;
+}
+
+Status Cgroups::DenyOtherGpus(const std::string& dir, const std::vector<int>& gpus) const {
+  // /dev/nvidia<N>: one per GPU (nvidiactl, nvidia-uvm, nvidia-caps are not GPUs).
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dev_, ec)) {
+    const std::string file = entry.path().filename().string();
+    if (file.size() <= 6 || file.size() > 12 || file.compare(0, 6, "nvidia") != 0 ||
+        !std::all_of(file.begin() + 6, file.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      continue;
+    }
+    struct stat st {};
+    if (::stat(entry.path().c_str(), &st) != 0 || !S_ISCHR(st.st_mode)) continue;
+    if (std::find(gpus.begin(), gpus.end(), std::stoi(file.substr(6))) != gpus.end()) continue;
+    // One rule per write: the kernel parses a single entry at a time.
+    DROVER_RETURN_IF_ERROR(WriteFile(dir + "/devices.deny", "c " + std::to_string(major(st.st_rdev)) + ":" +
+                                                                std::to_string(minor(st.st_rdev)) + " rwm"));
+  }
+  return Status::Ok();
 }
 
 bool Cgroups::OomKilled(const std::string& name) const {
@@ -126,6 +157,11 @@ void Cgroups::Remove(const std::string& name) {
   } else {
     leftovers_.erase(name);
   }
+}
+
+void Cgroups::RemoveAgentGroups() {
+  for (const std::string& name : std::set<std::string>(leftovers_)) Remove(name);
+  for (const Hierarchy& h : hierarchies_) (void)::rmdir(h.base.c_str());
 }
 
 std::string Cgroups::Describe() const {

@@ -1,7 +1,14 @@
 #include "agent/cgroups.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
@@ -69,6 +76,65 @@ TEST(CgroupsTest, NoV1ControllersIsReportedNotIgnored) {
   ASSERT_FALSE(cg.ok());
   EXPECT_NE(cg.status().message().find("cgroup v2 alone is not supported yet"), std::string::npos)
       << cg.status().message();
+}
+
+// With the kernel's devices controller: a worker given GPU 0 opens
+// /dev/nvidia0 (no driver here, so ENXIO: the open got past the cgroup) but
+// not /dev/nvidia1 (EPERM from the cgroup); given both, it opens both (the
+// control). The nodes are made in a temporary /dev with the NVIDIA major.
+TEST(CgroupsTest, AWorkerOpensOnlyTheGpusItWasGiven) {
+  if (geteuid() != 0) GTEST_SKIP() << "cgroups are made by a root agent";
+  if (Read("/proc/self/mounts").find("devices") == std::string::npos) GTEST_SKIP() << "no devices controller";
+  TestDir tmp;
+  const fs::path dev = tmp.path() / "dev";
+  fs::create_directories(dev);
+  for (int i : {0, 1}) {
+    ASSERT_EQ(::mknod((dev / ("nvidia" + std::to_string(i))).c_str(), S_IFCHR | 0666, makedev(195, i)), 0)
+        << std::strerror(errno);
+  }
+  ASSERT_EQ(::mknod((dev / "nvidiactl").c_str(), S_IFCHR | 0666, makedev(195, 255)), 0);
+  auto cg = Cgroups::Detect("cgroups-test-" + std::to_string(::getpid()), "/proc", dev.string());
+  ASSERT_TRUE(cg.ok()) << cg.status().ToString();
+  ASSERT_NE(cg->Describe().find("devices"), std::string::npos) << cg->Describe();
+  // The errno of opening each node from inside group `name`, given `gpus`.
+  auto errnos = [&](const std::string& name, std::vector<int> gpus) {
+    auto procs = cg->Create(name, {0, 0, 0, gpus});
+    EXPECT_TRUE(procs.ok()) << procs.status().ToString();
+    int pipe_fds[2];
+    EXPECT_EQ(::pipe(pipe_fds), 0);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      for (const std::string& p : procs.ok() ? *procs : std::vector<std::string>{}) {
+        int fd = ::open(p.c_str(), O_WRONLY);
+        if (fd < 0 || ::write(fd, "0", 1) != 1) ::_exit(1);
+        ::close(fd);
+      }
+      int out[3];
+      int i = 0;
+      for (const char* node : {"nvidia0", "nvidia1", "nvidiactl"}) {
+        int fd = ::open((dev / node).c_str(), O_RDWR);
+        out[i++] = fd >= 0 ? 0 : errno;
+      }
+      ssize_t n = ::write(pipe_fds[1], out, sizeof(out));
+      ::_exit(n == sizeof(out) ? 0 : 1);
+    }
+    ::close(pipe_fds[1]);
+    std::vector<int> out(3, -1);
+    EXPECT_EQ(::read(pipe_fds[0], out.data(), 3 * sizeof(int)), static_cast<ssize_t>(3 * sizeof(int)));
+    ::close(pipe_fds[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    cg->Remove(name);
+    return out;
+  };
+  EXPECT_EQ(errnos("given-0", {0}), (std::vector<int>{ENXIO, EPERM, ENXIO}));
+  EXPECT_EQ(errnos("given-both", {0, 1}), (std::vector<int>{ENXIO, ENXIO, ENXIO}));
+  EXPECT_EQ(errnos("given-none", {}), (std::vector<int>{EPERM, EPERM, ENXIO}));
+  cg->RemoveAgentGroups();
+  EXPECT_EQ(Read("/proc/self/cgroup").find("cgroups-test-"), std::string::npos);
+  for (const char* ctl : {"memory", "cpu", "pids", "devices"}) {
+    EXPECT_FALSE(fs::exists(fs::path("/sys/fs/cgroup") / ctl / ("drover-cgroups-test-" + std::to_string(::getpid()))));
+  }
 }
 
 }  // namespace

@@ -153,7 +153,7 @@ void Reconciler::Start(const DesiredWorker& want) {
   Status grouped = Status::Ok();
   if (cgroups_) {
     // Limits fail closed: a worker that cannot be held to them does not start.
-    auto procs = cgroups_->Create(GroupName(want.key), {want.memory_mib, want.cpu_millis, 4096});
+    auto procs = cgroups_->Create(GroupName(want.key), {want.memory_mib, want.cpu_millis, 4096, want.gpus});
     if (procs.ok()) {
       spec.cgroup_procs = std::move(procs).value();
     } else {

@@ -137,6 +137,7 @@ int RunAgent(AgentFlags flags) {
   agent::ProcessLauncher launcher;
   agent::Agent agent(std::move(options), **client, launcher);
   Status st = agent.Run(g_stop);
+  if (cgroups) cgroups->RemoveAgentGroups();
   close(lock_fd);
   return st.ok() ? 0 : 1;  // the agent has logged why
 }
