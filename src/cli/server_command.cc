@@ -30,6 +30,9 @@ void AddServerCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--default-run-as", opt->default_run_as,
                   "OS user the workers of consumers without run_as run as (on agents running as root; "
                   "default: the agent's own user)");
+  cmd->add_flag("--no-root-workers", opt->no_root_workers,
+                "refuse (403) jobs whose workers would run as root: their consumer has no run_as (nor an "
+                "ancestor) and there is no --default-run-as, or it is root");
   cmd->add_option("--policy", opt->policy, "scheduling policy: drover, fifo")->capture_default_str();
   cmd->add_option("--heartbeat-timeout", opt->heartbeat_timeout, "seconds before a silent host is marked down")
       ->capture_default_str();

@@ -42,6 +42,7 @@ struct ServerOptions {
   std::string tls_cert, tls_key;
   std::string advertise_url;          //!< URL workers use to reach the server; default from host:port
   std::string default_run_as;         //!< the OS user of workers whose consumer names none ("": the agent's)
+  bool no_root_workers = false;       //!< refuse jobs whose workers would run as root (no run_as anywhere)
   std::string policy = "drover";
   double heartbeat_timeout = 10;      //!< seconds without a sync before a host is down
   double worker_heartbeat_timeout = 10;  //!< seconds without a status post before a worker fails; 0: never

@@ -761,6 +761,31 @@ TEST(RunAsTest, WorkersRunAsTheirConsumersUserAndCannotReadTheServersSecrets) {
   if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
 
+// With --no-root-workers, a job whose workers would run as root (no run_as
+// for its consumer or above, or run_as root) is refused at submit with the
+// reason, and nothing is queued; a consumer with a user is the control.
+TEST(RunAsTest, AServerThatRefusesRootWorkersRefusesTheirJobsAtSubmit) {
+  std::string dir = ::testing::TempDir() + "/drover-e2e-no-root";
+  LocalCluster cluster(DROVER_BINARY, dir);
+  cluster.AddServerArgs({"--no-root-workers"});
+  ASSERT_TRUE(cluster.Start(0, 0)) << "see " << dir << "/*.log";
+  ASSERT_EQ(cluster.Call("PUT", "/api/v1/plan",
+                         "consumers:\n  - name: ops\n    run_as: root\n  - name: team\n    run_as: nobody\n"
+                         "    children:\n      - name: sub\n  - name: misc\n").status, 200);
+  auto submit = [&](const std::string& consumer) {
+    return cluster.Call("POST", "/api/v1/jobs", kRes + "name: j\nconsumer: " + consumer + "\ncommand: [\"true\"]\n");
+  };
+  HttpReply misc = submit("/misc"), ops = submit("/ops");
+  EXPECT_EQ(misc.status, 403) << misc.body;
+  EXPECT_NE(misc.body.find("no run_as in the plan"), std::string::npos) << misc.body;
+  EXPECT_EQ(ops.status, 403) << ops.body;
+  EXPECT_NE(ops.body.find("its run_as is root"), std::string::npos) << ops.body;
+  EXPECT_EQ(submit("/team/sub").status, 201);  // inherits nobody
+  EXPECT_EQ(submit("/nowhere").status, 404);   // an unknown consumer is still named as such
+  EXPECT_EQ(cluster.Call("GET", "/api/v1/jobs").json["jobs"].size(), 1u);
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
+}
+
 // One user holds 200 idle and 200 trickling connections and asks for 100
 // long polls: the server parks 64 of its polls (more get 429), and another
 // user is answered meanwhile. The bench (scale_bench) reports the numbers;
