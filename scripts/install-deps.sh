@@ -14,6 +14,7 @@ packages=(
   dataset-fashion-mnist                                      # the trainer's example data
   libtorch-dev libgloo-dev libopenblas0-pthread              # training runtime (CPU libtorch, c10d Gloo)
   python3-torch                                              # PyTorch DDP, the peer in training benchmarks
+  python3-optuna jq                                          # Optuna, the peer in HPO benchmarks (bench/hpo_bench.sh)
   nodejs                                                     # npm: the API linter (scripts/lint-api.sh)
 )
 
