@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 DROVER=${1:-build/src/cli/drover}
 SEEDS=${SEEDS:-20}
 DATA=${DATA:-../shared/data/hpo}
-python3 -c "import optuna" 2>/dev/null || { echo "hpo_bench: needs python3-optuna (apt-get install python3-optuna)"; exit 2; }
+PY=/usr/bin/python3  # Debian's, with python3-optuna (not a pyenv shim)
+$PY -c "import optuna" 2>/dev/null || { echo "hpo_bench: $PY has no optuna (apt-get install python3-optuna)"; exit 2; }
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for spec in hpolib/naval_propulsion:minimize hpolib/parkinsons_telemonitoring:minimize nasbench201/cifar10:maximize; do
@@ -24,10 +25,10 @@ for spec in hpolib/naval_propulsion:minimize hpolib/parkinsons_telemonitoring:mi
     "$DROVER" exp sim "${common[@]}" --algorithm random | jq -c '. + {side: "drover random"}' >>"$out"
     "$DROVER" exp sim "${common[@]}" --algorithm tpe | jq -c '. + {side: "drover tpe"}' >>"$out"
     "$DROVER" exp sim "${common[@]}" --algorithm tpe --categorical | jq -c '. + {side: "drover tpe (categorical)"}' >>"$out"
-    python3 bench/hpo_optuna.py "${common[@]::8}" | jq -c '. + {side: "optuna tpe"}' >>"$out"
+    $PY bench/hpo_optuna.py "${common[@]::8}" | jq -c '. + {side: "optuna tpe"}' >>"$out"
   done
 done
-python3 - "$out" <<'PY'
+$PY - "$out" <<'PY'
 import json, os, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 print(f"{'table':28} {'trials':>6} {'side':26} {'median best':>12} {'regret':>10} {'vs optuna':>9} {'s':>6}")

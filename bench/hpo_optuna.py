@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Optuna's side of bench/hpo_bench.sh: TPESampler (defaults) on a tabular
 benchmark, every parameter categorical over the table's values, as the
 shared data's README measured it. Prints one JSON object like
