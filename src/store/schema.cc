@@ -105,6 +105,30 @@ CREATE TABLE reclaim_timers (
 ) STRICT;
 )sql";
 
+// Version 3: hyperparameter-optimisation experiments (their trials as JSON:
+// they change together and are few) and jobs' metric reports.
+constexpr const char* kV3 = R"sql(
+CREATE TABLE experiments (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  consumer TEXT NOT NULL,
+  user TEXT NOT NULL,
+  spec_yaml TEXT NOT NULL,
+  state TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  created REAL NOT NULL,
+  ended REAL NOT NULL,
+  trials_json TEXT NOT NULL
+) STRICT;
+CREATE TABLE metrics (
+  job INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  time REAL NOT NULL,
+  values_json TEXT NOT NULL,
+  PRIMARY KEY (job, seq)
+) STRICT;
+)sql";
+
 // The first column of the first row of `sql` (0 for NULL or no row).
 Result<int64_t> QueryInt(sqlite3* db, const char* sql) {
   sqlite3_stmt* stmt = nullptr;
@@ -159,6 +183,7 @@ const std::vector<Migration>& Migrations() {
   static const std::vector<Migration> kMigrations = {
       {1, kV1},
       {2, kV2},
+      {3, kV3},
   };
   return kMigrations;
 }

@@ -116,6 +116,9 @@ const std::vector<std::string_view> kWorkerCols = {"job",        "rank", "host",
                                                    "generation", "pid",  "state", "exit_code"};
 const std::vector<std::string_view> kUserCols = {"name", "role", "consumers_json"};
 const std::vector<std::string_view> kTokenCols = {"sha256", "kind", "user", "job", "created"};
+const std::vector<std::string_view> kExperimentCols = {"id",     "name",   "consumer", "user",  "spec_yaml",
+                                                       "state",  "reason", "created",  "ended", "trials_json"};
+const std::vector<std::string_view> kMetricCols = {"job", "seq", "time", "values_json"};
 
 std::string SelectSql(std::string_view table, const std::vector<std::string_view>& cols,
                       std::string_view order) {
@@ -175,6 +178,19 @@ void from_json(const Json& j, ProgressRecord& p) {
   Take(j, "world_size", &p.world_size);
 }
 
+void to_json(Json& j, const TrialRecord& t) {
+  j = Json{{"index", t.index}, {"job", t.job},     {"config", t.config},
+           {"bracket", t.bracket}, {"state", t.state}, {"reason", t.reason}};
+}
+void from_json(const Json& j, TrialRecord& t) {
+  t.index = j.at("index").get<int>();
+  t.job = j.at("job").get<JobId>();
+  t.config = j.at("config").get<std::vector<double>>();
+  t.bracket = j.at("bracket").get<int>();
+  t.state = j.at("state").get<std::string>();
+  t.reason = j.at("reason").get<std::string>();
+}
+
 namespace {
 
 struct EncodedJson {
@@ -184,6 +200,7 @@ struct EncodedJson {
   std::vector<std::string> progress;   //!< per job
   std::vector<std::string> gpus;       //!< per worker
   std::vector<std::string> consumers;  //!< per user
+  std::vector<std::string> trials;     //!< per experiment
 };
 
 // nlohmann::json refuses (throws on) strings that are not valid UTF-8.
@@ -202,6 +219,10 @@ Status Encode(const WriteBatch& b, EncodedJson& out) {
     for (size_t i = 0; i < b.users.size(); ++i) {
       field = "users[" + std::to_string(i) + "].consumers";
       out.consumers.push_back(Json(b.users[i].consumers).dump());
+    }
+    for (size_t i = 0; i < b.experiments.size(); ++i) {
+      field = "experiments[" + std::to_string(i) + "].trials";
+      out.trials.push_back(Json(b.experiments[i].trials).dump());
     }
   } catch (const Json::exception& e) {
     return InvalidArgument(field + ": " + e.what());
@@ -284,6 +305,8 @@ class SqliteStore::Writer {
         {&delete_user_, "DELETE FROM users WHERE name = ?"},
         {&clear_timers_, "DELETE FROM reclaim_timers"},
         {&insert_timer_, "INSERT INTO reclaim_timers (consumer, since) VALUES (?, ?)"},
+        {&upsert_experiment_, UpsertSql("experiments", kExperimentCols, "id")},
+        {&insert_metric_, UpsertSql("metrics", kMetricCols, "job, seq")},
     };
     for (auto& [stmt, sql] : all) {
       Result<Stmt> s = Prepare(db_.get(), sql);
@@ -469,13 +492,41 @@ class SqliteStore::Writer {
       int rc = Binder(s).Text(t.sha256).Text(t.kind).Text(t.user).Id(t.job).Real(t.created).rc();
       DROVER_RETURN_IF_ERROR(Step(db, s, rc, [&] { return "tokens[" + std::to_string(i) + "]"; }));
     }
+    for (size_t i = 0; i < b.experiments.size(); ++i) {
+      const ExperimentRecord& e = b.experiments[i];
+      sqlite3_stmt* s = upsert_experiment_.get();
+      int rc = Binder(s)
+                   .Int(e.id)
+                   .Text(e.name)
+                   .Text(e.consumer)
+                   .Text(e.user)
+                   .Text(e.spec_yaml)
+                   .Text(e.state)
+                   .Text(e.reason)
+                   .Real(e.created)
+                   .Real(e.ended)
+                   .Text(p.json.trials[i])
+                   .rc();
+      DROVER_RETURN_IF_ERROR(Step(db, s, rc, [&] {
+        return "experiments[" + std::to_string(i) + "] (id " + std::to_string(e.id) + ")";
+      }));
+    }
+    for (size_t i = 0; i < b.metrics.size(); ++i) {
+      const MetricRecord& m = b.metrics[i];
+      sqlite3_stmt* s = insert_metric_.get();
+      int rc = Binder(s).Id(m.job).Int(m.seq).Real(m.time).Text(m.values_json).rc();
+      DROVER_RETURN_IF_ERROR(Step(db, s, rc, [&] {
+        return "metrics[" + std::to_string(i) + "] (job " + std::to_string(m.job) + ")";
+      }));
+    }
     return Status::Ok();
   }
 
   Db db_;  // declared first: destroyed after the statements below
   Stmt begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
   Stmt set_plan_, set_next_id_, upsert_job_, insert_event_, upsert_host_, upsert_worker_,
-      delete_worker_, upsert_user_, upsert_token_, delete_token_, delete_user_, clear_timers_, insert_timer_;
+      delete_worker_, upsert_user_, upsert_token_, delete_token_, delete_user_, clear_timers_, insert_timer_,
+      upsert_experiment_, insert_metric_;
 };
 
 namespace {
@@ -525,6 +576,8 @@ class SqliteStore::Reader {
         {&r->users_, SelectSql("users", kUserCols, "name")},
         {&r->tokens_, SelectSql("tokens", kTokenCols, "sha256")},
         {&r->timers_, "SELECT consumer, since FROM reclaim_timers ORDER BY consumer"},
+        {&r->experiments_, SelectSql("experiments", kExperimentCols, "id")},
+        {&r->metrics_, SelectSql("metrics", kMetricCols, "job, seq")},
         // Newest first, so LIMIT keeps the newest; id orders events of one time.
         {&r->events_,
          "SELECT job, time, type, message FROM events WHERE job = ? "
@@ -658,6 +711,27 @@ class SqliteStore::Reader {
       snap.users.push_back(std::move(u));
       return Status::Ok();
     }));
+    DROVER_RETURN_IF_ERROR(ForEachRow(db, experiments_.get(), [&](sqlite3_stmt* r) {
+      ExperimentRecord e;
+      e.id = sqlite3_column_int64(r, 0);
+      e.name = ColText(r, 1);
+      e.consumer = ColText(r, 2);
+      e.user = ColText(r, 3);
+      e.spec_yaml = ColText(r, 4);
+      e.state = ColText(r, 5);
+      e.reason = ColText(r, 6);
+      e.created = sqlite3_column_double(r, 7);
+      e.ended = sqlite3_column_double(r, 8);
+      DROVER_RETURN_IF_ERROR(
+          FromJson(ColText(r, 9), &e.trials, "experiments row " + std::to_string(e.id) + " trials_json"));
+      snap.experiments.push_back(std::move(e));
+      return Status::Ok();
+    }));
+    DROVER_RETURN_IF_ERROR(ForEachRow(db, metrics_.get(), [&](sqlite3_stmt* r) {
+      snap.metrics.push_back({static_cast<JobId>(sqlite3_column_int64(r, 0)), sqlite3_column_int64(r, 1),
+                              sqlite3_column_double(r, 2), ColText(r, 3)});
+      return Status::Ok();
+    }));
     return ForEachRow(db, tokens_.get(), [&](sqlite3_stmt* r) {
       TokenRecord t;
       t.sha256 = ColText(r, 0);
@@ -671,7 +745,8 @@ class SqliteStore::Reader {
   }
 
   Db db_;  // declared first: destroyed after the statements below
-  Stmt begin_, end_, plan_, next_id_, jobs_, hosts_, workers_, users_, tokens_, timers_, events_;
+  Stmt begin_, end_, plan_, next_id_, jobs_, hosts_, workers_, users_, tokens_, timers_, events_, experiments_,
+      metrics_;
 };
 
 namespace {

@@ -88,6 +88,8 @@ void ExpectSameSnapshot(const Snapshot& a, const Snapshot& b) {
   EXPECT_EQ(Fields(a.users), Fields(b.users));
   EXPECT_EQ(Fields(a.tokens), Fields(b.tokens));
   EXPECT_EQ(a.next_job_id, b.next_job_id);
+  EXPECT_EQ(a.experiments, b.experiments);
+  EXPECT_EQ(a.metrics, b.metrics);
 }
 
 // What the server writes for one submission.
@@ -164,6 +166,12 @@ WriteBatch EverythingBatch() {
   b.tokens.push_back({std::string(64, 'a'), "user", "alice", 0, 1.25});
   b.tokens.push_back({std::string(64, 'b'), "job", "", 42, 2.5});
   b.next_job_id = 43;
+  b.experiments.push_back({3, "fmnist-cnn", "/research/视觉", "alice", "name: fmnist-cnn\n", "RUNNING", "", 1.5, 0,
+                           {{0, 42, {0.1 + 0.2, 3, 1}, 1, "STOPPED", "rung 0: loss 0.9 ✓"},
+                            {1, 7, {1e-3, 0, 2}, 0, "RUNNING", ""}}});
+  b.experiments.push_back({1, "empty", "/", "bob", "", "SUCCEEDED", "", 0, 2.5, {}});
+  b.metrics.push_back({42, 2, 2.5, R"({"epoch":2,"val_acc":0.86})"});
+  b.metrics.push_back({42, 1, 1.5, R"({"epoch":1,"val_acc":0.853})"});
   return b;
 }
 
@@ -192,6 +200,8 @@ TEST(SqliteStoreTest, RoundTripsEveryRecordAndField) {
   want.users = b.users;
   want.tokens = b.tokens;
   want.next_job_id = 43;
+  want.experiments = {b.experiments[1], b.experiments[0]};  // by id
+  want.metrics = {b.metrics[1], b.metrics[0]};              // by (job, seq)
   ExpectSameSnapshot(LoadOrDie(*store), want);
   EXPECT_EQ(Fields(store->Events(42, 10).value()), Fields(b.events));
 }

@@ -116,6 +116,41 @@ struct TokenRecord {
   double created = 0;
 };
 
+//! One trial of an experiment: a job running one configuration.
+struct TrialRecord {
+  int index = 0;               //!< 0-based, in the order trials were started
+  JobId job = 0;
+  std::vector<double> config;  //!< hpo::Config: one value (or list index) per parameter
+  int bracket = 0;             //!< hyperband's bracket; 0 otherwise
+  std::string state;           //!< "RUNNING", "SUCCEEDED", "STOPPED" (early), "FAILED"
+  std::string reason;
+  friend bool operator==(const TrialRecord&, const TrialRecord&) = default;
+};
+
+//! A hyperparameter-optimisation experiment and its trials.
+struct ExperimentRecord {
+  int64_t id = 0;
+  std::string name;
+  std::string consumer;
+  std::string user;
+  std::string spec_yaml;  //!< what the user submitted, verbatim
+  std::string state;      //!< "RUNNING", "SUCCEEDED", "FAILED", "STOPPED"
+  std::string reason;
+  double created = 0;
+  double ended = 0;       //!< 0 while running
+  std::vector<TrialRecord> trials;
+  friend bool operator==(const ExperimentRecord&, const ExperimentRecord&) = default;
+};
+
+//! One metrics report of a job (a `drover-metric` line, or a POST): numbers by name.
+struct MetricRecord {
+  JobId job = 0;
+  int64_t seq = 0;          //!< 1, 2, ... per job
+  double time = 0;
+  std::string values_json;  //!< {"epoch": 1, "val_acc": 0.85}
+  friend bool operator==(const MetricRecord&, const MetricRecord&) = default;
+};
+
 //! One atomic change. Upserts replace the record with the same key
 //! (job: id; host: name; worker: (job, rank); user: name; token: sha256).
 struct WriteBatch {
@@ -132,6 +167,8 @@ struct WriteBatch {
   //! When set, replaces every reclaim timer (consumer path -> owed since).
   std::optional<std::map<std::string, double>> reclaim_timers;
   std::optional<JobId> next_job_id;         //!< the id allocator's high-water mark
+  std::vector<ExperimentRecord> experiments;  //!< upserts by id, with all their trials
+  std::vector<MetricRecord> metrics;          //!< appended; (job, seq) is unique
   bool empty() const;
 };
 
@@ -144,6 +181,8 @@ struct Snapshot {
   std::vector<TokenRecord> tokens;
   JobId next_job_id = 1;
   std::map<std::string, double> reclaim_timers;  //!< the scheduler's: consumer path -> owed since
+  std::vector<ExperimentRecord> experiments;      //!< by id
+  std::vector<MetricRecord> metrics;              //!< by job, then seq
 };
 
 class Store {
