@@ -53,26 +53,32 @@ std::string ShellQuote(std::string_view word) {
 
 class JobParser {
  public:
-  explicit JobParser(std::string_view file_name) : reader_(file_name) {}
+  explicit JobParser(const spec::SpecReader& reader) : reader_(reader) {}
 
   Result<ParsedJob> Parse(std::string_view text) {
     Result<Field> doc = reader_.LoadDocument(text);
     if (!doc.ok()) return doc.status();
-    Result<FieldMap> fields = reader_.ReadMap(*doc, kJobFields);
+    return ParseField(*doc, true);
+  }
+
+  Result<ParsedJob> ParseField(const Field& doc, bool name_required) {
+    Result<FieldMap> fields = reader_.ReadMap(doc, kJobFields);
     if (!fields.ok()) return fields.status();
     ParsedJob job;
     JobSpec& spec = job.spec;
 
     const Field* name = fields->Find("name");
-    if (name == nullptr) return reader_.Error(*doc, "missing required field \"name\"");
-    Result<std::string> name_text = reader_.ReadString(*name, kMaxJobNameLength);
-    if (!name_text.ok()) return name_text.status();
-    if (!IsDnsLabel(*name_text)) {
-      return reader_.Error(*name, spec::Quote(*name_text) +
-                                      " must be lowercase letters, digits and '-', starting and "
-                                      "ending with a letter or digit");
+    if (name == nullptr && name_required) return reader_.Error(doc, "missing required field \"name\"");
+    if (name != nullptr) {
+      Result<std::string> name_text = reader_.ReadString(*name, kMaxJobNameLength);
+      if (!name_text.ok()) return name_text.status();
+      if (!IsDnsLabel(*name_text)) {
+        return reader_.Error(*name, spec::Quote(*name_text) +
+                                        " must be lowercase letters, digits and '-', starting and "
+                                        "ending with a letter or digit");
+      }
+      spec.name = *name_text;
     }
-    spec.name = *name_text;
 
     if (const Field* f = fields->Find("consumer")) {
       Result<std::string> text = reader_.ReadString(*f, kMaxPathLength);
@@ -216,14 +222,21 @@ class JobParser {
     return Status::Ok();
   }
 
-  spec::SpecReader reader_;
+  const spec::SpecReader& reader_;
 };
 
 }  // namespace
 
+bool IsDnsLabelName(std::string_view s) { return IsDnsLabel(s); }
+
+Result<ParsedJob> ParseJobField(const spec::SpecReader& reader, const spec::Field& at, bool name_required) {
+  return JobParser(reader).ParseField(at, name_required);
+}
+
 Result<ParsedJob> ParseJobSpec(std::string_view yaml_text, std::string_view file_name) {
   try {
-    return JobParser(file_name).Parse(yaml_text);
+    const spec::SpecReader reader(file_name);
+    return JobParser(reader).Parse(yaml_text);
   } catch (const std::exception& e) {
     // Only a bug gets here: LoadDocument catches yaml-cpp's exceptions.
     return Internal(std::string(file_name) + ": internal error while reading the job: " + e.what());

@@ -41,6 +41,7 @@
 
 #include "common/job.h"
 #include "common/status.h"
+#include "spec/yaml_util.h"
 
 namespace drover {
 
@@ -69,6 +70,15 @@ struct ParsedJob {
 
 //! Parses a job spec; `file_name` only labels error messages.
 Result<ParsedJob> ParseJobSpec(std::string_view yaml_text, std::string_view file_name);
+
+//! Parses the job spec at `at` inside a larger document read by `reader` (an
+//! experiment's trial template): errors name `at`'s path ("trial.workers.min").
+//! `name:` may be left out when `name_required` is false (spec.name is then empty).
+Result<ParsedJob> ParseJobField(const spec::SpecReader& reader, const spec::Field& at, bool name_required);
+
+//! Whether `s` is a valid job name: lowercase letters, digits and '-', starting
+//! and ending with a letter or digit.
+bool IsDnsLabelName(std::string_view s);
 
 //! Reads and parses the job spec file at `path`, which labels its errors.
 Result<ParsedJob> LoadJobFile(const std::string& path);
