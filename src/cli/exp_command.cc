@@ -7,10 +7,12 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/client.h"
+#include "cli/command_util.h"
 #include "hpo/tabular.h"
 
 namespace drover::cli {
@@ -88,6 +90,77 @@ int RunSim(const SimFlags& f) {
   return kOk;
 }
 
+// A curve as a line of block characters, lowest value lowest.
+std::string Sparkline(const json& curve, size_t width = 24) {
+  static const char* kBlocks[] = {"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
+  std::vector<double> v;
+  for (const json& p : curve) v.push_back(p[1].get<double>());
+  if (v.size() > width) v.erase(v.begin(), v.end() - static_cast<long>(width));
+  if (v.empty()) return "";
+  auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  std::string out;
+  for (double x : v) out += kBlocks[*hi > *lo ? static_cast<int>(7.0 * (x - *lo) / (*hi - *lo) + 0.5) : 3];
+  return out;
+}
+
+std::string Short(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
+
+void PrintExperiments(const json& list) {
+  std::printf("%-5s %-20s %-18s %-10s %-10s %-9s %7s %8s %s\n", "ID", "NAME", "CONSUMER", "USER", "STATE",
+              "ALGORITHM", "TRIALS", "RUNNING", "BEST");
+  for (const json& e : list) {
+    std::string best = e["best"].is_null() ? "-"
+                                           : e["metric"].get<std::string>() + " " + Short(e["best"]["value"].get<double>()) +
+                                                 " (trial " + std::to_string(e["best"]["trial"].get<int>()) + ")";
+    std::printf("%-5lld %-20s %-18s %-10s %-10s %-9s %3zu/%-3d %8d %s\n", static_cast<long long>(e["id"].get<int64_t>()),
+                e["name"].get<std::string>().c_str(), e["consumer"].get<std::string>().c_str(),
+                e["user"].get<std::string>().c_str(), e["state"].get<std::string>().c_str(),
+                e["algorithm"].get<std::string>().c_str(), e["trials_started"].get<size_t>(),
+                e["max_trials"].get<int>(), e["trials_running"].get<int>(), best.c_str());
+  }
+}
+
+void PrintExperiment(const json& e) {
+  std::printf("experiment %lld %s: %s%s\n", static_cast<long long>(e["id"].get<int64_t>()),
+              e["name"].get<std::string>().c_str(), e["state"].get<std::string>().c_str(),
+              e["reason"].get<std::string>().empty() ? "" : (" (" + e["reason"].get<std::string>() + ")").c_str());
+  std::printf("consumer %s, user %s; %s%s, %s %s; %zu/%d trials started, %d running\n",
+              e["consumer"].get<std::string>().c_str(), e["user"].get<std::string>().c_str(),
+              e["algorithm"].get<std::string>().c_str(),
+              e["early_stopping"].get<std::string>().empty() || e["algorithm"] == e["early_stopping"]
+                  ? ""
+                  : (" + " + e["early_stopping"].get<std::string>() + " stopping").c_str(),
+              e["goal"].get<std::string>().c_str(), e["metric"].get<std::string>().c_str(),
+              e["trials_started"].get<size_t>(), e["max_trials"].get<int>(), e["trials_running"].get<int>());
+  if (!e["best"].is_null()) {
+    const json& b = e["trials"][e["best"]["trial"].get<size_t>()];
+    std::string params;
+    for (const auto& [k, v] : b["params"].items()) params += (params.empty() ? "" : " ") + k + "=" + v.get<std::string>();
+    std::printf("best: trial %d, %s %s: %s\n", b["index"].get<int>(), e["metric"].get<std::string>().c_str(),
+                Short(e["best"]["value"].get<double>()).c_str(), params.c_str());
+  }
+  std::printf("\n%-5s %-7s %-10s %4s %9s %9s %-24s %s\n", "TRIAL", "JOB", "STATE", "RUNG", "LATEST", "BEST",
+              "CURVE", "PARAMETERS / REASON");
+  for (const json& t : e["trials"]) {
+    std::string params;
+    for (const auto& [k, v] : t["params"].items()) params += (params.empty() ? "" : " ") + k + "=" + v.get<std::string>();
+    std::string why = t.contains("pending_reason") ? "pending: " + t["pending_reason"].get<std::string>()
+                                                   : t["reason"].get<std::string>();
+    int rung = t["rung"].get<int>();
+    std::printf("%-5d %-7lld %-10s %4s %9s %9s %-24s %s%s\n", t["index"].get<int>(),
+                static_cast<long long>(t["job"].get<int64_t>()), t["state"].get<std::string>().c_str(),
+                rung < 0 ? "-" : std::to_string(rung).c_str(),
+                t.contains("latest") ? Short(t["latest"].get<double>()).c_str() : "-",
+                t.contains("best") ? Short(t["best"].get<double>()).c_str() : "-",
+                t.contains("curve") ? Sparkline(t["curve"]).c_str() : "", params.c_str(),
+                why.empty() ? "" : ("  [" + why + "]").c_str());
+  }
+}
+
 }  // namespace
 
 void AddExpCommand(CLI::App& app, int& exit_code) {
@@ -106,6 +179,86 @@ void AddExpCommand(CLI::App& app, int& exit_code) {
   sim->add_flag("--categorical", f->categorical,
                 "treat every column as categorical (by default a column of numbers is ordered)");
   sim->callback([f, &exit_code]() { exit_code = RunSim(*f); });
+
+  {
+    auto c = std::make_shared<Common>();
+    auto file = std::make_shared<std::string>();
+    auto follow = std::make_shared<bool>(false);
+    CLI::App* cmd = exp->add_subcommand("submit", "Submit an experiment (YAML): its trials run as jobs of its consumer");
+    cmd->add_option("-f,--file", *file, "experiment YAML")->required();
+    cmd->add_flag("--follow", *follow, "show the trials until the experiment ends");
+    AddOutput(cmd, *c);
+    cmd->callback([=, &exit_code]() {
+      std::string err;
+      std::string yaml = ReadFile(*file, &err);
+      if (!err.empty()) {
+        std::cerr << "drover exp submit: " << err << "\n";
+        exit_code = kBadInput;
+        return;
+      }
+      Client client = c->client();
+      Reply r = client.Post("/api/v1/experiments?" + FileParam(*file), yaml, "application/yaml");
+      if ((exit_code = Report("exp submit", r)) != kOk) return;
+      const int64_t id = r.json["id"].get<int64_t>();
+      if (c->as_json() && !*follow) return c->Print(r.json);
+      std::cout << "experiment " << id << " submitted\n";
+      if (!*follow) return;
+      for (std::string last;;) {
+        Reply s = client.Get("/api/v1/experiments/" + std::to_string(id) + "/trials");
+        if ((exit_code = Report("exp submit", s)) != kOk) return;
+        std::string state = s.json["state"];
+        std::string line = std::to_string(s.json["trials_started"].get<size_t>()) + " started, " +
+                           std::to_string(s.json["trials_running"].get<int>()) + " running" +
+                           (s.json["best"].is_null() ? "" : ", best " + Short(s.json["best"]["value"].get<double>()));
+        if (line != last) std::cout << Clock(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()) << " " << line << "\n";
+        last = line;
+        if (state != "RUNNING") {
+          std::cout << "\n";
+          PrintExperiment(s.json);
+          exit_code = state == "SUCCEEDED" ? kOk : kServerError;
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::seconds(2));
+      }
+    });
+  }
+  {
+    auto c = std::make_shared<Common>();
+    CLI::App* cmd = exp->add_subcommand("list", "Experiments you may see");
+    AddOutput(cmd, *c);
+    cmd->callback([=, &exit_code]() {
+      Reply r = c->client().Get("/api/v1/experiments");
+      if ((exit_code = Report("exp list", r)) != kOk) return;
+      if (c->as_json()) return c->Print(r.json);
+      PrintExperiments(r.json["experiments"]);
+    });
+  }
+  for (bool trials : {false, true}) {
+    auto c = std::make_shared<Common>();
+    auto id = std::make_shared<int64_t>(0);
+    CLI::App* cmd = exp->add_subcommand(trials ? "trials" : "show",
+                                        trials ? "An experiment's trials with their curves (-o json for all of it)"
+                                               : "An experiment: its trials, their curves and the best");
+    cmd->add_option("id", *id, "experiment id")->required();
+    AddOutput(cmd, *c);
+    cmd->callback([=, &exit_code]() {
+      Reply r = c->client().Get("/api/v1/experiments/" + std::to_string(*id) + "/trials");
+      if ((exit_code = Report(trials ? "exp trials" : "exp show", r)) != kOk) return;
+      if (c->as_json()) return c->Print(trials ? r.json["trials"] : r.json);
+      PrintExperiment(r.json);
+    });
+  }
+  {
+    auto c = std::make_shared<Common>();
+    auto id = std::make_shared<int64_t>(0);
+    CLI::App* cmd = exp->add_subcommand("stop", "Stop an experiment: its running trials are cancelled");
+    cmd->add_option("id", *id, "experiment id")->required();
+    cmd->add_flag("--insecure", c->insecure, "do not verify the server's TLS certificate");
+    cmd->callback([=, &exit_code]() {
+      Reply r = c->client().Post("/api/v1/experiments/" + std::to_string(*id) + "/stop", "{}");
+      if ((exit_code = Report("exp stop", r)) == kOk) std::cout << "experiment " << *id << " stopped\n";
+    });
+  }
 }
 
 }  // namespace drover::cli

@@ -66,14 +66,21 @@ std::vector<Action> Controller::Advance(const std::vector<TrialView>& trials, do
   if (stopper_) {
     std::vector<Curve> curves;
     for (const TrialView& t : trials) {
-      Curve c{t.index, t.bracket, {}};
+      Curve c{t.index, t.bracket, {}, t.rung};
       for (const auto& [r, v] : t.curve) c.points.push_back({r, Loss(v)});
       curves.push_back(std::move(c));
     }
     for (size_t i = 0; i < trials.size(); ++i) {
       if (!running[i] || trials[i].curve.empty()) continue;
       Verdict v = stopper_->Judge(curves, i);
-      if (!v.stop) continue;
+      if (!v.stop) {
+        if (v.rung > trials[i].rung) {
+          Action passed{Action::Kind::kRung, trials[i].index, {}, 0, "", false};
+          passed.rung = v.rung;
+          actions.push_back(passed);
+        }
+        continue;
+      }
       actions.push_back({Action::Kind::kStop, trials[i].index, {}, 0, "stopped early: " + v.reason, false});
       running[i] = false;
       --n_running;

@@ -46,16 +46,19 @@ struct TrialView {
   TrialState state = TrialState::kRunning;
   //! (resource, metric value) as reported, in order.
   std::vector<std::pair<double, double>> curve;
+  int rung = -1;  //!< early stopping: the highest rung it passed (Action kRung); -1: none
 };
 
 struct Action {
-  enum class Kind { kStart, kStop, kFinish };
+  //! kRung: a running trial passed rung `rung`; keep it in TrialView::rung.
+  enum class Kind { kStart, kStop, kRung, kFinish };
   Kind kind = Kind::kStart;
   int trial = -1;      //!< kStart: the new trial's index; kStop: the trial to stop
   Config config;       //!< kStart
   int bracket = 0;     //!< kStart
   std::string reason;  //!< kStop, kFinish: for the user
   bool failed = false; //!< kFinish: the experiment failed (too many failed trials)
+  int rung = -1;       //!< kRung
 };
 
 class Controller {

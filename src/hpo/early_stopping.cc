@@ -13,6 +13,9 @@ std::string Num(double v) {
   return buf;
 }
 
+// A loss as the user's metric.
+std::string Shown(const StoppingOptions& o, double loss) { return Num(o.maximize ? -loss : loss); }
+
 // The loss a curve had on reaching resource `r` (its first point at or past
 // it), or nullptr if it has not reached it.
 const std::pair<double, double>* At(const Curve& c, double r) {
@@ -64,10 +67,11 @@ class SuccessiveHalving : public EarlyStopper {
     for (int k = 0;; ++k) {
       const double rung = o_.min_resource * std::pow(o_.eta, me.bracket + k);
       if (rung >= o_.max_resource - 1e-9 || rung > r_now + 1e-9) break;
-      v.rung = k;
-      // Decide only when this report is the one that reached the rung.
+      if (k <= me.judged) {
+        v.rung = k;
+        continue;  // passed already: a promotion is final
+      }
       const auto* mine = At(me, rung);
-      if (mine != &me.points.back()) continue;
       std::vector<double> recorded;
       for (const Curve& c : curves) {
         if (c.bracket != me.bracket) continue;
@@ -76,11 +80,12 @@ class SuccessiveHalving : public EarlyStopper {
       const double cutoff = Quantile(recorded, 1.0 / o_.eta);
       if (mine->second > cutoff) {
         v.stop = true;
-        v.reason = "rung " + std::to_string(k) + " (resource " + Num(rung) + "): loss " + Num(mine->second) +
-                   " is not in the best 1/" + Num(o_.eta) + " of the " + std::to_string(recorded.size()) +
-                   " trials there (cutoff " + Num(cutoff) + ")";
+        v.reason = "rung " + std::to_string(k) + " (" + o_.resource + " " + Num(rung) + "): " + o_.metric + " " +
+                   Shown(o_, mine->second) + " is not in the best 1/" + Num(o_.eta) + " of the " +
+                   std::to_string(recorded.size()) + " trials there (cutoff " + Shown(o_, cutoff) + ")";
         return v;
       }
+      v.rung = k;
     }
     return v;
   }
@@ -118,7 +123,8 @@ class MedianStopping : public EarlyStopper {
     const double median = Quantile(means, 0.5);
     if (best > median) {
       v.stop = true;
-      v.reason = "at resource " + Num(r) + " its best loss " + Num(best) + " is worse than the median " + Num(median) +
+      v.reason = "at " + o_.resource + " " + Num(r) + " its best " + o_.metric + " " + Shown(o_, best) +
+                 " is " + (o_.maximize ? "below" : "above") + " the median " + Shown(o_, median) +
                  " of the running means of the " + std::to_string(means.size()) + " other trials there";
     }
     return v;

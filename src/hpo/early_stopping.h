@@ -36,11 +36,12 @@ struct Curve {
   int trial = 0;
   int bracket = 0;
   std::vector<std::pair<double, double>> points;
+  int judged = -1;  //!< the highest rung already judged (and passed); -1: none
 };
 
 struct Verdict {
   bool stop = false;
-  int rung = -1;       //!< the highest rung the trial has reached; -1: none
+  int rung = -1;       //!< the highest rung the trial has reached and passed; -1: none
   std::string reason;  //!< why it stops, for `drover exp show`
 };
 
@@ -48,6 +49,11 @@ struct StoppingOptions {
   double min_resource = 1;
   double max_resource = 1;
   double eta = 3;  //!< the reduction factor
+  // For reasons only: what the user calls the metric and the resource, and
+  // whether losses are a maximised metric negated (reasons show the metric).
+  std::string metric = "loss";
+  std::string resource = "resource";
+  bool maximize = false;
 };
 
 class EarlyStopper {

@@ -24,30 +24,45 @@ TEST(EarlyStoppingTest, BadOptionsAreRefusedNamingTheField) {
 TEST(EarlyStoppingTest, AshaKeepsTheBestThirdAtEachRung) {
   auto asha = Make("asha", 1, 9);
   std::vector<Curve> c = {{0, 0, {{1, 0.5}}}};
-  EXPECT_FALSE(asha->Judge(c, 0).stop);  // alone at rung 0: continues
-  EXPECT_EQ(asha->Judge(c, 0).rung, 0);
+  // Judges as the controller does: a rung passed is recorded and not judged again.
+  auto judge = [&](size_t i) {
+    Verdict v = asha->Judge(c, i);
+    if (!v.stop) c[i].judged = v.rung;
+    return v;
+  };
+  EXPECT_FALSE(judge(0).stop);  // alone at rung 0: continues
+  EXPECT_EQ(c[0].judged, 0);
   c.push_back({1, 0, {{1, 0.9}}});
   // recorded {0.5, 0.9}: the 1/3-quantile is 0.5 + 0.4/3 = 0.633; 0.9 is above it.
-  Verdict v = asha->Judge(c, 1);
+  Verdict v = judge(1);
   EXPECT_TRUE(v.stop);
   EXPECT_NE(v.reason.find("rung 0 (resource 1): loss 0.9 is not in the best 1/3 of the 2 trials there (cutoff 0.6333)"),
             std::string::npos)
       << v.reason;
   c.push_back({2, 0, {{1, 0.4}}});
   // recorded {0.4, 0.5, 0.9}: the 1/3-quantile is 0.4 + 0.1 * 2/3 = 0.467; 0.4 is below it.
-  EXPECT_FALSE(asha->Judge(c, 2).stop);
+  EXPECT_FALSE(judge(2).stop);
+  // Rung 0 passed is final: trial 0, now outside the best third there, is not judged again.
+  EXPECT_FALSE(judge(0).stop);
+  Curve unjudged = c[0];
+  unjudged.judged = -1;
+  std::vector<Curve> control = {unjudged, c[1], c[2]};
+  EXPECT_TRUE(asha->Judge(control, 0).stop) << "the control: judged afresh, 0.5 is above the cutoff 0.467";
   // Trial 0 goes on to 2 (no rung: not judged) and 3 (rung 1, alone there: continues).
   c[0].points.push_back({2, 0.95});
-  EXPECT_FALSE(asha->Judge(c, 0).stop);
+  EXPECT_FALSE(judge(0).stop);
   c[0].points.push_back({3, 0.45});
-  EXPECT_FALSE(asha->Judge(c, 0).stop);
-  EXPECT_EQ(asha->Judge(c, 0).rung, 1);
-  // Trial 2 reaches rung 1 worse than trial 0 there: recorded {0.45, 0.6}, cutoff 0.5.
+  EXPECT_FALSE(judge(0).stop);
+  EXPECT_EQ(c[0].judged, 1);
+  // Trial 2's reports at 2 and 3 arrive together: rung 1 is judged all the same.
+  // recorded {0.45, 0.6}: cutoff 0.45 + 0.15/3 = 0.5.
+  c[2].points.push_back({2, 0.7});
   c[2].points.push_back({3, 0.6});
-  EXPECT_TRUE(asha->Judge(c, 2).stop);
+  EXPECT_TRUE(judge(2).stop);
   // At r_max nothing stops: the trial has finished its budget.
   c[2].points.push_back({9, 5.0});
-  EXPECT_FALSE(asha->Judge(c, 2).stop);
+  c[2].judged = 1;
+  EXPECT_FALSE(judge(2).stop);
 }
 
 TEST(EarlyStoppingTest, HyperbandDealsTrialsToBracketsAndComparesWithinOne) {
@@ -61,14 +76,16 @@ TEST(EarlyStoppingTest, HyperbandDealsTrialsToBracketsAndComparesWithinOne) {
   EXPECT_GE(first_five.size(), 2u) << "the deal is interleaved, not 9 of bracket 0 first";
   // Bracket 1's first rung is 3: a trial there at resource 1 is not judged,
   // and at 3 it is compared with bracket 1's trials only.
-  std::vector<Curve> c = {{0, 0, {{1, 0.1}, {3, 0.1}}}, {1, 1, {{1, 0.9}}}};
+  std::vector<Curve> c = {{0, 0, {{1, 0.1}, {3, 0.1}}, 1}, {1, 1, {{1, 0.9}}}};
   EXPECT_FALSE(hb->Judge(c, 1).stop);
   c[1].points.push_back({3, 0.9});
-  EXPECT_FALSE(hb->Judge(c, 1).stop) << "bracket 0's trial is not its competitor";
+  Verdict first = hb->Judge(c, 1);
+  EXPECT_FALSE(first.stop) << "bracket 0's trial is not its competitor";
+  c[1].judged = first.rung;
   c.push_back({2, 1, {{3, 0.2}}});
   EXPECT_FALSE(hb->Judge(c, 2).stop);
   c.push_back({3, 1, {{3, 0.95}}});
-  EXPECT_TRUE(hb->Judge(c, 3).stop);  // recorded {0.2, 0.9, 0.95}: cutoff 0.2 + 0.7 * 2/3 = 0.667
+  EXPECT_TRUE(hb->Judge(c, 3).stop);  // recorded {0.9, 0.2, 0.95}: cutoff 0.2 + 0.7 * 2/3 = 0.667
 }
 
 TEST(EarlyStoppingTest, MedianStoppingComparesWithTheOthersRunningMeans) {
@@ -82,7 +99,8 @@ TEST(EarlyStoppingTest, MedianStoppingComparesWithTheOthersRunningMeans) {
   // Its best, 0.55, against the median of {0.5, 0.7, 0.4} = 0.5: worse, so it stops.
   Verdict v = median->Judge(c, 3);
   EXPECT_TRUE(v.stop);
-  EXPECT_NE(v.reason.find("worse than the median 0.5 of the running means of the 3 other trials"), std::string::npos)
+  EXPECT_NE(v.reason.find("at resource 2 its best loss 0.55 is above the median 0.5 of the running means of the 3 other trials"),
+            std::string::npos)
       << v.reason;
   c[3].points.back().second = 0.45;  // the control: a better trial goes on
   EXPECT_FALSE(median->Judge(c, 3).stop);

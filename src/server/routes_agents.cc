@@ -142,6 +142,7 @@ void Server::AgentRoutes(Router& router) {
     uint64_t seen = 0;
     Status st = Mutate([&](store::WriteBatch* batch) -> Status {
       if (!model_.hosts().count(who.name)) return NotFound("host " + who.name + " is not registered");
+      ScanMetricsLocked(logs, Now(), batch);
       desired = model_.Sync(who.name, report, Now(), env_ctx_, batch, decoded->wait_ms / 1000.0);
       bool changed = !batch->empty();
       if (changed) Trigger();

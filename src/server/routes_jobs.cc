@@ -73,16 +73,7 @@ void Server::JobRoutes(Router& router) {
         return FailedPrecondition("user " + who.name + " already has " + std::to_string(opt_.max_active_jobs_per_user) +
                                   " jobs that have not ended, the most one user may have; cancel some first");
       }
-      if (opt_.no_root_workers) {
-        // Checked against the plan as it is now; the consumer's own existence is Submit's to check.
-        const std::string user = model_.RunAs(parsed->spec.consumer, env_ctx_);
-        if ((user.empty() || user == "root" || user == "0") && model_.plan().Find(parsed->spec.consumer) >= 0) {
-          return PermissionDenied("consumer " + parsed->spec.consumer + " would run its workers as root (" +
-                                  (user.empty() ? "no run_as in the plan for it or above it, and no --default-run-as"
-                                                : "its run_as is " + user) +
-                                  "), which this server refuses (--no-root-workers); ask an admin to give it a run_as");
-        }
-      }
+      DROVER_RETURN_IF_ERROR(RootWorkersAllowedLocked(parsed->spec.consumer));
       Result<JobId> submitted = model_.Submit(*parsed, req.body, who, Now(), batch);
       if (!submitted.ok()) return submitted.status();
       id = *submitted;

@@ -172,7 +172,7 @@ Status Server::LoadLocked(const store::Snapshot& snap, bool keep_ephemeral) {
   users_.clear();
   for (const auto& t : snap.tokens) tokens_[t.sha256] = t;
   for (const auto& u : snap.users) users_[u.name] = u;
-  return Status::Ok();
+  return experiments_.Load(snap);
 }
 
 std::vector<std::string> Server::Operations() const { return operations_; }
@@ -340,6 +340,7 @@ void Server::SchedulerLoop() {
     double now = Now();
     model_.CheckHosts(now, opt_.heartbeat_timeout, &batch);
     if (opt_.worker_heartbeat_timeout > 0) model_.CheckWorkers(now, opt_.worker_heartbeat_timeout, &batch);
+    experiments_.Advance(now, ExperimentHooksLocked(), &batch);  // trials submitted now are scheduled now
     model_.Schedule(*policy_, now, &batch);
     if (std::map<std::string, double> timers = policy_->ReclaimTimers(); timers != stored_timers_) {
       batch.reclaim_timers = timers;  // a consumer's grace period must not start over on a restart
@@ -397,6 +398,16 @@ Status Server::NoSuchJob(const httplib::Request& req) {
   return NotFound("job " + req.matches[1].str() + " does not exist");
 }
 
+Status Server::RootWorkersAllowedLocked(const std::string& consumer) const {
+  if (!opt_.no_root_workers || model_.plan().Find(consumer) < 0) return Status::Ok();
+  const std::string user = model_.RunAs(consumer, env_ctx_);
+  if (!user.empty() && user != "root" && user != "0") return Status::Ok();
+  return PermissionDenied("consumer " + consumer + " would run its workers as root (" +
+                          (user.empty() ? "no run_as in the plan for it or above it, and no --default-run-as"
+                                        : "its run_as is " + user) +
+                          "), which this server refuses (--no-root-workers); ask an admin to give it a run_as");
+}
+
 void Server::Routes(Router& router) {
   ClusterRoutes(router);
   UserRoutes(router);
@@ -404,6 +415,7 @@ void Server::Routes(Router& router) {
   JobRoutes(router);
   LogRoutes(router);
   RuntimeRoutes(router);
+  ExperimentRoutes(router);
 }
 
 }  // namespace drover::server

@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "server/cluster_model.h"
+#include "server/experiments.h"
 #include "server/kv_store.h"
 #include "server/log_store.h"
 #include "server/metrics.h"
@@ -90,7 +91,8 @@ class Server {
   void AgentRoutes(Router& router);    // agents' registration and sync (with their logs)
   void JobRoutes(Router& router);      // submit, list, show, cancel, update
   void LogRoutes(Router& router);      // workers' output, followed
-  void RuntimeRoutes(Router& router);  // the training runtime: members, status, key-value store
+  void RuntimeRoutes(Router& router);
+  void ExperimentRoutes(Router& router);  // experiments and their trials; jobs' metrics  // the training runtime: members, status, key-value store
 
   Status Bootstrap();
   void SchedulerLoop();
@@ -123,6 +125,14 @@ class Server {
   void Recover(const Status& why);
   //! Replaces memory with `snap` (under mu_).
   Status LoadLocked(const store::Snapshot& snap, bool keep_ephemeral);
+  //! With --no-root-workers: kPermissionDenied, saying why, when the workers
+  //! of `consumer` would run as root (call with mu_ held). The consumer's own
+  //! existence is for the caller to check.
+  Status RootWorkersAllowedLocked(const std::string& consumer) const;
+  //! How the experiment book reaches the model (call with mu_ held).
+  ExperimentBook::Hooks ExperimentHooksLocked();
+  //! Metric lines in the output of rank 0 that the agent sent (under mu_, inside a Mutate).
+  void ScanMetricsLocked(const std::vector<api::LogChunk>& logs, double now, store::WriteBatch* batch);
   //! Revokes every token of `kind` held by `owner` (a user, an agent's host;
   //! "" for the join token), under mu_ inside a Mutate.
   void RevokeTokensLocked(const std::string& kind, const std::string& owner, store::WriteBatch* batch);
@@ -143,6 +153,9 @@ class Server {
   std::mutex mu_;                    // guards everything below
   uint64_t version_ = 0;             // bumped by every change long polls may wait for
   ClusterModel model_;
+  ExperimentBook experiments_;
+  //! Per job: where rank 0's output last scanned for metrics ended, and the unfinished line there.
+  std::map<JobId, std::pair<uint64_t, std::string>> metric_tail_;
   std::map<std::string, store::TokenRecord> tokens_;  // by sha256
   std::map<std::string, store::UserRecord> users_;
   WorkerEnvContext env_ctx_;

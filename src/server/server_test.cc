@@ -379,6 +379,15 @@ TEST_F(ServerTest, ServesExactlyTheDocumentedOperationsWithTheirSchemas) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the scheduler's next cycle
   }
   ASSERT_EQ(Call("PUT", "/api/v1/jobs/1/kv/k", "v").first, 200);
+  ASSERT_EQ(Call("POST", "/api/v1/jobs/1/metrics", R"({"epoch": 1, "acc": 0.5})").first, 201);
+  ASSERT_EQ(Call("POST", "/api/v1/experiments",
+                 "name: e\nconsumer: /a\nsearch: {algorithm: random, metric: acc, goal: maximize, max_trials: 2}\n"
+                 "parameters: {lr: {type: log, min: 0.001, max: 0.1}}\ntrial: {command: [sleep, \"${params.lr}\"]}\n")
+                .first,
+            201);
+  for (int i = 0; i < 300 && Call("GET", "/api/v1/experiments/1").second["trials"].empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the scheduler's next cycle submits the trials
+  }
 
   int checked = 0;
   for (const auto& path : doc["paths"]) {

@@ -125,6 +125,7 @@ CREATE TABLE metrics (
   seq INTEGER NOT NULL,
   time REAL NOT NULL,
   values_json TEXT NOT NULL,
+  log_end INTEGER NOT NULL,
   PRIMARY KEY (job, seq)
 ) STRICT;
 )sql";

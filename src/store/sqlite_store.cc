@@ -118,7 +118,7 @@ const std::vector<std::string_view> kUserCols = {"name", "role", "consumers_json
 const std::vector<std::string_view> kTokenCols = {"sha256", "kind", "user", "job", "created"};
 const std::vector<std::string_view> kExperimentCols = {"id",     "name",   "consumer", "user",  "spec_yaml",
                                                        "state",  "reason", "created",  "ended", "trials_json"};
-const std::vector<std::string_view> kMetricCols = {"job", "seq", "time", "values_json"};
+const std::vector<std::string_view> kMetricCols = {"job", "seq", "time", "values_json", "log_end"};
 
 std::string SelectSql(std::string_view table, const std::vector<std::string_view>& cols,
                       std::string_view order) {
@@ -180,7 +180,7 @@ void from_json(const Json& j, ProgressRecord& p) {
 
 void to_json(Json& j, const TrialRecord& t) {
   j = Json{{"index", t.index}, {"job", t.job},     {"config", t.config},
-           {"bracket", t.bracket}, {"state", t.state}, {"reason", t.reason}};
+           {"bracket", t.bracket}, {"state", t.state}, {"reason", t.reason}, {"rung", t.rung}};
 }
 void from_json(const Json& j, TrialRecord& t) {
   t.index = j.at("index").get<int>();
@@ -189,6 +189,7 @@ void from_json(const Json& j, TrialRecord& t) {
   t.bracket = j.at("bracket").get<int>();
   t.state = j.at("state").get<std::string>();
   t.reason = j.at("reason").get<std::string>();
+  t.rung = j.value("rung", -1);
 }
 
 namespace {
@@ -514,7 +515,7 @@ class SqliteStore::Writer {
     for (size_t i = 0; i < b.metrics.size(); ++i) {
       const MetricRecord& m = b.metrics[i];
       sqlite3_stmt* s = insert_metric_.get();
-      int rc = Binder(s).Id(m.job).Int(m.seq).Real(m.time).Text(m.values_json).rc();
+      int rc = Binder(s).Id(m.job).Int(m.seq).Real(m.time).Text(m.values_json).Int(m.log_end).rc();
       DROVER_RETURN_IF_ERROR(Step(db, s, rc, [&] {
         return "metrics[" + std::to_string(i) + "] (job " + std::to_string(m.job) + ")";
       }));
@@ -729,7 +730,7 @@ class SqliteStore::Reader {
     }));
     DROVER_RETURN_IF_ERROR(ForEachRow(db, metrics_.get(), [&](sqlite3_stmt* r) {
       snap.metrics.push_back({static_cast<JobId>(sqlite3_column_int64(r, 0)), sqlite3_column_int64(r, 1),
-                              sqlite3_column_double(r, 2), ColText(r, 3)});
+                              sqlite3_column_double(r, 2), ColText(r, 3), sqlite3_column_int64(r, 4)});
       return Status::Ok();
     }));
     return ForEachRow(db, tokens_.get(), [&](sqlite3_stmt* r) {

@@ -167,11 +167,11 @@ WriteBatch EverythingBatch() {
   b.tokens.push_back({std::string(64, 'b'), "job", "", 42, 2.5});
   b.next_job_id = 43;
   b.experiments.push_back({3, "fmnist-cnn", "/research/视觉", "alice", "name: fmnist-cnn\n", "RUNNING", "", 1.5, 0,
-                           {{0, 42, {0.1 + 0.2, 3, 1}, 1, "STOPPED", "rung 0: loss 0.9 ✓"},
+                           {{0, 42, {0.1 + 0.2, 3, 1}, 1, "STOPPED", "rung 0: loss 0.9 ✓", 2},
                             {1, 7, {1e-3, 0, 2}, 0, "RUNNING", ""}}});
   b.experiments.push_back({1, "empty", "/", "bob", "", "SUCCEEDED", "", 0, 2.5, {}});
-  b.metrics.push_back({42, 2, 2.5, R"({"epoch":2,"val_acc":0.86})"});
-  b.metrics.push_back({42, 1, 1.5, R"({"epoch":1,"val_acc":0.853})"});
+  b.metrics.push_back({42, 2, 2.5, R"({"epoch":2,"val_acc":0.86})", int64_t{1} << 35});
+  b.metrics.push_back({42, 1, 1.5, R"({"epoch":1,"val_acc":0.853})", 0});
   return b;
 }
 

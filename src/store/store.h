@@ -124,6 +124,7 @@ struct TrialRecord {
   int bracket = 0;             //!< hyperband's bracket; 0 otherwise
   std::string state;           //!< "RUNNING", "SUCCEEDED", "STOPPED" (early), "FAILED"
   std::string reason;
+  int rung = -1;               //!< early stopping: the highest rung it passed
   friend bool operator==(const TrialRecord&, const TrialRecord&) = default;
 };
 
@@ -148,6 +149,7 @@ struct MetricRecord {
   int64_t seq = 0;          //!< 1, 2, ... per job
   double time = 0;
   std::string values_json;  //!< {"epoch": 1, "val_acc": 0.85}
+  int64_t log_end = 0;      //!< from rank 0's output: the offset just past its line; 0 if POSTed
   friend bool operator==(const MetricRecord&, const MetricRecord&) = default;
 };
 
