@@ -150,8 +150,11 @@ void Server::ExperimentRoutes(Router& router) {
         for (const auto& p : curve) b = s.maximize ? std::max(b, p.second) : std::min(b, p.second);
         row["best"] = b;
       }
-      if (const Job* j = model_.FindJob(t.job); j && t.state == "RUNNING" && j->rec.state == api::JobState::kPending) {
-        row["pending_reason"] = model_.PendingReason(t.job);
+      // A trial whose job waits (queued, or preempted for the plan) says why.
+      if (const Job* j = model_.FindJob(t.job); j && t.state == "RUNNING" &&
+          (j->rec.state == api::JobState::kPending || j->rec.state == api::JobState::kPreempted)) {
+        std::string why = model_.PendingReason(t.job);
+        row["pending_reason"] = why.empty() ? j->rec.reason : why;
       }
       if (curves) {
         json pts = json::array();
