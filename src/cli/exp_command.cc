@@ -96,11 +96,11 @@ std::string Sparkline(const json& curve, size_t width = 24) {
   std::vector<double> v;
   for (const json& p : curve) v.push_back(p[1].get<double>());
   if (v.size() > width) v.erase(v.begin(), v.end() - static_cast<long>(width));
-  if (v.empty()) return "";
+  if (v.empty()) return std::string(width, ' ');
   auto [lo, hi] = std::minmax_element(v.begin(), v.end());
   std::string out;
   for (double x : v) out += kBlocks[*hi > *lo ? static_cast<int>(7.0 * (x - *lo) / (*hi - *lo) + 0.5) : 3];
-  return out;
+  return out + std::string(width - v.size(), ' ');  // padded by characters shown, not bytes
 }
 
 std::string Short(double v) {
@@ -151,12 +151,12 @@ void PrintExperiment(const json& e) {
     std::string why = t.contains("pending_reason") ? "pending: " + t["pending_reason"].get<std::string>()
                                                    : t["reason"].get<std::string>();
     int rung = t["rung"].get<int>();
-    std::printf("%-5d %-7lld %-10s %4s %9s %9s %-24s %s%s\n", t["index"].get<int>(),
+    std::printf("%-5d %-7lld %-10s %4s %9s %9s %s %s%s\n", t["index"].get<int>(),
                 static_cast<long long>(t["job"].get<int64_t>()), t["state"].get<std::string>().c_str(),
                 rung < 0 ? "-" : std::to_string(rung).c_str(),
                 t.contains("latest") ? Short(t["latest"].get<double>()).c_str() : "-",
                 t.contains("best") ? Short(t["best"].get<double>()).c_str() : "-",
-                t.contains("curve") ? Sparkline(t["curve"]).c_str() : "", params.c_str(),
+                Sparkline(t.value("curve", json::array())).c_str(), params.c_str(),
                 why.empty() ? "" : ("  [" + why + "]").c_str());
   }
 }

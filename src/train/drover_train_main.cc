@@ -42,6 +42,7 @@ struct Flags {
   int64_t checkpoint_every = 0;
   int64_t eval_every = 0;
   double target_accuracy = 0;
+  bool epoch_metrics = false;
   int threads = 0;
   int64_t min_step_ms = 0;
   int64_t collective_timeout_ms = 5000;
@@ -88,6 +89,9 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint-every", f.checkpoint_every, "steps between checkpoints (0: at the end)");
   app.add_option("--eval-every", f.eval_every, "steps between test-set evaluations (0: at the end)");
   app.add_option("--target-accuracy", f.target_accuracy, "stop once test accuracy reaches this (needs --eval-every)");
+  app.add_flag("--epoch-metrics", f.epoch_metrics,
+               "after each epoch, evaluate on the test set and print (rank 0) `drover-metric {\"epoch\": E, "
+               "\"test_acc\": A, \"loss\": L}`, the line drover's experiments collect");
   app.add_option("--threads", f.threads, "torch intra-op threads (0: torch's default)");
   app.add_option("--min-step-ms", f.min_step_ms, "throttle: least wall time of a step (tests, demos)");
   app.add_option("--collective-timeout-ms", f.collective_timeout_ms, "how long a frozen peer can stall a step")
@@ -172,8 +176,19 @@ int main(int argc, char** argv) {
   }
   int64_t measured_samples = 0;
   Clock::time_point measure_from{};
+  double last_loss = 0;
+  (*trainer)->OnEpochEnd([&](int64_t epoch) {
+    if (!f.epoch_metrics || (*runner)->rank() != 0) return;
+    const auto t0 = Clock::now();
+    const double acc = Accuracy(*model, *test);
+    eval_time += Clock::now() - t0;
+    std::printf("drover-metric {\"epoch\": %lld, \"test_acc\": %.6f, \"loss\": %.6f}\n",
+                static_cast<long long>(epoch + 1), acc, last_loss);
+    std::fflush(stdout);
+  });
   (*trainer)->OnStep([&](const StepMetrics& m) {
     const int rank = (*runner)->rank();
+    last_loss = m.loss;
     if (samples.is_open()) {
       samples << m.step << ' ' << m.epoch << ' ' << m.world_size;
       for (int64_t i : m.indices) samples << ' ' << i;
