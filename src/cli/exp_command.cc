@@ -14,6 +14,7 @@
 #include "cli/client.h"
 #include "cli/command_util.h"
 #include "hpo/tabular.h"
+#include "spec/wmla_import.h"
 
 namespace drover::cli {
 namespace {
@@ -184,20 +185,56 @@ void AddExpCommand(CLI::App& app, int& exit_code) {
     auto c = std::make_shared<Common>();
     auto file = std::make_shared<std::string>();
     auto follow = std::make_shared<bool>(false);
+    struct Wmla {
+      std::string body, trial, name, consumer;
+      bool dry_run = false;
+    };
+    auto wmla = std::make_shared<Wmla>();
     CLI::App* cmd = exp->add_subcommand("submit", "Submit an experiment (YAML): its trials run as jobs of its consumer");
-    cmd->add_option("-f,--file", *file, "experiment YAML")->required();
+    auto* file_opt = cmd->add_option("-f,--file", *file, "experiment YAML");
+    auto* wmla_opt = cmd->add_option("--wmla", wmla->body, "instead: a WMLA hypersearch body (JSON), mapped to an experiment");
+    file_opt->excludes(wmla_opt);
+    cmd->add_option("--trial", wmla->trial, "with --wmla: the trial's job spec (YAML; ${params.NAME} for values)")
+        ->needs(wmla_opt);
+    cmd->add_option("--name", wmla->name, "with --wmla: the experiment's name (default: hpoName)")->needs(wmla_opt);
+    cmd->add_option("--consumer", wmla->consumer, "with --wmla: the trials' consumer")->needs(wmla_opt);
+    cmd->add_flag("--dry-run", wmla->dry_run, "with --wmla: print the experiment it maps to, submit nothing")
+        ->needs(wmla_opt);
     cmd->add_flag("--follow", *follow, "show the trials until the experiment ends");
     AddOutput(cmd, *c);
     cmd->callback([=, &exit_code]() {
       std::string err;
-      std::string yaml = ReadFile(*file, &err);
+      if (file->empty() && wmla->body.empty()) {
+        std::cerr << "drover exp submit: give -f EXPERIMENT.yaml, or --wmla BODY.json --trial JOB.yaml\n";
+        exit_code = kBadInput;
+        return;
+      }
+      std::string yaml = ReadFile(wmla->body.empty() ? *file : wmla->body, &err);
+      if (err.empty() && !wmla->body.empty()) {
+        if (wmla->trial.empty()) err = "--wmla needs --trial JOB.yaml: WMLA's model session has no counterpart";
+        std::string trial = err.empty() ? ReadFile(wmla->trial, &err) : "";
+        if (err.empty()) {
+          Result<WmlaImport> imported = ImportWmla(yaml, wmla->body, trial, wmla->name, wmla->consumer);
+          if (!imported.ok()) {
+            err = imported.status().message();
+          } else {
+            for (const std::string& n : imported->notes) std::cerr << "note: " << n << "\n";
+            yaml = imported->experiment_yaml;
+            if (wmla->dry_run) {
+              std::cout << yaml;
+              return;
+            }
+          }
+        }
+      }
       if (!err.empty()) {
         std::cerr << "drover exp submit: " << err << "\n";
         exit_code = kBadInput;
         return;
       }
       Client client = c->client();
-      Reply r = client.Post("/api/v1/experiments?" + FileParam(*file), yaml, "application/yaml");
+      Reply r = client.Post("/api/v1/experiments?" + FileParam(wmla->body.empty() ? *file : wmla->body + " (mapped)"),
+                            yaml, "application/yaml");
       if ((exit_code = Report("exp submit", r)) != kOk) return;
       const int64_t id = r.json["id"].get<int64_t>();
       if (c->as_json() && !*follow) return c->Print(r.json);
