@@ -4,8 +4,10 @@
 # elastic training job (drover-train, Fashion-MNIST) takes all 4 idle slots;
 # when team beta submits its own, alpha's job shrinks 4 -> 2 in-process — same
 # worker processes, no restart, no lost step — and grows back to 4 when beta's
-# job ends. Then the simulator compares the scheduling policies on real
-# cluster traces and writes HTML reports to out/.
+# job ends. Then beta runs a hyperparameter search (ASHA over drover-train
+# trials, each a job of beta's) beside alpha's training, which shrinks for it
+# again. Then the simulator compares the scheduling policies on real cluster
+# traces and writes HTML reports to out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/build.sh >/dev/null
@@ -32,7 +34,7 @@ step "apply the two-team plan"
 show plan apply -f examples/demo/plan.yaml
 
 # The job files name drover-train by a placeholder; fill in this checkout's.
-for f in alpha-train beta-train; do
+for f in alpha-train beta-train beta-experiment; do
   sed -e "s|@DROVER_TRAIN@|$TRAIN|" -e "s|@OUT@|$OUT|" examples/demo/$f.yaml >"$OUT/$f.yaml"
 done
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}
@@ -66,6 +68,11 @@ sleep 2
 show jobs
 show job 1
 show logs 2 --tail 2
+
+step "beta runs a hyperparameter search beside alpha's training: its trials are beta's jobs, so alpha shrinks again"
+show exp submit -f "$OUT/beta-experiment.yaml" --follow
+show jobs
+wait_for 60 '[ "$(json_field 1 reported_world_size)" = 4 ] || [ "$(json_field 1 state)" = SUCCEEDED ]'
 
 step "alpha finishes its 3 epochs"
 wait_for 300 '[ "$(json_field 1 state)" = SUCCEEDED ]'

@@ -81,29 +81,37 @@ done
 $PY - "$results" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+THRESHOLDS = (0.87, 0.88)
 def stats(r):
     reps = sorted(r["reports"], key=lambda x: x["t"])
-    hit = next((x for x in reps if x["acc"] >= 0.88), None)
-    t088 = hit["t"] if hit else None
-    epochs088 = sum(1 for x in reps if hit and x["t"] <= hit["t"]) if hit else None
-    best = max((x["acc"] for x in reps), default=0)
-    return t088, epochs088, best, r["wall_s"]
-print(f"{'side':12} {'seed':>4} {'s to 0.88':>10} {'epochs to 0.88':>15} {'best':>7} {'wall s':>7}")
-med = {}
+    out = []
+    for th in THRESHOLDS:
+        hit = next((x for x in reps if x["acc"] >= th), None)
+        out += [hit["t"] if hit else None, sum(1 for x in reps if x["t"] <= hit["t"]) if hit else None]
+    return out + [max((x["acc"] for x in reps), default=0), r["wall_s"]]
+def fmt(v, digits=1):
+    return "-" if v is None else (f"{v:.{digits}f}" if isinstance(v, float) else str(v))
+head = "".join(f"{'s to ' + str(t):>10} {'epochs':>7}" for t in THRESHOLDS)
+print(f"{'side':12} {'seed':>4} {head} {'best':>7} {'wall s':>7}")
+per = {}
 for r in rows:
-    t, e, b, w = stats(r)
-    med.setdefault(r["side"], []).append((t, e, b, w))
-    print(f"{r['side']:12} {r['seed']:>4} {t if t is None else round(t, 1)!s:>10} {e!s:>15} {b:>7.4f} {w:>7.1f}")
-def m(v):
+    s = stats(r)
+    per.setdefault(r["side"], []).append(s)
+    cells = "".join(f"{fmt(s[2 * i]):>10} {fmt(s[2 * i + 1]):>7}" for i in range(len(THRESHOLDS)))
+    print(f"{r['side']:12} {r['seed']:>4} {cells} {s[-2]:>7.4f} {s[-1]:>7.1f}")
+def med(v):
     v = [x for x in v if x is not None]
-    return statistics.median(v) if v else None
-print("medians:")
-out = {}
-for side, v in med.items():
-    out[side] = [m([x[i] for x in v]) for i in range(4)]
-    t, e, b, w = out[side]
-    print(f"{side:12} {'':>4} {t if t is None else round(t, 1)!s:>10} {e!s:>15} {b:>7.4f} {w:>7.1f}")
-d, o = out.get("drover asha"), out.get("optuna asha")
-if d and o and d[0] and o[0]:
-    print(f"drover's time to 0.88 / Optuna's: {d[0] / o[0]:.2f} (target <= 0.5); best {d[2]:.4f} vs {o[2]:.4f}")
+    return statistics.median(v) if len(v) * 2 > len(per[next(iter(per))]) else None  # a median only if most seeds got there
+print("medians (- where most seeds never got there):")
+m = {}
+for side, v in per.items():
+    m[side] = [med([s[i] for s in v]) for i in range(len(v[0]))]
+    cells = "".join(f"{fmt(m[side][2 * i]):>10} {fmt(m[side][2 * i + 1]):>7}" for i in range(len(THRESHOLDS)))
+    print(f"{side:12} {'':>4} {cells} {m[side][-2]:>7.4f} {m[side][-1]:>7.1f}")
+d, o = m.get("drover asha"), m.get("optuna asha")
+for i, th in enumerate(THRESHOLDS):
+    if d and o and d[2 * i] and o[2 * i]:
+        print(f"time to {th}: drover / Optuna = {d[2 * i] / o[2 * i]:.2f} (target <= 0.5)")
+if d and o:
+    print(f"best: drover {d[-2]:.4f}, Optuna {o[-2]:.4f}; wall: drover {d[-1]:.1f} s, Optuna {o[-1]:.1f} s")
 PY

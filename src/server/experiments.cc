@@ -221,7 +221,10 @@ int ExperimentBook::Advance(double now, const Hooks& hooks, store::WriteBatch* b
     for (const hpo::Action& a : actions) {
       dirty = true;
       if (a.kind == hpo::Action::Kind::kRung) {
-        e.rec.trials[static_cast<size_t>(a.trial)].rung = a.rung;
+        store::TrialRecord& t = e.rec.trials[static_cast<size_t>(a.trial)];
+        t.rung = a.rung;
+        // Promoted: above the trials still at lower rungs, so an elastic one grows first.
+        hooks.set_priority(t.job, e.spec.trial.spec.priority + a.rung + 1, batch);
       } else if (a.kind == hpo::Action::Kind::kStop) {
         store::TrialRecord& t = e.rec.trials[static_cast<size_t>(a.trial)];
         t.state = "STOPPED";

@@ -94,6 +94,8 @@ class ExperimentBook {
         submit;
     //! Cancels a trial's job, saying why.
     std::function<void(JobId job, const std::string& why, store::WriteBatch* batch)> cancel;
+    //! Sets a running trial's job priority (a trial that passed a rung ranks above its peers, so it grows first).
+    std::function<void(JobId job, int priority, store::WriteBatch* batch)> set_priority;
   };
 
   //! Moves every running experiment on: trials whose jobs ended are marked,

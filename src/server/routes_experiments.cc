@@ -38,6 +38,10 @@ ExperimentBook::Hooks Server::ExperimentHooksLocked() {
     DROVER_RETURN_IF_ERROR(RootWorkersAllowedLocked(job.spec.consumer));
     return model_.Submit(job, yaml, who, Now(), batch);
   };
+  h.set_priority = [this](JobId id, int priority, store::WriteBatch* batch) {
+    const Job* j = model_.FindJob(id);
+    if (j && !IsTerminal(j->rec.state)) (void)model_.Update(id, priority, std::nullopt, Now(), batch);
+  };
   h.cancel = [this](JobId id, const std::string& why, store::WriteBatch* batch) {
     const Job* j = model_.FindJob(id);
     if (j && !IsTerminal(j->rec.state)) (void)model_.Cancel(id, why, Now(), batch);

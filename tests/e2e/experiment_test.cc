@@ -81,6 +81,9 @@ TEST_F(ExperimentTest, AshaRunsTrialsAsJobsStopsLaggardsAndFinishesWithTheBest) 
       EXPECT_LT(t["curve"].size(), 9u);
     } else {
       EXPECT_EQ(t["curve"].size(), 9u) << t.dump();  // every epoch's report, once
+      // Promoted past its rungs: its job ranks above the trials still below them.
+      json job = cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(t["job"].get<int64_t>())).json;
+      EXPECT_EQ(job["priority"], t["rung"].get<int>() + 1) << job.dump();
     }
   }
   EXPECT_EQ(jobs.size(), 8u) << "a job per trial";
