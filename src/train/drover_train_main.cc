@@ -90,8 +90,9 @@ int main(int argc, char** argv) {
   app.add_option("--eval-every", f.eval_every, "steps between test-set evaluations (0: at the end)");
   app.add_option("--target-accuracy", f.target_accuracy, "stop once test accuracy reaches this (needs --eval-every)");
   app.add_flag("--epoch-metrics", f.epoch_metrics,
-               "after each epoch, evaluate on the test set and print (rank 0) `drover-metric {\"epoch\": E, "
-               "\"test_acc\": A, \"loss\": L}`, the line drover's experiments collect");
+               "after each epoch, rank 0 evaluates on the test set and prints `drover-metric {\"epoch\": E, "
+               "\"loss\": L, \"samples_per_s\": S, \"test_acc\": A}` (ElasticOptions::epoch_metrics), the line "
+               "drover's experiments collect");
   app.add_option("--threads", f.threads, "torch intra-op threads (0: torch's default)");
   app.add_option("--min-step-ms", f.min_step_ms, "throttle: least wall time of a step (tests, demos)");
   app.add_option("--collective-timeout-ms", f.collective_timeout_ms, "how long a frozen peer can stall a step")
@@ -160,6 +161,7 @@ int main(int argc, char** argv) {
   eo.min_step = std::chrono::milliseconds(f.min_step_ms);
   eo.collective_timeout = std::chrono::milliseconds(f.collective_timeout_ms);
   eo.nccl = f.collectives != "gloo";
+  eo.epoch_metrics = f.epoch_metrics;
   double accuracy = -1;
   int64_t evaluated_at = -1;
   Clock::duration eval_time{0};
@@ -176,19 +178,13 @@ int main(int argc, char** argv) {
   }
   int64_t measured_samples = 0;
   Clock::time_point measure_from{};
-  double last_loss = 0;
-  (*trainer)->OnEpochEnd([&](int64_t epoch) {
-    if (!f.epoch_metrics || (*runner)->rank() != 0) return;
+  (*runner)->OnEpochMetrics([&](int64_t, std::map<std::string, double>* values) {
     const auto t0 = Clock::now();
-    const double acc = Accuracy(*model, *test);
+    (*values)["test_acc"] = Accuracy(*model, *test);
     eval_time += Clock::now() - t0;
-    std::printf("drover-metric {\"epoch\": %lld, \"test_acc\": %.6f, \"loss\": %.6f}\n",
-                static_cast<long long>(epoch + 1), acc, last_loss);
-    std::fflush(stdout);
   });
   (*trainer)->OnStep([&](const StepMetrics& m) {
     const int rank = (*runner)->rank();
-    last_loss = m.loss;
     if (samples.is_open()) {
       samples << m.step << ' ' << m.epoch << ' ' << m.world_size;
       for (int64_t i : m.indices) samples << ' ' << i;

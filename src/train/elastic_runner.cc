@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <fstream>
@@ -227,6 +228,7 @@ Status ElasticRunner::FitStandalone() {
     const auto t0 = Clock::now();
     auto m = trainer_->Step();
     if (!m.ok()) return m.status();
+    NoteStep(*m);
     if (SaveDue()) DROVER_RETURN_IF_ERROR(SaveCheckpoint());
     std::this_thread::sleep_until(t0 + options_.min_step);
   }
@@ -444,6 +446,7 @@ Status ElasticRunner::FitElastic() {
         s.loss = step->loss;
         s.samples_per_s = step->samples_per_s;
       }
+      NoteStep(*step);
       if (SaveDue()) {
         Status cs = SaveCheckpoint();
         if (!cs.ok()) spdlog::warn("{}", cs.message());
@@ -455,6 +458,29 @@ Status ElasticRunner::FitElastic() {
   }
   FinalReport(world);
   return Status::Ok();
+}
+
+void ElasticRunner::NoteStep(const StepMetrics& m) {
+  if (!options_.epoch_metrics) return;
+  epoch_loss_ += m.loss;
+  ++epoch_steps_;
+  if (trainer_->sampler().epoch() == m.epoch) return;  // the epoch goes on
+  if (rank() == 0) {
+    std::map<std::string, double> values = {{"epoch", static_cast<double>(m.epoch + 1)},
+                                            {"loss", epoch_loss_ / static_cast<double>(epoch_steps_)},
+                                            {"samples_per_s", m.samples_per_s}};
+    if (on_epoch_metrics_) on_epoch_metrics_(m.epoch + 1, &values);
+    std::string line = "drover-metric {";
+    for (const auto& [name, v] : values) {
+      char num[32];
+      std::snprintf(num, sizeof num, "%.9g", std::isfinite(v) ? v : 0.0);
+      line += (line.back() == '{' ? "\"" : ", \"") + name + "\": " + num;
+    }
+    std::printf("%s}\n", line.c_str());
+    std::fflush(stdout);
+  }
+  epoch_loss_ = 0;
+  epoch_steps_ = 0;
 }
 
 Status Fit(Trainer* trainer, const ElasticOptions& options, bool* left) {

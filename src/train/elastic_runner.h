@@ -41,6 +41,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -76,6 +77,11 @@ struct ElasticOptions {
   std::function<bool()> stop_when;
   //! Lower bound of a step's wall time (throttles tests and demos; 0: none).
   std::chrono::milliseconds min_step{0};
+  //! After each epoch, rank 0 prints `drover-metric {"epoch": E, "loss": L,
+  //! "samples_per_s": S}` on stdout (L: the epoch's mean loss on rank 0),
+  //! with whatever OnEpochMetrics adds: the line drover's experiments take
+  //! their metrics from (docs/hpo.md). Off by default.
+  bool epoch_metrics = false;
   //! On a GPU (the Trainer's device), reduce gradients over NCCL; false
   //! sends them through host memory over Gloo (ranks sharing one GPU, which
   //! NCCL refuses). Needs a build with DROVER_WITH_CUDA.
@@ -114,6 +120,11 @@ class ElasticRunner {
   int rank() const { return group_ ? group_->rank() : 0; }
   int world_size() const { return group_ ? group_->world_size() : 1; }
   void OnRescale(std::function<void(const RescaleEvent&)> callback) { on_rescale_ = std::move(callback); }
+  //! With ElasticOptions::epoch_metrics: called on rank 0 after each epoch
+  //! (numbered from 1) to add values (say, a validation accuracy) to its line.
+  void OnEpochMetrics(std::function<void(int64_t epoch, std::map<std::string, double>* values)> add) {
+    on_epoch_metrics_ = std::move(add);
+  }
 
  private:
   ElasticRunner(Trainer* trainer, const ElasticOptions& options);
@@ -149,6 +160,11 @@ class ElasticRunner {
   std::unique_ptr<ElasticGroup> group_;
   std::unique_ptr<Threads> threads_;
   std::function<void(const RescaleEvent&)> on_rescale_;
+  std::function<void(int64_t, std::map<std::string, double>*)> on_epoch_metrics_;
+  //! After every step: ends an epoch's metrics line when the step finished the epoch.
+  void NoteStep(const StepMetrics& m);
+  double epoch_loss_ = 0;  //!< sum over the epoch's steps so far
+  int64_t epoch_steps_ = 0;
   bool left_ = false;
   bool have_state_ = false;
   int64_t known_generation_ = 0;
