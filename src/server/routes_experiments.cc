@@ -35,6 +35,13 @@ ExperimentBook::Hooks Server::ExperimentHooksLocked() {
     auto u = users_.find(e.rec.user);
     if (u == users_.end()) return PermissionDenied("user " + e.rec.user + " no longer exists");
     Principal who{u->second.role == "admin" ? Role::kAdmin : Role::kUser, u->second.name, u->second.consumers, 0};
+    // Trials count against their user's job quota, as jobs submitted by hand do.
+    if (who.role != Role::kAdmin &&
+        static_cast<int>(model_.ActiveJobs(who.name).size()) >= opt_.max_active_jobs_per_user) {
+      return Status(StatusCode::kResourceExhausted,
+                    "user " + who.name + " already has " + std::to_string(opt_.max_active_jobs_per_user) +
+                        " jobs that have not ended, the most one user may have");
+    }
     DROVER_RETURN_IF_ERROR(RootWorkersAllowedLocked(job.spec.consumer));
     return model_.Submit(job, yaml, who, Now(), batch);
   };
@@ -90,6 +97,7 @@ void Server::ExperimentRoutes(Router& router) {
     Result<ExperimentSpec> spec = ParseExperimentSpec(req.body, FileLabel(req, "experiment.yaml"));
     if (!spec.ok()) return Fail(res, spec.status());
     int64_t id = 0;
+    bool over_quota = false;
     Status st = Mutate([&](store::WriteBatch* batch) -> Status {
       std::string consumer = spec->consumer;
       if (consumer.empty()) {
@@ -106,6 +114,15 @@ void Server::ExperimentRoutes(Router& router) {
         return PermissionDenied("consumer: " + who.name + " may not submit to " + consumer);
       }
       DROVER_RETURN_IF_ERROR(RootWorkersAllowedLocked(consumer));
+      if (who.role != Role::kAdmin) {
+        int running = 0;
+        for (const auto& [eid, e] : experiments_.all()) running += e.rec.user == who.name && e.rec.state == "RUNNING";
+        if (running >= opt_.max_active_jobs_per_user) {
+          over_quota = true;
+          return FailedPrecondition("user " + who.name + " already has " + std::to_string(running) +
+                                    " experiments running, the most one user may have; stop some first");
+        }
+      }
       spec->consumer = consumer;
       store::ExperimentRecord rec;
       rec.name = spec->name;
@@ -119,6 +136,7 @@ void Server::ExperimentRoutes(Router& router) {
       Trigger();
       return Status::Ok();
     });
+    if (over_quota) return Reply(res, 429, {{"error", st.message()}});
     if (!st.ok()) return Fail(res, st);
     spdlog::info("experiment {} ({}) submitted by {}", id, spec->name, who.name);
     Reply(res, 201, {{"id", id}, {"name", spec->name}, {"state", "RUNNING"}});

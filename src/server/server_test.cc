@@ -463,6 +463,38 @@ TEST_F(JobQuotaTest, AUserPastTheQuotaIsRefusedAndEndingAJobMakesRoom) {
   EXPECT_NE(why_kv.value("error", "").find("ann's jobs hold 3 MiB"), std::string::npos) << why_kv.dump();
   ASSERT_EQ(Call("POST", "/api/v1/jobs/" + std::to_string(ids[1]) + "/cancel", "{}", ann).first, 200);
   EXPECT_EQ(put(ids[2], "b").first, 200);  // an ended job's store no longer counts
+
+  // Experiments cannot get round the quota: ann has 2 jobs not ended, so her
+  // experiment's second trial is refused and the experiment fails, saying why.
+  const std::string exp = "name: e\nsearch: {algorithm: random, metric: acc, goal: maximize, max_trials: 4, "
+                          "max_parallel: 4}\nparameters: {x: {type: double, min: 0, max: 1}}\n"
+                          "trial: {command: [sleep, \"100\"]}\n";
+  auto [made_exp, e] = Call("POST", "/api/v1/experiments", exp, ann);
+  ASSERT_EQ(made_exp, 201) << e.dump();
+  json ended;
+  for (int i = 0; i < 300; ++i) {
+    ended = Call("GET", "/api/v1/experiments/" + std::to_string(e["id"].get<int64_t>()), "", ann).second;
+    if (ended.value("state", "") != "RUNNING") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the scheduler's next cycle
+  }
+  EXPECT_EQ(ended["state"], "FAILED") << ended.dump();
+  EXPECT_NE(ended["reason"].get<std::string>().find("already has 3 jobs that have not ended"), std::string::npos)
+      << ended.dump();
+  EXPECT_EQ(Call("GET", "/api/v1/jobs?user=ann", "", ann).second["jobs"].size(), 5u);  // 4 by hand + 1 trial
+  // And at most 3 experiments running at once (the same limit), each here with one trial.
+  json mine = Call("GET", "/api/v1/jobs?user=ann", "", ann).second;  // named: the loop must not outlive it
+  for (const json& j : mine["jobs"]) {
+    if (j["state"] != "CANCELLED" && j["state"] != "SUCCEEDED" && j["state"] != "FAILED") {
+      Call("POST", "/api/v1/jobs/" + std::to_string(j["id"].get<uint64_t>()) + "/cancel", "{}", ann);
+    }
+  }
+  std::string one = exp;
+  one.replace(one.find("max_parallel: 4"), 15, "max_parallel: 1");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Call("POST", "/api/v1/experiments", one, ann).first, 201);
+  auto [too_many, why_exp] = Call("POST", "/api/v1/experiments", one, ann);
+  EXPECT_EQ(too_many, 429);
+  EXPECT_NE(why_exp.value("error", "").find("already has 3 experiments running"), std::string::npos) << why_exp.dump();
+  EXPECT_EQ(Call("POST", "/api/v1/experiments", one).first, 201);  // the admin is not counted
 }
 
 // The server's clock is injectable, so the heartbeat timeout is checked at
