@@ -1,0 +1,46 @@
+// A job's throughput model, learned from the step times it has shown, in the
+// form Pollux uses (Qiao et al., OSDI 2021, section 4.1): one step of a job
+// on K replicas over N nodes with local batch m takes
+//
+//   T_grad(m)   = a_grad + b_grad * m                       (compute)
+//   T_sync(K,N) = 0                         when K = 1
+//               = a_local + b_local * (K - 2)  when N = 1   (within a node)
+//               = a_node  + b_node  * (K - 2)  when N > 1   (across nodes)
+//   T_step      = (T_grad^g + T_sync^g)^(1/g),  g >= 1      (how much they overlap)
+//
+// FitThroughput finds the seven parameters that best explain observed steps
+// (least squares on the logarithm of the step time, so every size counts
+// alike), starting from and gently held to a prior, so that sizes not yet
+// seen are predicted from what a similar job would do rather than from
+// nothing. Pure: no clock, no I/O; the same code serves the server and the
+// simulator.
+#pragma once
+
+#include <vector>
+
+namespace drover::sched {
+
+struct ThroughputParams {
+  double a_grad = 0.01, b_grad = 1e-3;    //!< seconds; seconds per sample
+  double a_local = 1e-3, b_local = 1e-4;  //!< seconds (replicas on one node)
+  double a_node = 1e-2, b_node = 1e-3;    //!< seconds (replicas on several nodes)
+  double gamma = 1.5;                     //!< >= 1: 1 = no overlap of compute and sync
+};
+
+//! One measured step: how the job was placed and how long a step took.
+struct StepObservation {
+  int nodes = 1;
+  int replicas = 1;
+  double local_batch = 1;
+  double step_time = 0;  //!< seconds
+};
+
+//! The model's step time for K `replicas` over `nodes` nodes at `local_batch`.
+double PredictStepTime(const ThroughputParams& p, int nodes, int replicas, double local_batch);
+
+//! The parameters that best fit `obs`, starting from `prior` (which also
+//! weighs, lightly, on parameters the observations say little about).
+//! Observations with a step time not above 0 are ignored; none: `prior`.
+ThroughputParams FitThroughput(const std::vector<StepObservation>& obs, const ThroughputParams& prior = {});
+
+}  // namespace drover::sched
