@@ -44,7 +44,7 @@ AbuseResult RunAbuse(LocalCluster& cluster, const AbuseOptions& options) {
     }
   });
   // The long polls: each on its own connection.
-  std::atomic<int> answered{0}, refused{0};
+  std::atomic<int> answered{0}, refused{0}, failed{0};
   std::vector<std::thread> polls;
   for (int i = 0; i < options.long_polls; ++i) {
     polls.emplace_back([&] {
@@ -52,13 +52,13 @@ AbuseResult RunAbuse(LocalCluster& cluster, const AbuseOptions& options) {
       c.set_bearer_token_auth(alice);
       c.set_read_timeout(70, 0);
       auto r = c.Get("/api/v1/jobs/" + std::to_string(job) + "/members?after=999999&wait_ms=60000");
-      ++(r && r->status == 429 ? refused : answered);
+      ++(!r ? failed : r->status == 429 ? refused : answered);
     });
   }
   // Every poll arrives before the other user starts: those over the cap are
   // answered at once, the rest are parked until the job ends (below).
   auto t0 = Clock::now();
-  while (refused < options.long_polls - 64 && Clock::now() - t0 < std::chrono::seconds(20)) {
+  while (refused + failed < options.long_polls - 64 && Clock::now() - t0 < std::chrono::seconds(20)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   // The other user, meanwhile.
@@ -83,6 +83,7 @@ AbuseResult RunAbuse(LocalCluster& cluster, const AbuseOptions& options) {
   for (auto& t : polls) t.join();
   out.polls_refused = refused;
   out.polls_parked = answered;  // held until the job ended
+  out.polls_failed = failed;
   return out;
 }
 

@@ -24,6 +24,7 @@ struct AbuseResult {
   int connections_held = 0;  //!< idle + trickling connections the server accepted
   int polls_parked = 0;      //!< the abuser's long polls the server took
   int polls_refused = 0;     //!< answered 429 at once
+  int polls_failed = 0;      //!< got no answer at all (a connection that failed on this client's side)
   int gets_failed = 0;       //!< the other user's GETs without a 200 (a 5 s timeout each; it stops at 3)
   std::vector<double> get_ms;
 };

@@ -800,7 +800,10 @@ TEST(AbuseTest, OneUsersConnectionsAndLongPollsDoNotStarveAnother) {
   std::printf("connections held %d, polls parked %d, refused %d; the other user's GET p99 %.1f ms, %d failed\n",
               a.connections_held, a.polls_parked, a.polls_refused, p99, a.gets_failed);
   EXPECT_EQ(a.connections_held, 400);
-  EXPECT_EQ(a.polls_refused, 36);  // 100 asked, 64 per principal
+  // 100 asked, 64 per principal. Under a slow build a poll's connection may
+  // fail on the client's side before the server sees it: it counts apart.
+  EXPECT_EQ(a.polls_parked, 64);
+  EXPECT_EQ(a.polls_refused + a.polls_failed, 36) << a.polls_failed << " failed";
   EXPECT_EQ(a.gets_failed, 0);
   EXPECT_LT(p99, 1000);
   if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
