@@ -13,6 +13,7 @@
 
 #include "cli/client.h"
 #include "cli/command_util.h"
+#include "hpo/early_stopping.h"
 #include "hpo/tabular.h"
 #include "spec/wmla_import.h"
 
@@ -104,18 +105,12 @@ std::string Sparkline(const json& curve, size_t width = 24) {
   return out + std::string(width - v.size(), ' ');  // padded by characters shown, not bytes
 }
 
-std::string Short(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
-}
-
 void PrintExperiments(const json& list) {
   std::printf("%-5s %-20s %-18s %-10s %-10s %-9s %7s %8s %s\n", "ID", "NAME", "CONSUMER", "USER", "STATE",
               "ALGORITHM", "TRIALS", "RUNNING", "BEST");
   for (const json& e : list) {
     std::string best = e["best"].is_null() ? "-"
-                                           : e["metric"].get<std::string>() + " " + Short(e["best"]["value"].get<double>()) +
+                                           : e["metric"].get<std::string>() + " " + hpo::ShortNumber(e["best"]["value"].get<double>()) +
                                                  " (trial " + std::to_string(e["best"]["trial"].get<int>()) + ")";
     std::printf("%-5lld %-20s %-18s %-10s %-10s %-9s %3zu/%-3d %8d %s\n", static_cast<long long>(e["id"].get<int64_t>()),
                 e["name"].get<std::string>().c_str(), e["consumer"].get<std::string>().c_str(),
@@ -142,7 +137,7 @@ void PrintExperiment(const json& e) {
     std::string params;
     for (const auto& [k, v] : b["params"].items()) params += (params.empty() ? "" : " ") + k + "=" + v.get<std::string>();
     std::printf("best: trial %d, %s %s: %s\n", b["index"].get<int>(), e["metric"].get<std::string>().c_str(),
-                Short(e["best"]["value"].get<double>()).c_str(), params.c_str());
+                hpo::ShortNumber(e["best"]["value"].get<double>()).c_str(), params.c_str());
   }
   std::printf("\n%-5s %-7s %-10s %4s %9s %9s %-24s %s\n", "TRIAL", "JOB", "STATE", "RUNG", "LATEST", "BEST",
               "CURVE", "PARAMETERS / REASON");
@@ -155,8 +150,8 @@ void PrintExperiment(const json& e) {
     std::printf("%-5d %-7lld %-10s %4s %9s %9s %s %s%s\n", t["index"].get<int>(),
                 static_cast<long long>(t["job"].get<int64_t>()), t["state"].get<std::string>().c_str(),
                 rung < 0 ? "-" : std::to_string(rung).c_str(),
-                t.contains("latest") ? Short(t["latest"].get<double>()).c_str() : "-",
-                t.contains("best") ? Short(t["best"].get<double>()).c_str() : "-",
+                t.contains("latest") ? hpo::ShortNumber(t["latest"].get<double>()).c_str() : "-",
+                t.contains("best") ? hpo::ShortNumber(t["best"].get<double>()).c_str() : "-",
                 Sparkline(t.value("curve", json::array())).c_str(), params.c_str(),
                 why.empty() ? "" : ("  [" + why + "]").c_str());
   }
@@ -246,7 +241,7 @@ void AddExpCommand(CLI::App& app, int& exit_code) {
         std::string state = s.json["state"];
         std::string line = std::to_string(s.json["trials_started"].get<size_t>()) + " started, " +
                            std::to_string(s.json["trials_running"].get<int>()) + " running" +
-                           (s.json["best"].is_null() ? "" : ", best " + Short(s.json["best"]["value"].get<double>()));
+                           (s.json["best"].is_null() ? "" : ", best " + hpo::ShortNumber(s.json["best"]["value"].get<double>()));
         if (line != last) std::cout << Clock(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()) << " " << line << "\n";
         last = line;
         if (state != "RUNNING") {

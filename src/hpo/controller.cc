@@ -1,19 +1,10 @@
 #include "hpo/controller.h"
 
-#include <cstdio>
 
 namespace drover::hpo {
-namespace {
-
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
-}
-
-}  // namespace
-
 Result<std::unique_ptr<Controller>> Controller::Make(ControllerConfig config) {
+  config.stopping.metric = config.metric;  // the stopping rule's reasons speak of the user's metric
+  config.stopping.maximize = config.maximize;
   std::unique_ptr<Controller> c(new Controller(std::move(config)));
   auto sampler = MakeSampler(c->c_.sampler, c->c_.space, {.seed = c->c_.seed});
   if (!sampler.ok()) return sampler.status();
@@ -58,7 +49,7 @@ std::vector<Action> Controller::Advance(const std::vector<TrialView>& trials, do
   }
   if (c_.max_time_s > 0 && elapsed_s >= c_.max_time_s) {
     stop_all("the experiment reached its max_time");
-    actions.push_back({Action::Kind::kFinish, -1, {}, 0, "reached max_time (" + Num(c_.max_time_s) + " s)", false});
+    actions.push_back({Action::Kind::kFinish, -1, {}, 0, "reached max_time (" + ShortNumber(c_.max_time_s) + " s)", false});
     return actions;
   }
 
@@ -117,7 +108,7 @@ std::vector<Action> Controller::Advance(const std::vector<TrialView>& trials, do
   if (n_running == 0 && (next >= c_.max_trials || exhausted)) {
     std::string why = exhausted ? "every point of the grid was tried" : "all " + std::to_string(next) + " trials ended";
     if (std::optional<int> best = Best(trials)) {
-      why += "; best trial " + std::to_string(*best) + ": " + c_.metric + " " + Num(trials[*best].curve.back().second);
+      why += "; best trial " + std::to_string(*best) + ": " + c_.metric + " " + ShortNumber(trials[*best].curve.back().second);
     }
     actions.push_back({Action::Kind::kFinish, -1, {}, 0, why, false});
   }

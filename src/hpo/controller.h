@@ -27,7 +27,7 @@ struct ControllerConfig {
   SearchSpace space;
   std::string sampler = "tpe";  //!< random | grid | tpe
   std::string early_stopping;   //!< "" | asha | hyperband | median
-  StoppingOptions stopping;
+  StoppingOptions stopping;     //!< its metric and maximize are set from the fields below
   std::string metric;           //!< for messages
   bool maximize = true;
   int max_trials = 10;

@@ -7,14 +7,8 @@
 namespace drover::hpo {
 namespace {
 
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
-}
-
 // A loss as the user's metric.
-std::string Shown(const StoppingOptions& o, double loss) { return Num(o.maximize ? -loss : loss); }
+std::string Shown(const StoppingOptions& o, double loss) { return ShortNumber(o.maximize ? -loss : loss); }
 
 // The loss a curve had on reaching resource `r` (its first point at or past
 // it), or nullptr if it has not reached it.
@@ -80,8 +74,8 @@ class SuccessiveHalving : public EarlyStopper {
       const double cutoff = Quantile(recorded, 1.0 / o_.eta);
       if (mine->second > cutoff) {
         v.stop = true;
-        v.reason = "rung " + std::to_string(k) + " (" + o_.resource + " " + Num(rung) + "): " + o_.metric + " " +
-                   Shown(o_, mine->second) + " is not in the best 1/" + Num(o_.eta) + " of the " +
+        v.reason = "rung " + std::to_string(k) + " (" + o_.resource + " " + ShortNumber(rung) + "): " + o_.metric + " " +
+                   Shown(o_, mine->second) + " is not in the best 1/" + ShortNumber(o_.eta) + " of the " +
                    std::to_string(recorded.size()) + " trials there (cutoff " + Shown(o_, cutoff) + ")";
         return v;
       }
@@ -123,7 +117,7 @@ class MedianStopping : public EarlyStopper {
     const double median = Quantile(means, 0.5);
     if (best > median) {
       v.stop = true;
-      v.reason = "at " + o_.resource + " " + Num(r) + " its best " + o_.metric + " " + Shown(o_, best) +
+      v.reason = "at " + o_.resource + " " + ShortNumber(r) + " its best " + o_.metric + " " + Shown(o_, best) +
                  " is " + (o_.maximize ? "below" : "above") + " the median " + Shown(o_, median) +
                  " of the running means of the " + std::to_string(means.size()) + " other trials there";
     }
@@ -135,6 +129,12 @@ class MedianStopping : public EarlyStopper {
 };
 
 }  // namespace
+
+std::string ShortNumber(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
 
 Result<std::unique_ptr<EarlyStopper>> MakeEarlyStopper(const std::string& name, const StoppingOptions& o) {
   if (!(o.min_resource > 0)) return InvalidArgument("resource.min: expected a number above 0");

@@ -65,6 +65,9 @@ class EarlyStopper {
   virtual int BracketOf(int64_t n) const { return 0; }
 };
 
+//! A number as reasons show it: at most 4 significant digits ("0.6333", "1e-05").
+std::string ShortNumber(double v);
+
 //! "asha", "hyperband" or "median"; kInvalidArgument naming the field for
 //! another name, r_min <= 0, r_max < r_min, or eta < 2.
 Result<std::unique_ptr<EarlyStopper>> MakeEarlyStopper(const std::string& name, const StoppingOptions& options);

@@ -13,13 +13,7 @@ class RandomSampler : public Sampler {
  public:
   explicit RandomSampler(SearchSpace space) : space_(std::move(space)), discrete_(Discrete(space_)) {}
   Result<Config> Suggest(const History& history, Rng& rng) override {
-    Config c = space_.Sample(rng);
-    if (!discrete_) return c;
-    std::set<Config> seen;
-    for (const Observation& o : history.done) seen.insert(o.config);
-    for (const Config& p : history.pending) seen.insert(p);
-    for (int tries = 0; tries < 100 && seen.count(c); ++tries) c = space_.Sample(rng);
-    return c;
+    return discrete_ ? SampleUntried(space_, Tried(history), rng) : space_.Sample(rng);
   }
 
  private:
@@ -49,6 +43,19 @@ class GridSampler : public Sampler {
 };
 
 }  // namespace
+
+std::set<Config> Tried(const History& history) {
+  std::set<Config> tried;
+  for (const Observation& o : history.done) tried.insert(o.config);
+  tried.insert(history.pending.begin(), history.pending.end());
+  return tried;
+}
+
+Config SampleUntried(const SearchSpace& space, const std::set<Config>& tried, Rng& rng) {
+  Config c = space.Sample(rng);
+  for (int redraws = 0; redraws < 100 && tried.count(c); ++redraws) c = space.Sample(rng);
+  return c;
+}
 
 bool Discrete(const SearchSpace& space) {
   return std::all_of(space.params().begin(), space.params().end(), [](const Param& p) { return p.Cardinality() > 0; });

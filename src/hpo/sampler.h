@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -56,5 +57,11 @@ Result<std::unique_ptr<Sampler>> MakeSampler(const std::string& name, const Sear
 
 //! Whether every parameter of `space` is discrete (a point can be tried twice).
 bool Discrete(const SearchSpace& space);
+
+//! The points of `history`, ended or running: in a discrete space, not to be suggested again.
+std::set<Config> Tried(const History& history);
+
+//! A uniform draw from `space` not in `tried` (up to 100 draws again; then the last one).
+Config SampleUntried(const SearchSpace& space, const std::set<Config>& tried, Rng& rng);
 
 }  // namespace drover::hpo

@@ -158,19 +158,9 @@ class Parzen {
 }  // namespace
 
 Result<Config> TpeSampler::Suggest(const History& history, Rng& rng) {
-  const bool discrete = Discrete(space_);
-  std::set<Config> seen;
-  if (discrete) {
-    for (const Observation& o : history.done) seen.insert(o.config);
-    for (const Config& c : history.pending) seen.insert(c);
-  }
-  auto uniform_unseen = [&]() {
-    Config c = space_.Sample(rng);
-    for (int tries = 0; tries < 100 && seen.count(c); ++tries) c = space_.Sample(rng);
-    return c;
-  };
+  const std::set<Config> seen = Discrete(space_) ? Tried(history) : std::set<Config>{};
   const int n = static_cast<int>(history.done.size());
-  if (n < options_.startup) return uniform_unseen();
+  if (n < options_.startup) return SampleUntried(space_, seen, rng);
 
   // Rank: further (a larger resource) first, then lower loss.
   std::vector<int> order(n);
@@ -210,7 +200,7 @@ Result<Config> TpeSampler::Suggest(const History& history, Rng& rng) {
     }
     if (!best.empty()) return best;
   }
-  return uniform_unseen();
+  return SampleUntried(space_, seen, rng);
 }
 
 }  // namespace drover::hpo

@@ -157,14 +157,8 @@ Status ClusterModel::ApplyPlan(const ConsumerTree& tree, const std::string& yaml
   return Status::Ok();
 }
 
-Result<JobId> ClusterModel::Submit(const ParsedJob& parsed, const std::string& yaml, const Principal& who, double now,
-                                   store::WriteBatch* batch) {
-  const JobSpec& spec = parsed.spec;
-  if (!spec.user.empty() && spec.user != who.name && who.role != Role::kAdmin) {
-    return PermissionDenied("user: " + who.name + " may not submit as " + spec.user +
-                            " (only an admin may); leave the field out");
-  }
-  std::string path = spec.consumer;
+Result<std::string> ClusterModel::ResolveConsumer(const Principal& who, const std::string& given) const {
+  std::string path = given.empty() ? "/" : given;
   if (path == "/" && !MayUse(who, "/")) {
     // No consumer given (or the root, which only admins use): the user's only one, else say which.
     if (who.consumers.size() != 1) {
@@ -175,13 +169,22 @@ Result<JobId> ClusterModel::Submit(const ParsedJob& parsed, const std::string& y
     }
     path = who.consumers.front();
   }
-  int consumer = plan_.Find(path);
-  if (consumer < 0) {
-    return NotFound("consumer " + path + " does not exist; `drover consumers` lists them");
+  if (plan_.Find(path) < 0) return NotFound("consumer " + path + " does not exist; `drover consumers` lists them");
+  if (!MayUse(who, path)) return PermissionDenied("user " + who.name + " may not submit to consumer " + path);
+  return path;
+}
+
+Result<JobId> ClusterModel::Submit(const ParsedJob& parsed, const std::string& yaml, const Principal& who, double now,
+                                   store::WriteBatch* batch) {
+  const JobSpec& spec = parsed.spec;
+  if (!spec.user.empty() && spec.user != who.name && who.role != Role::kAdmin) {
+    return PermissionDenied("user: " + who.name + " may not submit as " + spec.user +
+                            " (only an admin may); leave the field out");
   }
-  if (!MayUse(who, path)) {
-    return PermissionDenied("user " + who.name + " may not submit to consumer " + path);
-  }
+  Result<std::string> resolved = ResolveConsumer(who, spec.consumer);
+  if (!resolved.ok()) return resolved.status();
+  const std::string& path = *resolved;
+  const int consumer = plan_.Find(path);
   if (parsed.argv.empty()) return InvalidArgument("command: a job needs a command to run");
   // Refuse what could never run, with the reason.
   int64_t need = spec.workers.min * spec.per_worker.gpus;

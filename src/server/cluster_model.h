@@ -125,6 +125,11 @@ class ClusterModel {
   //! kPermissionDenied-like kFailedPrecondition when `who` may not use the consumer.
   Result<JobId> Submit(const ParsedJob& job, const std::string& yaml, const Principal& who, double now,
                        store::WriteBatch* batch);
+  //! The consumer `who` submits to when asking for `given` ("" or "/": their
+  //! only consumer, or the root for an admin). kInvalidArgument naming theirs
+  //! when they have several, kNotFound for one not in the plan,
+  //! kPermissionDenied for one outside their subtrees.
+  Result<std::string> ResolveConsumer(const Principal& who, const std::string& given) const;
   Status Cancel(JobId id, const std::string& why, double now, store::WriteBatch* batch);
   Status Update(JobId id, std::optional<int> priority, std::optional<WorkerBounds> bounds, double now,
                 store::WriteBatch* batch);

@@ -50,51 +50,31 @@ std::vector<MetricLine> MetricLines(const std::string& prefix, const std::string
   return out;
 }
 
-hpo::ControllerConfig ControllerConfigOf(const ExperimentSpec& s) {
-  hpo::ControllerConfig c;
-  c.space = s.space;
-  c.sampler = s.sampler;
-  c.early_stopping = s.early_stopping;
-  c.stopping = {s.resource_min, s.resource_max, s.reduction_factor, s.metric,
-                s.resource_name.empty() ? "resource" : s.resource_name, s.maximize};
-  c.metric = s.metric;
-  c.maximize = s.maximize;
-  c.max_trials = s.max_trials;
-  c.max_parallel = s.max_parallel;
-  c.max_failed = s.max_failed_trials;
-  c.max_time_s = s.max_time_s;
-  c.seed = s.seed;
-  return c;
-}
-
 Status ExperimentBook::Load(const store::Snapshot& snap) {
   std::map<int64_t, Experiment> experiments;
-  std::map<JobId, std::pair<int64_t, int>> trial_of;
   for (const store::ExperimentRecord& rec : snap.experiments) {
     Result<ExperimentSpec> spec = ParseExperimentSpec(rec.spec_yaml, "experiment " + std::to_string(rec.id));
     if (!spec.ok()) return Internal("stored experiment " + std::to_string(rec.id) + " does not parse: " + spec.status().message());
     spec->consumer = rec.consumer;
-    auto controller = hpo::Controller::Make(ControllerConfigOf(*spec));
+    auto controller = hpo::Controller::Make(spec->search);
     if (!controller.ok()) return Internal("stored experiment " + std::to_string(rec.id) + ": " + controller.status().message());
-    for (const store::TrialRecord& t : rec.trials) trial_of[t.job] = {rec.id, t.index};
     experiments[rec.id] = Experiment{rec, std::move(spec).value(), std::move(controller).value()};
   }
-  std::map<JobId, std::vector<store::MetricRecord>> metrics;
-  std::map<JobId, std::vector<nlohmann::json>> values;
+  std::map<JobId, std::vector<Report>> reports;
+  std::map<JobId, int64_t> scanned_to;
   for (const store::MetricRecord& m : snap.metrics) {
-    metrics[m.job].push_back(m);
     nlohmann::json v = nlohmann::json::parse(m.values_json, nullptr, false);
-    values[m.job].push_back(v.is_object() ? v : nlohmann::json::object());
+    reports[m.job].push_back({m, v.is_object() ? v : nlohmann::json::object()});
+    scanned_to[m.job] = std::max(scanned_to[m.job], m.log_end);
   }
   experiments_ = std::move(experiments);
-  trial_of_ = std::move(trial_of);
-  metrics_ = std::move(metrics);
-  values_ = std::move(values);
+  reports_ = std::move(reports);
+  scanned_to_ = std::move(scanned_to);
   return Status::Ok();
 }
 
 Result<int64_t> ExperimentBook::Create(store::ExperimentRecord rec, ExperimentSpec spec, store::WriteBatch* batch) {
-  auto controller = hpo::Controller::Make(ControllerConfigOf(spec));
+  auto controller = hpo::Controller::Make(spec.search);
   if (!controller.ok()) return controller.status();
   rec.id = experiments_.empty() ? 1 : experiments_.rbegin()->first + 1;
   rec.state = "RUNNING";
@@ -109,61 +89,56 @@ const ExperimentBook::Experiment* ExperimentBook::Find(int64_t id) const {
   return it == experiments_.end() ? nullptr : &it->second;
 }
 
-const ExperimentBook::Experiment* ExperimentBook::OfJob(JobId job, int* index) const {
-  auto it = trial_of_.find(job);
-  if (it == trial_of_.end()) return nullptr;
-  if (index) *index = it->second.second;
-  return Find(it->second.first);
+int ExperimentBook::Running(const std::string& user) const {
+  int n = 0;
+  for (const auto& [id, e] : experiments_) n += e.rec.user == user && e.rec.state == "RUNNING";
+  return n;
 }
 
 int64_t ExperimentBook::ScannedTo(JobId job) const {
-  auto it = metrics_.find(job);
-  int64_t to = 0;
-  if (it != metrics_.end()) {
-    for (const store::MetricRecord& m : it->second) to = std::max(to, m.log_end);
-  }
-  return to;
+  auto it = scanned_to_.find(job);
+  return it == scanned_to_.end() ? 0 : it->second;
 }
 
 Status ExperimentBook::AddMetric(JobId job, nlohmann::json values, int64_t log_end, double now,
                                  store::WriteBatch* batch) {
-  std::vector<store::MetricRecord>& list = metrics_[job];
+  std::vector<Report>& list = reports_[job];
   if (list.size() >= kMaxMetricsPerJob) {
     return Status(StatusCode::kResourceExhausted, "job " + std::to_string(job) + " has reported " +
                                                       std::to_string(kMaxMetricsPerJob) +
                                                       " metrics, the most kept; report less often");
   }
   store::MetricRecord m{job, static_cast<int64_t>(list.size()) + 1, now, values.dump(), log_end};
-  list.push_back(m);
-  values_[job].push_back(std::move(values));
-  batch->metrics.push_back(std::move(m));
+  batch->metrics.push_back(m);
+  list.push_back({std::move(m), std::move(values)});
+  scanned_to_[job] = std::max(scanned_to_[job], log_end);
   return Status::Ok();
 }
 
-const std::vector<store::MetricRecord>* ExperimentBook::Metrics(JobId job) const {
-  auto it = metrics_.find(job);
-  return it == metrics_.end() ? nullptr : &it->second;
+const std::vector<ExperimentBook::Report>* ExperimentBook::Metrics(JobId job) const {
+  auto it = reports_.find(job);
+  return it == reports_.end() ? nullptr : &it->second;
 }
 
 std::vector<std::pair<double, double>> ExperimentBook::Curve(const Experiment& e, JobId job) const {
   std::vector<std::pair<double, double>> curve;
-  auto it = values_.find(job);
-  if (it == values_.end()) return curve;
-  const std::string singular = !e.spec.resource_name.empty() && e.spec.resource_name.back() == 's'
-                                   ? e.spec.resource_name.substr(0, e.spec.resource_name.size() - 1)
-                                   : e.spec.resource_name;
+  auto it = reports_.find(job);
+  if (it == reports_.end()) return curve;
+  const std::string name = e.spec.has_resource ? e.spec.search.stopping.resource : "";
+  const std::string singular = !name.empty() && name.back() == 's' ? name.substr(0, name.size() - 1) : name;
   int n = 0;
-  for (const nlohmann::json& v : it->second) {
+  for (const Report& report : it->second) {
+    const nlohmann::json& v = report.values;
     ++n;
-    if (!v.contains(e.spec.metric)) continue;
+    if (!v.contains(e.spec.search.metric)) continue;
     double r = n;
-    for (const std::string& key : {e.spec.resource_name, singular, std::string("epoch"), std::string("step")}) {
+    for (const std::string& key : {name, singular, std::string("epoch"), std::string("step")}) {
       if (!key.empty() && v.contains(key)) {
         r = v[key].get<double>();
         break;
       }
     }
-    curve.push_back({r, v[e.spec.metric].get<double>()});
+    curve.push_back({r, v[e.spec.search.metric].get<double>()});
   }
   return curve;
 }
@@ -204,8 +179,8 @@ int ExperimentBook::Advance(double now, const Hooks& hooks, store::WriteBatch* b
       } else if (job->first == api::JobState::kSucceeded) {
         bool reported = !Curve(e, t.job).empty();
         t.state = reported ? "SUCCEEDED" : "FAILED";
-        t.reason = reported ? "" : "exited 0 but reported no " + e.spec.metric +
-                                       " (print `drover-metric {\"" + e.spec.metric + "\": ...}` lines)";
+        t.reason = reported ? "" : "exited 0 but reported no " + e.spec.search.metric +
+                                       " (print `drover-metric {\"" + e.spec.search.metric + "\": ...}` lines)";
       } else if (job->first == api::JobState::kFailed) {
         t.state = "FAILED";
         t.reason = job->second;
@@ -240,7 +215,6 @@ int ExperimentBook::Advance(double now, const Hooks& hooks, store::WriteBatch* b
           break;
         }
         e.rec.trials.push_back({a.trial, *submitted, a.config, a.bracket, "RUNNING", ""});
-        trial_of_[*submitted] = {id, a.trial};
       } else {
         Finish(e, a.failed ? "FAILED" : "SUCCEEDED", a.reason, now, hooks, batch);
       }

@@ -71,18 +71,25 @@ class ExperimentBook {
   Result<int64_t> Create(store::ExperimentRecord rec, ExperimentSpec spec, store::WriteBatch* batch);
   const Experiment* Find(int64_t id) const;
   const std::map<int64_t, Experiment>& all() const { return experiments_; }
-  //! The experiment `job` is a trial of, with the trial's index; null if none.
-  const Experiment* OfJob(JobId job, int* index = nullptr) const;
+  //! How many experiments of `user` are running.
+  int Running(const std::string& user) const;
 
   //! Records a report of `job` (`log_end`: where its line ends in rank 0's
   //! output; 0 if POSTed). kResourceExhausted past kMaxMetricsPerJob.
   Status AddMetric(JobId job, nlohmann::json values, int64_t log_end, double now, store::WriteBatch* batch);
   //! How far rank 0's output of `job` has been scanned for metric lines, durably.
   int64_t ScannedTo(JobId job) const;
+  //! A stored report and its values, parsed once.
+  struct Report {
+    store::MetricRecord rec;
+    nlohmann::json values;
+  };
   //! `job`'s reports, oldest first (null if none).
-  const std::vector<store::MetricRecord>* Metrics(JobId job) const;
+  const std::vector<Report>* Metrics(JobId job) const;
   //! Trial `job`'s curve in experiment `e`: (resource, value of e's metric).
   std::vector<std::pair<double, double>> Curve(const Experiment& e, JobId job) const;
+  //! The trial of `e` with the best last reported value; none before any report.
+  std::optional<int> Best(const Experiment& e) const { return e.controller->Best(Views(e)); }
 
   //! How the book reaches the rest of the server.
   struct Hooks {
@@ -112,12 +119,8 @@ class ExperimentBook {
               store::WriteBatch* batch);
 
   std::map<int64_t, Experiment> experiments_;
-  std::map<JobId, std::pair<int64_t, int>> trial_of_;  //!< job -> (experiment, trial index)
-  std::map<JobId, std::vector<store::MetricRecord>> metrics_;
-  std::map<JobId, std::vector<nlohmann::json>> values_;  //!< parsed, beside metrics_
+  std::map<JobId, std::vector<Report>> reports_;
+  std::map<JobId, int64_t> scanned_to_;  //!< the largest log_end of each job's reports
 };
-
-//! The ControllerConfig of an experiment spec.
-hpo::ControllerConfig ControllerConfigOf(const ExperimentSpec& spec);
 
 }  // namespace drover::server

@@ -16,7 +16,7 @@ using json = nlohmann::json;
 
 json ParamsJson(const ExperimentSpec& spec, const std::vector<double>& config) {
   json p = json::object();
-  for (int i = 0; i < spec.space.size(); ++i) p[spec.space.params()[i].name] = spec.space.Text(config, i);
+  for (int i = 0; i < spec.search.space.size(); ++i) p[spec.search.space.params()[i].name] = spec.search.space.Text(config, i);
   return p;
 }
 
@@ -35,13 +35,7 @@ ExperimentBook::Hooks Server::ExperimentHooksLocked() {
     auto u = users_.find(e.rec.user);
     if (u == users_.end()) return PermissionDenied("user " + e.rec.user + " no longer exists");
     Principal who{u->second.role == "admin" ? Role::kAdmin : Role::kUser, u->second.name, u->second.consumers, 0};
-    // Trials count against their user's job quota, as jobs submitted by hand do.
-    if (who.role != Role::kAdmin &&
-        static_cast<int>(model_.ActiveJobs(who.name).size()) >= opt_.max_active_jobs_per_user) {
-      return Status(StatusCode::kResourceExhausted,
-                    "user " + who.name + " already has " + std::to_string(opt_.max_active_jobs_per_user) +
-                        " jobs that have not ended, the most one user may have");
-    }
+    DROVER_RETURN_IF_ERROR(JobQuotaLocked(who));  // trials count, as jobs submitted by hand do
     DROVER_RETURN_IF_ERROR(RootWorkersAllowedLocked(job.spec.consumer));
     return model_.Submit(job, yaml, who, Now(), batch);
   };
@@ -99,24 +93,12 @@ void Server::ExperimentRoutes(Router& router) {
     int64_t id = 0;
     bool over_quota = false;
     Status st = Mutate([&](store::WriteBatch* batch) -> Status {
-      std::string consumer = spec->consumer;
-      if (consumer.empty()) {
-        if (who.role == Role::kAdmin) {
-          consumer = "/";
-        } else if (who.consumers.size() == 1) {
-          consumer = who.consumers[0];
-        } else {
-          return InvalidArgument("consumer: required; " + who.name + " may use several consumers");
-        }
-      }
-      if (model_.plan().Find(consumer) < 0) return NotFound("consumer: " + consumer + " does not exist in the plan");
-      if (!MayUse(who, consumer)) {
-        return PermissionDenied("consumer: " + who.name + " may not submit to " + consumer);
-      }
+      Result<std::string> resolved = model_.ResolveConsumer(who, spec->consumer);
+      if (!resolved.ok()) return resolved.status();
+      const std::string& consumer = *resolved;
       DROVER_RETURN_IF_ERROR(RootWorkersAllowedLocked(consumer));
       if (who.role != Role::kAdmin) {
-        int running = 0;
-        for (const auto& [eid, e] : experiments_.all()) running += e.rec.user == who.name && e.rec.state == "RUNNING";
+        const int running = experiments_.Running(who.name);
         if (running >= opt_.max_active_jobs_per_user) {
           over_quota = true;
           return FailedPrecondition("user " + who.name + " already has " + std::to_string(running) +
@@ -148,20 +130,15 @@ void Server::ExperimentRoutes(Router& router) {
     json out = {{"id", e.rec.id},           {"name", e.rec.name},        {"consumer", e.rec.consumer},
                 {"user", e.rec.user},       {"state", e.rec.state},      {"reason", e.rec.reason},
                 {"created", e.rec.created}, {"ended", e.rec.ended},      {"algorithm", s.algorithm},
-                {"sampler", s.sampler},     {"early_stopping", s.early_stopping},
-                {"metric", s.metric},       {"goal", s.maximize ? "maximize" : "minimize"},
-                {"max_trials", s.max_trials}, {"max_parallel", s.max_parallel}};
+                {"sampler", s.search.sampler},     {"early_stopping", s.search.early_stopping},
+                {"metric", s.search.metric},       {"goal", s.search.maximize ? "maximize" : "minimize"},
+                {"max_trials", s.search.max_trials}, {"max_parallel", s.search.max_parallel}};
     int running = 0;
-    std::optional<std::pair<int, double>> best;
     json trials = json::array();
     for (const store::TrialRecord& t : e.rec.trials) {
       running += t.state == "RUNNING";
-      auto curve = experiments_.Curve(e, t.job);
-      if (!curve.empty()) {
-        double last = curve.back().second;
-        if (!best || (s.maximize ? last > best->second : last < best->second)) best = {t.index, last};
-      }
       if (!detail) continue;
+      auto curve = experiments_.Curve(e, t.job);
       json row = {{"index", t.index}, {"job", t.job}, {"params", ParamsJson(s, t.config)}, {"state", t.state},
                   {"reason", t.reason}, {"bracket", t.bracket}, {"rung", t.rung},
                   {"reports", curve.size()}};
@@ -169,7 +146,7 @@ void Server::ExperimentRoutes(Router& router) {
         row["latest"] = curve.back().second;
         row["resource"] = curve.back().first;
         double b = curve.front().second;
-        for (const auto& p : curve) b = s.maximize ? std::max(b, p.second) : std::min(b, p.second);
+        for (const auto& p : curve) b = s.search.maximize ? std::max(b, p.second) : std::min(b, p.second);
         row["best"] = b;
       }
       // A trial whose job waits (queued, or preempted for the plan) says why.
@@ -187,11 +164,14 @@ void Server::ExperimentRoutes(Router& router) {
     }
     out["trials_started"] = e.rec.trials.size();
     out["trials_running"] = running;
-    out["best"] = best ? json{{"trial", best->first}, {"value", best->second}} : json(nullptr);
+    const std::optional<int> best = experiments_.Best(e);
+    out["best"] = best ? json{{"trial", *best},
+                              {"value", experiments_.Curve(e, e.rec.trials[static_cast<size_t>(*best)].job).back().second}}
+                       : json(nullptr);
     if (detail) {
       out["trials"] = trials;
       out["parameters"] = json::array();
-      for (const hpo::Param& p : s.space.params()) out["parameters"].push_back({{"name", p.name}, {"type", hpo::Name(p.type)}});
+      for (const hpo::Param& p : s.search.space.params()) out["parameters"].push_back({{"name", p.name}, {"type", hpo::Name(p.type)}});
     }
     return out;
   };
@@ -257,8 +237,8 @@ void Server::ExperimentRoutes(Router& router) {
     if (!j) return Fail(res, NoSuchJob(req));
     json list = json::array();
     if (const auto* metrics = experiments_.Metrics(j->rec.id)) {
-      for (const store::MetricRecord& m : *metrics) {
-        list.push_back({{"seq", m.seq}, {"time", m.time}, {"values", json::parse(m.values_json, nullptr, false)}});
+      for (const ExperimentBook::Report& m : *metrics) {
+        list.push_back({{"seq", m.rec.seq}, {"time", m.rec.time}, {"values", m.values}});
       }
     }
     Reply(res, 200, {{"job", j->rec.id}, {"metrics", list}});

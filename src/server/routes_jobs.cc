@@ -67,11 +67,9 @@ void Server::JobRoutes(Router& router) {
     bool over_quota = false;
     Status st = Mutate([&](store::WriteBatch* batch) -> Status {
       // One user cannot fill the server with jobs: admins are not counted.
-      if (who.role != Role::kAdmin &&
-          static_cast<int>(model_.ActiveJobs(who.name).size()) >= opt_.max_active_jobs_per_user) {
+      if (Status quota = JobQuotaLocked(who); !quota.ok()) {
         over_quota = true;
-        return FailedPrecondition("user " + who.name + " already has " + std::to_string(opt_.max_active_jobs_per_user) +
-                                  " jobs that have not ended, the most one user may have; cancel some first");
+        return quota;
       }
       DROVER_RETURN_IF_ERROR(RootWorkersAllowedLocked(parsed->spec.consumer));
       Result<JobId> submitted = model_.Submit(*parsed, req.body, who, Now(), batch);

@@ -347,6 +347,11 @@ void Server::SchedulerLoop() {
       stored_timers_ = std::move(timers);
     }
     model_.FlushProgress(&batch);  // what workers reported since the last cycle, so a restart shows it
+    // An ended job's unfinished output line: its last chunks, if any still come, read it back from its log.
+    for (auto it = metric_tail_.begin(); it != metric_tail_.end();) {
+      const Job* j = model_.FindJob(it->first);
+      it = !j || IsTerminal(j->rec.state) ? metric_tail_.erase(it) : std::next(it);
+    }
     {
       std::lock_guard<std::mutex> kv_lock(kv_mu_);
       for (JobId id : kv_.Jobs()) {
@@ -406,6 +411,15 @@ Status Server::RootWorkersAllowedLocked(const std::string& consumer) const {
                           (user.empty() ? "no run_as in the plan for it or above it, and no --default-run-as"
                                         : "its run_as is " + user) +
                           "), which this server refuses (--no-root-workers); ask an admin to give it a run_as");
+}
+
+Status Server::JobQuotaLocked(const Principal& who) const {
+  if (who.role == Role::kAdmin || static_cast<int>(model_.ActiveJobs(who.name).size()) < opt_.max_active_jobs_per_user) {
+    return Status::Ok();
+  }
+  return Status(StatusCode::kResourceExhausted,
+                "user " + who.name + " already has " + std::to_string(opt_.max_active_jobs_per_user) +
+                    " jobs that have not ended, the most one user may have; cancel some first");
 }
 
 void Server::Routes(Router& router) {

@@ -129,6 +129,9 @@ class Server {
   //! of `consumer` would run as root (call with mu_ held). The consumer's own
   //! existence is for the caller to check.
   Status RootWorkersAllowedLocked(const std::string& consumer) const;
+  //! kResourceExhausted, saying so, when `who` (not an admin) already has
+  //! --max-jobs-per-user jobs not ended (call with mu_ held). Trials count too.
+  Status JobQuotaLocked(const Principal& who) const;
   //! How the experiment book reaches the model (call with mu_ held).
   ExperimentBook::Hooks ExperimentHooksLocked();
   //! Metric lines in the output of rank 0 that the agent sent (under mu_, inside a Mutate).

@@ -148,7 +148,7 @@ class ExperimentParser {
     }
     Result<hpo::SearchSpace> space = hpo::SearchSpace::Make(std::move(params));
     if (!space.ok()) return Locate(space.status());
-    e->space = std::move(space).value();
+    e->search.space = std::move(space).value();
     return Status::Ok();
   }
 
@@ -186,55 +186,55 @@ class ExperimentParser {
     DROVER_RETURN_IF_ERROR(text("algorithm", &e->algorithm));
     const std::string& a = e->algorithm;
     if (a == "random" || a == "grid" || a == "tpe") {
-      e->sampler = a;
+      e->search.sampler = a;
       if (const Field* f = m->Find("sampler")) {
         return reader_.Error(*f, "only asha and hyperband take a sampler; " + a + " is one");
       }
-      DROVER_RETURN_IF_ERROR(text("early_stopping", &e->early_stopping));
-      if (e->early_stopping == "none") e->early_stopping.clear();
-      if (!e->early_stopping.empty() && e->early_stopping != "median" && e->early_stopping != "asha" &&
-          e->early_stopping != "hyperband") {
-        return reader_.Error(*m->Find("early_stopping"), "unknown rule " + spec::Quote(e->early_stopping) +
+      DROVER_RETURN_IF_ERROR(text("early_stopping", &e->search.early_stopping));
+      if (e->search.early_stopping == "none") e->search.early_stopping.clear();
+      if (!e->search.early_stopping.empty() && e->search.early_stopping != "median" && e->search.early_stopping != "asha" &&
+          e->search.early_stopping != "hyperband") {
+        return reader_.Error(*m->Find("early_stopping"), "unknown rule " + spec::Quote(e->search.early_stopping) +
                                                              "; expected none, median, asha or hyperband");
       }
     } else if (a == "asha" || a == "hyperband") {
-      e->early_stopping = a;
-      e->sampler = "tpe";
-      DROVER_RETURN_IF_ERROR(text("sampler", &e->sampler));
-      if (e->sampler != "tpe" && e->sampler != "random") {
-        return reader_.Error(*m->Find("sampler"), "unknown sampler " + spec::Quote(e->sampler) + "; expected tpe or random");
+      e->search.early_stopping = a;
+      e->search.sampler = "tpe";
+      DROVER_RETURN_IF_ERROR(text("sampler", &e->search.sampler));
+      if (e->search.sampler != "tpe" && e->search.sampler != "random") {
+        return reader_.Error(*m->Find("sampler"), "unknown sampler " + spec::Quote(e->search.sampler) + "; expected tpe or random");
       }
       if (const Field* f = m->Find("early_stopping")) return reader_.Error(*f, a + " is itself the early stopping");
     } else {
       return reader_.Error(*algorithm, "unknown algorithm " + spec::Quote(a) +
                                            "; expected random, grid, tpe, asha or hyperband");
     }
-    if (e->sampler == "grid") {
-      Result<int64_t> size = e->space.GridSize();
+    if (e->search.sampler == "grid") {
+      Result<int64_t> size = e->search.space.GridSize();
       if (!size.ok()) return Locate(size.status());
     }
     const Field* metric = m->Find("metric");
     if (!metric) return reader_.Error(at, "missing required field \"metric\"");
-    DROVER_RETURN_IF_ERROR(text("metric", &e->metric));
+    DROVER_RETURN_IF_ERROR(text("metric", &e->search.metric));
     const Field* goal = m->Find("goal");
     if (!goal) return reader_.Error(at, "missing required field \"goal\" (maximize or minimize)");
     std::string g;
     DROVER_RETURN_IF_ERROR(text("goal", &g));
     if (g != "maximize" && g != "minimize") return reader_.Error(*goal, spec::Quote(g) + " is not maximize or minimize");
-    e->maximize = g == "maximize";
-    DROVER_RETURN_IF_ERROR(integer("max_trials", 1, 100000, &e->max_trials));
-    DROVER_RETURN_IF_ERROR(integer("max_parallel", 1, 10000, &e->max_parallel));
-    DROVER_RETURN_IF_ERROR(integer("max_failed_trials", 1, 100000, &e->max_failed_trials));
+    e->search.maximize = g == "maximize";
+    DROVER_RETURN_IF_ERROR(integer("max_trials", 1, 100000, &e->search.max_trials));
+    DROVER_RETURN_IF_ERROR(integer("max_parallel", 1, 10000, &e->search.max_parallel));
+    DROVER_RETURN_IF_ERROR(integer("max_failed_trials", 1, 100000, &e->search.max_failed));
     if (const Field* f = m->Find("max_time")) {
       Result<double> v = reader_.ReadQuantity<double>(*f, "a duration", &spec::ParseDurationSeconds);
       if (!v.ok()) return v.status();
       if (*v <= 0) return reader_.Error(*f, "must be above 0");
-      e->max_time_s = *v;
+      e->search.max_time_s = *v;
     }
     if (const Field* f = m->Find("seed")) {
       Result<int64_t> v = reader_.ReadInt(*f, 0, int64_t{1} << 53);
       if (!v.ok()) return v.status();
-      e->seed = static_cast<uint64_t>(*v);
+      e->search.seed = static_cast<uint64_t>(*v);
     }
     if (const Field* f = m->Find("resource")) {
       Result<FieldMap> r = reader_.ReadMap(*f, kResourceFields);
@@ -244,29 +244,29 @@ class ExperimentParser {
       }
       Result<std::string> n = reader_.ReadString(*r->Find("name"), 64);
       if (!n.ok()) return n.status();
-      e->resource_name = *n;
+      e->search.stopping.resource = *n;
       Result<double> lo = reader_.ReadDecimal(*r->Find("min"));
       if (!lo.ok()) return lo.status();
       Result<double> hi = reader_.ReadDecimal(*r->Find("max"));
       if (!hi.ok()) return hi.status();
-      e->resource_min = *lo;
-      e->resource_max = *hi;
+      e->search.stopping.min_resource = *lo;
+      e->search.stopping.max_resource = *hi;
       if (const Field* rf = r->Find("reduction_factor")) {
         Result<double> v = reader_.ReadDecimal(*rf);
         if (!v.ok()) return v.status();
-        e->reduction_factor = *v;
+        e->search.stopping.eta = *v;
       }
       e->has_resource = true;
-      if (!e->early_stopping.empty()) {
-        auto rule = hpo::MakeEarlyStopper(e->early_stopping, {e->resource_min, e->resource_max, e->reduction_factor});
+      if (!e->search.early_stopping.empty()) {
+        auto rule = hpo::MakeEarlyStopper(e->search.early_stopping, e->search.stopping);
         if (!rule.ok()) {
           const std::string& msg = rule.status().message();
           return reader_.Error(f->line, "search." + msg.substr(0, msg.find(':')), msg.substr(msg.find(':') + 2));
         }
       }
-    } else if (!e->early_stopping.empty()) {
+    } else if (!e->search.early_stopping.empty()) {
       return reader_.Error(at.line, "search.resource",
-                           e->early_stopping + " stops trials at resource levels; give resource: {name, min, max}");
+                           e->search.early_stopping + " stops trials at resource levels; give resource: {name, min, max}");
     }
     return Status::Ok();
   }
@@ -280,7 +280,7 @@ class ExperimentParser {
     e->trial = std::move(job).value();
     // Every placeholder must name something: check with the first point of the space.
     hpo::Rng rng(0);
-    const hpo::Config probe = e->space.Sample(rng);
+    const hpo::Config probe = e->search.space.Sample(rng);
     std::string bad;
     // The line of the value at key (and subkey) in the trial's map.
     auto line_of = [&](const char* key, const std::string& subkey) {
@@ -303,14 +303,14 @@ class ExperimentParser {
                                                                     int index) {
     return [&e, &c, index](const std::string& inner, std::string* out) {
       if (inner.rfind("params.", 0) == 0) {
-        int p = e.space.Find(inner.substr(7));
+        int p = e.search.space.Find(inner.substr(7));
         if (p < 0) return false;
-        *out = e.space.Text(c, p);
+        *out = e.search.space.Text(c, p);
         return true;
       }
-      if (e.has_resource && inner == "resource." + e.resource_name) {
+      if (e.has_resource && inner == "resource." + e.search.stopping.resource) {
         char buf[32];
-        std::snprintf(buf, sizeof buf, "%g", e.resource_max);
+        std::snprintf(buf, sizeof buf, "%g", e.search.stopping.max_resource);
         *out = buf;
         return true;
       }
@@ -330,11 +330,11 @@ class ExperimentParser {
   static std::string Explain(const ExperimentSpec& e, const std::string& bad) {
     if (bad.rfind("params.", 0) == 0) {
       std::string names;
-      for (const hpo::Param& p : e.space.params()) names += (names.empty() ? "" : ", ") + p.name;
+      for (const hpo::Param& p : e.search.space.params()) names += (names.empty() ? "" : ", ") + p.name;
       return "no parameter " + spec::Quote(bad.substr(7)) + " (parameters: " + names + ")";
     }
     if (bad.rfind("resource.", 0) == 0) {
-      return e.has_resource ? "the resource is " + spec::Quote(e.resource_name)
+      return e.has_resource ? "the resource is " + spec::Quote(e.search.stopping.resource)
                             : "search.resource is not given";
     }
     return "unknown placeholder; expected params.NAME, resource.NAME, trial.index or experiment.name";

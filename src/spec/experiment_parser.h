@@ -38,29 +38,22 @@
 #include <string_view>
 
 #include "common/status.h"
-#include "hpo/search_space.h"
+#include "hpo/controller.h"
 #include "spec/job_parser.h"
 
 namespace drover {
 
 struct ExperimentSpec {
   std::string name;
-  std::string consumer;        //!< "" when not given
-  std::string algorithm;       //!< as written
-  std::string sampler;         //!< random | grid | tpe
-  std::string early_stopping;  //!< "" | asha | hyperband | median
-  std::string metric;
-  bool maximize = true;
-  int max_trials = 10;
-  int max_parallel = 1;
-  int max_failed_trials = 3;
-  double max_time_s = 0;  //!< 0: no limit
-  uint64_t seed = 0;
-  bool has_resource = false;
-  std::string resource_name;
-  double resource_min = 1, resource_max = 1, reduction_factor = 3;
-  hpo::SearchSpace space;
-  ParsedJob trial;  //!< the template: placeholders still in command and env
+  std::string consumer;   //!< "" when not given
+  std::string algorithm;  //!< as written
+  //! What the controller runs: the space, the sampler (random | grid | tpe),
+  //! the early stopping ("" | asha | hyperband | median) over the resource in
+  //! `stopping` (its name, min, max and reduction factor), the metric and
+  //! goal, the limits and the seed.
+  hpo::ControllerConfig search;
+  bool has_resource = false;  //!< `search.resource` was given
+  ParsedJob trial;            //!< the template: placeholders still in command and env
 };
 
 //! Parses an experiment; `file_name` labels errors.

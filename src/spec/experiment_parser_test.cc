@@ -33,17 +33,17 @@ TEST(ExperimentParserTest, ReadsEveryField) {
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   EXPECT_EQ(e->name, "fmnist-cnn");
   EXPECT_EQ(e->consumer, "/research/vision");
-  EXPECT_EQ(e->sampler, "tpe");
-  EXPECT_EQ(e->early_stopping, "asha");
-  EXPECT_EQ(e->metric, "val_acc");
-  EXPECT_TRUE(e->maximize);
-  EXPECT_EQ(e->max_trials, 32);
-  EXPECT_EQ(e->max_parallel, 2);
-  EXPECT_EQ(e->max_time_s, 7200);
-  EXPECT_EQ(e->seed, 1u);
-  EXPECT_EQ(e->resource_max, 6);
-  EXPECT_EQ(e->space.size(), 4);
-  EXPECT_EQ(e->space.params()[3].step, 4);
+  EXPECT_EQ(e->search.sampler, "tpe");
+  EXPECT_EQ(e->search.early_stopping, "asha");
+  EXPECT_EQ(e->search.metric, "val_acc");
+  EXPECT_TRUE(e->search.maximize);
+  EXPECT_EQ(e->search.max_trials, 32);
+  EXPECT_EQ(e->search.max_parallel, 2);
+  EXPECT_EQ(e->search.max_time_s, 7200);
+  EXPECT_EQ(e->search.seed, 1u);
+  EXPECT_EQ(e->search.stopping.max_resource, 6);
+  EXPECT_EQ(e->search.space.size(), 4);
+  EXPECT_EQ(e->search.space.params()[3].step, 4);
   EXPECT_EQ(e->trial.spec.workers.max, 2);
 }
 
