@@ -15,6 +15,8 @@ packages=(
   libtorch-dev libgloo-dev libopenblas0-pthread              # training runtime (CPU libtorch, c10d Gloo)
   python3-torch                                              # PyTorch DDP, the peer in training benchmarks
   python3-optuna jq                                          # Optuna, the peer in HPO benchmarks (bench/hpo_bench.sh)
+  wrk python3-fastapi uvicorn                                # load generator, FastAPI peer in inference benchmarks (bench/infer_bench.sh)
+  python3-uvloop python3-httptools                           # uvicorn[standard]'s loop and parser: the peer as users run it
   nodejs                                                     # npm: the API linter (scripts/lint-api.sh)
 )
 

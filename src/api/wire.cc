@@ -375,6 +375,7 @@ std::string Encode(const WorkerStatus& s) {
   if (s.loss) j["loss"] = *s.loss;  // NaN is written as null: not reported
   if (s.samples_per_s) j["samples_per_s"] = *s.samples_per_s;
   if (s.world_size) j["world_size"] = *s.world_size;
+  if (s.port) j["port"] = *s.port;
   if (s.rescale) j["rescale"] = {{"from", s.rescale->from}, {"to", s.rescale->to}, {"pause_ms", s.rescale->pause_ms}};
   return Dump(j);
 }
@@ -396,6 +397,7 @@ Result<WorkerStatus> DecodeWorkerStatus(const std::string& body) {
   DROVER_RETURN_IF_ERROR(OptNumber(c, *o, "", "loss", &s.loss));
   DROVER_RETURN_IF_ERROR(OptNumber(c, *o, "", "samples_per_s", &s.samples_per_s));
   DROVER_RETURN_IF_ERROR(OptInt(c, *o, "", "world_size", 0, kMaxRank, &s.world_size));
+  DROVER_RETURN_IF_ERROR(OptInt(c, *o, "", "port", 1, 65535, &s.port));
   if (Present(*o, "rescale")) {
     const json& r = (*o)["rescale"];
     if (!r.is_object()) return c.Bad("rescale", "expected {\"from\": N, \"to\": M, \"pause_ms\": T}");

@@ -141,6 +141,8 @@ struct WorkerStatus {
   std::optional<int64_t> step, epoch;
   std::optional<double> loss, samples_per_s;
   std::optional<int> world_size;
+  //! An inference replica's port on its host, posted once it serves.
+  std::optional<int> port;
   struct Rescale {
     int from = 0;
     int to = 0;

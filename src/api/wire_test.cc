@@ -41,6 +41,7 @@ TEST(WireTest, EveryMessageRoundTrips) {
   st.loss = 0.53;
   st.samples_per_s = 1234.5;
   st.world_size = 2;
+  st.port = 8001;
   st.rescale = WorkerStatus::Rescale{4, 2, 37.5};
   st.regroup = true;
   EXPECT_EQ(*DecodeWorkerStatus(Encode(st)), st);

@@ -28,9 +28,14 @@
 #include <vector>
 
 #include "server/auth.h"
-#include "server/http_server.h"
+#include "net/http_server.h"
 
 namespace drover::server {
+
+// The HTTP front end lives in net/ (the inference replica and router serve on it too).
+using net::HttpServer;
+using net::HttpServerOptions;
+using net::Wait;
 
 class Metrics;
 

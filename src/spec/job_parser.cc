@@ -103,7 +103,7 @@ class JobParser {
       spec.workers = *v;
     }
     if (const Field* f = fields->Find("resources")) {
-      DROVER_RETURN_IF_ERROR(ParseResources(*f, &spec.per_worker));
+      DROVER_RETURN_IF_ERROR(ParseResourcesField(reader_, *f, &spec.per_worker));
     }
     if (const Field* f = fields->Find("command")) {
       DROVER_RETURN_IF_ERROR(ParseCommand(*f, &job));
@@ -171,27 +171,6 @@ class JobParser {
     return bounds;
   }
 
-  Status ParseResources(const Field& at, Resources* out) {
-    Result<FieldMap> fields = reader_.ReadMap(at, kResourceFields);
-    if (!fields.ok()) return fields.status();
-    if (const Field* f = fields->Find("gpus")) {
-      Result<int64_t> v = reader_.ReadInt(*f, 0, kMaxGpusPerWorker);
-      if (!v.ok()) return v.status();
-      out->gpus = *v;
-    }
-    if (const Field* f = fields->Find("cpus")) {
-      Result<int64_t> v = reader_.ReadQuantity<int64_t>(*f, "a CPU count", &spec::ParseCpuMillis);
-      if (!v.ok()) return v.status();
-      out->cpu_millis = *v;
-    }
-    if (const Field* f = fields->Find("memory")) {
-      Result<int64_t> v = reader_.ReadQuantity<int64_t>(*f, "a memory size", &spec::ParseMemoryMib);
-      if (!v.ok()) return v.status();
-      out->memory_mib = *v;
-    }
-    return Status::Ok();
-  }
-
   Status ParseCommand(const Field& at, ParsedJob* job) {
     if (at.node.IsScalar()) {
       const std::string& text = at.node.Scalar();
@@ -228,6 +207,27 @@ class JobParser {
 }  // namespace
 
 bool IsDnsLabelName(std::string_view s) { return IsDnsLabel(s); }
+
+Status ParseResourcesField(const spec::SpecReader& reader, const spec::Field& at, Resources* out) {
+  Result<spec::FieldMap> fields = reader.ReadMap(at, kResourceFields);
+  if (!fields.ok()) return fields.status();
+  if (const spec::Field* f = fields->Find("gpus")) {
+    Result<int64_t> v = reader.ReadInt(*f, 0, kMaxGpusPerWorker);
+    if (!v.ok()) return v.status();
+    out->gpus = *v;
+  }
+  if (const spec::Field* f = fields->Find("cpus")) {
+    Result<int64_t> v = reader.ReadQuantity<int64_t>(*f, "a CPU count", &spec::ParseCpuMillis);
+    if (!v.ok()) return v.status();
+    out->cpu_millis = *v;
+  }
+  if (const spec::Field* f = fields->Find("memory")) {
+    Result<int64_t> v = reader.ReadQuantity<int64_t>(*f, "a memory size", &spec::ParseMemoryMib);
+    if (!v.ok()) return v.status();
+    out->memory_mib = *v;
+  }
+  return Status::Ok();
+}
 
 Result<ParsedJob> ParseJobField(const spec::SpecReader& reader, const spec::Field& at, bool name_required) {
   return JobParser(reader).ParseField(at, name_required);

@@ -76,6 +76,12 @@ Result<ParsedJob> ParseJobSpec(std::string_view yaml_text, std::string_view file
 //! `name:` may be left out when `name_required` is false (spec.name is then empty).
 Result<ParsedJob> ParseJobField(const spec::SpecReader& reader, const spec::Field& at, bool name_required);
 
+//! Reads `{gpus, cpus, memory}` at `at` (a job's resources per worker, a
+//! deployment's per replica) into `out`, leaving what is not given as it was.
+//! Errors: those of SpecReader::ReadMap and ReadInt (gpus 0..1024), and of
+//! ParseCpuMillis and ParseMemoryMib, located at the field.
+Status ParseResourcesField(const spec::SpecReader& reader, const spec::Field& at, Resources* out);
+
 //! Whether `s` is a valid job name: lowercase letters, digits and '-', starting
 //! and ending with a letter or digit.
 bool IsDnsLabelName(std::string_view s);

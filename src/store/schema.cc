@@ -130,6 +130,21 @@ CREATE TABLE metrics (
 ) STRICT;
 )sql";
 
+// Version 4: inference deployments (their recent scaling events as JSON; the
+// replicas are the workers of the deployment's job).
+constexpr const char* kV4 = R"sql(
+CREATE TABLE deployments (
+  name TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  consumer TEXT NOT NULL,
+  spec_yaml TEXT NOT NULL,
+  state TEXT NOT NULL,
+  job INTEGER NOT NULL,
+  created REAL NOT NULL,
+  events_json TEXT NOT NULL
+) STRICT;
+)sql";
+
 // The first column of the first row of `sql` (0 for NULL or no row).
 Result<int64_t> QueryInt(sqlite3* db, const char* sql) {
   sqlite3_stmt* stmt = nullptr;
@@ -185,6 +200,7 @@ const std::vector<Migration>& Migrations() {
       {1, kV1},
       {2, kV2},
       {3, kV3},
+      {4, kV4},
   };
   return kMigrations;
 }

@@ -119,6 +119,8 @@ const std::vector<std::string_view> kTokenCols = {"sha256", "kind", "user", "job
 const std::vector<std::string_view> kExperimentCols = {"id",     "name",   "consumer", "user",  "spec_yaml",
                                                        "state",  "reason", "created",  "ended", "trials_json"};
 const std::vector<std::string_view> kMetricCols = {"job", "seq", "time", "values_json", "log_end"};
+const std::vector<std::string_view> kDeploymentCols = {"name",  "owner", "consumer", "spec_yaml",
+                                                       "state", "job",   "created",  "events_json"};
 
 std::string SelectSql(std::string_view table, const std::vector<std::string_view>& cols,
                       std::string_view order) {
@@ -192,6 +194,16 @@ void from_json(const Json& j, TrialRecord& t) {
   t.rung = j.value("rung", -1);
 }
 
+void to_json(Json& j, const ScaleEventRecord& e) {
+  j = Json{{"time", e.time}, {"from", e.from}, {"to", e.to}, {"reason", e.reason}};
+}
+void from_json(const Json& j, ScaleEventRecord& e) {
+  e.time = j.at("time").get<double>();
+  e.from = j.at("from").get<int>();
+  e.to = j.at("to").get<int>();
+  e.reason = j.at("reason").get<std::string>();
+}
+
 namespace {
 
 struct EncodedJson {
@@ -202,6 +214,7 @@ struct EncodedJson {
   std::vector<std::string> gpus;       //!< per worker
   std::vector<std::string> consumers;  //!< per user
   std::vector<std::string> trials;     //!< per experiment
+  std::vector<std::string> events;     //!< per deployment
 };
 
 // nlohmann::json refuses (throws on) strings that are not valid UTF-8.
@@ -224,6 +237,10 @@ Status Encode(const WriteBatch& b, EncodedJson& out) {
     for (size_t i = 0; i < b.experiments.size(); ++i) {
       field = "experiments[" + std::to_string(i) + "].trials";
       out.trials.push_back(Json(b.experiments[i].trials).dump());
+    }
+    for (size_t i = 0; i < b.deployments.size(); ++i) {
+      field = "deployments[" + std::to_string(i) + "].events";
+      out.events.push_back(Json(b.deployments[i].events).dump());
     }
   } catch (const Json::exception& e) {
     return InvalidArgument(field + ": " + e.what());
@@ -308,6 +325,7 @@ class SqliteStore::Writer {
         {&insert_timer_, "INSERT INTO reclaim_timers (consumer, since) VALUES (?, ?)"},
         {&upsert_experiment_, UpsertSql("experiments", kExperimentCols, "id")},
         {&insert_metric_, UpsertSql("metrics", kMetricCols, "job, seq")},
+        {&upsert_deployment_, UpsertSql("deployments", kDeploymentCols, "name")},
     };
     for (auto& [stmt, sql] : all) {
       Result<Stmt> s = Prepare(db_.get(), sql);
@@ -520,6 +538,21 @@ class SqliteStore::Writer {
         return "metrics[" + std::to_string(i) + "] (job " + std::to_string(m.job) + ")";
       }));
     }
+    for (size_t i = 0; i < b.deployments.size(); ++i) {
+      const DeploymentRecord& d = b.deployments[i];
+      sqlite3_stmt* s = upsert_deployment_.get();
+      int rc = Binder(s)
+                   .Text(d.name)
+                   .Text(d.owner)
+                   .Text(d.consumer)
+                   .Text(d.spec_yaml)
+                   .Text(d.state)
+                   .Id(d.job)
+                   .Real(d.created)
+                   .Text(p.json.events[i])
+                   .rc();
+      DROVER_RETURN_IF_ERROR(Step(db, s, rc, [&] { return "deployments[" + std::to_string(i) + "] (" + d.name + ")"; }));
+    }
     return Status::Ok();
   }
 
@@ -527,7 +560,7 @@ class SqliteStore::Writer {
   Stmt begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
   Stmt set_plan_, set_next_id_, upsert_job_, insert_event_, upsert_host_, upsert_worker_,
       delete_worker_, upsert_user_, upsert_token_, delete_token_, delete_user_, clear_timers_, insert_timer_,
-      upsert_experiment_, insert_metric_;
+      upsert_experiment_, insert_metric_, upsert_deployment_;
 };
 
 namespace {
@@ -579,6 +612,7 @@ class SqliteStore::Reader {
         {&r->timers_, "SELECT consumer, since FROM reclaim_timers ORDER BY consumer"},
         {&r->experiments_, SelectSql("experiments", kExperimentCols, "id")},
         {&r->metrics_, SelectSql("metrics", kMetricCols, "job, seq")},
+        {&r->deployments_, SelectSql("deployments", kDeploymentCols, "name")},
         // Newest first, so LIMIT keeps the newest; id orders events of one time.
         {&r->events_,
          "SELECT job, time, type, message FROM events WHERE job = ? "
@@ -733,6 +767,19 @@ class SqliteStore::Reader {
                               sqlite3_column_double(r, 2), ColText(r, 3), sqlite3_column_int64(r, 4)});
       return Status::Ok();
     }));
+    DROVER_RETURN_IF_ERROR(ForEachRow(db, deployments_.get(), [&](sqlite3_stmt* r) {
+      DeploymentRecord d;
+      d.name = ColText(r, 0);
+      d.owner = ColText(r, 1);
+      d.consumer = ColText(r, 2);
+      d.spec_yaml = ColText(r, 3);
+      d.state = ColText(r, 4);
+      d.job = static_cast<JobId>(sqlite3_column_int64(r, 5));
+      d.created = sqlite3_column_double(r, 6);
+      DROVER_RETURN_IF_ERROR(FromJson(ColText(r, 7), &d.events, "deployments row " + d.name + " events_json"));
+      snap.deployments.push_back(std::move(d));
+      return Status::Ok();
+    }));
     return ForEachRow(db, tokens_.get(), [&](sqlite3_stmt* r) {
       TokenRecord t;
       t.sha256 = ColText(r, 0);
@@ -747,7 +794,7 @@ class SqliteStore::Reader {
 
   Db db_;  // declared first: destroyed after the statements below
   Stmt begin_, end_, plan_, next_id_, jobs_, hosts_, workers_, users_, tokens_, timers_, events_, experiments_,
-      metrics_;
+      metrics_, deployments_;
 };
 
 namespace {

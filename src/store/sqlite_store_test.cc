@@ -90,6 +90,7 @@ void ExpectSameSnapshot(const Snapshot& a, const Snapshot& b) {
   EXPECT_EQ(a.next_job_id, b.next_job_id);
   EXPECT_EQ(a.experiments, b.experiments);
   EXPECT_EQ(a.metrics, b.metrics);
+  EXPECT_EQ(a.deployments, b.deployments);
 }
 
 // What the server writes for one submission.
@@ -172,6 +173,9 @@ WriteBatch EverythingBatch() {
   b.experiments.push_back({1, "empty", "/", "bob", "", "SUCCEEDED", "", 0, 2.5, {}});
   b.metrics.push_back({42, 2, 2.5, R"({"epoch":2,"val_acc":0.86})", int64_t{1} << 35});
   b.metrics.push_back({42, 1, 1.5, R"({"epoch":1,"val_acc":0.853})", 0});
+  b.deployments.push_back({"fmnist", "alice", "/research", "name: fmnist\n", "ACTIVE", 42, 3.5,
+                           {{4.0, 0, 1, "a request arrived at zero replicas"}, {9.25, 1, 3, "in-flight 20 ≥ 8 × 2"}}});
+  b.deployments.push_back({"bert", "bob", "/", "name: bert\n", "REMOVED", 0, 1.0, {}});
   return b;
 }
 
@@ -202,6 +206,7 @@ TEST(SqliteStoreTest, RoundTripsEveryRecordAndField) {
   want.next_job_id = 43;
   want.experiments = {b.experiments[1], b.experiments[0]};  // by id
   want.metrics = {b.metrics[1], b.metrics[0]};              // by (job, seq)
+  want.deployments = {b.deployments[1], b.deployments[0]};  // by name
   ExpectSameSnapshot(LoadOrDie(*store), want);
   EXPECT_EQ(Fields(store->Events(42, 10).value()), Fields(b.events));
 }

@@ -5,7 +5,8 @@ namespace drover::store {
 bool WriteBatch::empty() const {
   return !plan_yaml && jobs.empty() && events.empty() && hosts.empty() && workers.empty() &&
          removed_workers.empty() && users.empty() && tokens.empty() && revoked_tokens.empty() &&
-         removed_users.empty() && !reclaim_timers && !next_job_id && experiments.empty() && metrics.empty();
+         removed_users.empty() && !reclaim_timers && !next_job_id && experiments.empty() && metrics.empty() &&
+         deployments.empty();
 }
 
 }  // namespace drover::store

@@ -155,6 +155,28 @@ struct MetricRecord {
 
 //! One atomic change. Upserts replace the record with the same key
 //! (job: id; host: name; worker: (job, rank); user: name; token: sha256).
+//! A scaling event of a deployment, as `drover deployment NAME` shows it.
+struct ScaleEventRecord {
+  double time = 0;
+  int from = 0;
+  int to = 0;
+  std::string reason;
+  friend bool operator==(const ScaleEventRecord&, const ScaleEventRecord&) = default;
+};
+
+//! An inference deployment: its spec and the job whose workers are its replicas.
+struct DeploymentRecord {
+  std::string name;
+  std::string owner;
+  std::string consumer;
+  std::string spec_yaml;  //!< what the user submitted, verbatim
+  std::string state;      //!< "ACTIVE" or "REMOVED"
+  JobId job = 0;          //!< the replicas' job; 0 while scaled to zero
+  double created = 0;
+  std::vector<ScaleEventRecord> events;  //!< the most recent, oldest first
+  friend bool operator==(const DeploymentRecord&, const DeploymentRecord&) = default;
+};
+
 struct WriteBatch {
   std::optional<std::string> plan_yaml;
   std::vector<JobRecord> jobs;
@@ -171,6 +193,7 @@ struct WriteBatch {
   std::optional<JobId> next_job_id;         //!< the id allocator's high-water mark
   std::vector<ExperimentRecord> experiments;  //!< upserts by id, with all their trials
   std::vector<MetricRecord> metrics;          //!< appended; (job, seq) is unique
+  std::vector<DeploymentRecord> deployments;  //!< upserts by name
   bool empty() const;
 };
 
@@ -185,6 +208,7 @@ struct Snapshot {
   std::map<std::string, double> reclaim_timers;  //!< the scheduler's: consumer path -> owed since
   std::vector<ExperimentRecord> experiments;      //!< by id
   std::vector<MetricRecord> metrics;              //!< by job, then seq
+  std::vector<DeploymentRecord> deployments;      //!< by name
 };
 
 class Store {

@@ -40,7 +40,7 @@ struct Request;
 struct Response;
 }  // namespace httplib
 
-namespace drover::server {
+namespace drover::net {
 
 //! A parked request: `poll` answers into the response and returns true once
 //! what it waits for has come; it is called again after every Notify(), and
@@ -95,4 +95,4 @@ class HttpServer {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace drover::server
+}  // namespace drover::net

@@ -1,4 +1,4 @@
-#include "server/http_server.h"
+#include "net/http_server.h"
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -18,14 +18,14 @@
 #include <thread>
 #include <vector>
 
-namespace drover::server {
+namespace drover::net {
 namespace {
 
-namespace net = boost::asio;
+namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace ssl = net::ssl;
-using tcp = net::ip::tcp;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 // How often parked requests are checked for their deadline.
@@ -93,11 +93,11 @@ struct Parked {
 struct HttpServer::Impl {
   HttpServerOptions opt;
   Dispatch dispatch;
-  net::io_context ioc;
+  asio::io_context ioc;
   std::optional<ssl::context> tls;
   tcp::acceptor acceptor{ioc};
-  std::unique_ptr<net::thread_pool> pool;
-  net::steady_timer tick{ioc};
+  std::unique_ptr<asio::thread_pool> pool;
+  asio::steady_timer tick{ioc};
   std::atomic<int> port{0};
   std::atomic<bool> stopping{false};
   std::atomic<bool> round_pending{false};
@@ -140,7 +140,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         if (!ec) self->Read();
       });
     } else {
-      net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->Read(); });
+      asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->Read(); });
     }
   }
 
@@ -153,7 +153,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     msg->body() = std::move(res.body);
     msg->keep_alive(ex->keep_alive);
     msg->prepare_payload();
-    net::post(stream_.get_executor(), [self = this->shared_from_this(), msg] { self->Write(msg); });
+    asio::post(stream_.get_executor(), [self = this->shared_from_this(), msg] { self->Write(msg); });
   }
 
  private:
@@ -187,7 +187,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     ex->version = req.version();
     ex->keep_alive = req.keep_alive();
     std::optional<std::string> refused = Convert(req, remote_, ex->req);
-    net::post(*server_.pool, [&server = server_, self = this->shared_from_this(), ex, refused] {
+    asio::post(*server_.pool, [&server = server_, self = this->shared_from_this(), ex, refused] {
       server.Handle(self, ex, refused);
     });
   }
@@ -205,7 +205,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   template <class Op>
   bool Blocking(Op op) {
     std::promise<beast::error_code> done;
-    net::post(stream_.get_executor(), [&] {
+    asio::post(stream_.get_executor(), [&] {
       beast::get_lowest_layer(stream_).expires_after(server_.opt.request_deadline);
       op([&done](beast::error_code ec, size_t = 0) { done.set_value(ec); });
     });
@@ -229,7 +229,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       sink.write = [&](const char* data, size_t n) {
         if (!ok) return false;
         if (n == 0) return true;
-        ok = Blocking([&](auto h) { net::async_write(stream_, http::make_chunk(net::const_buffer(data, n)), h); });
+        ok = Blocking([&](auto h) { asio::async_write(stream_, http::make_chunk(asio::const_buffer(data, n)), h); });
         offset += n;
         return ok;
       };
@@ -239,9 +239,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         if (!res.content_provider_(offset, 0, sink)) ok = false;
       }
     }
-    if (ok) ok = Blocking([&](auto h) { net::async_write(stream_, http::make_chunk_last(), h); });
+    if (ok) ok = Blocking([&](auto h) { asio::async_write(stream_, http::make_chunk_last(), h); });
     res.content_provider_success_ = ok;
-    net::post(stream_.get_executor(), [self = this->shared_from_this(), again = ok && ex->keep_alive] {
+    asio::post(stream_.get_executor(), [self = this->shared_from_this(), again = ok && ex->keep_alive] {
       if (again && !self->server_.stopping) return self->Read();
       self->Close();
     });
@@ -273,7 +273,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         stream_.socket().close(ec);
         return;
       }
-      stream_.async_read_some(net::buffer(scratch_), [self = this->shared_from_this(), drained](beast::error_code ec,
+      stream_.async_read_some(asio::buffer(scratch_), [self = this->shared_from_this(), drained](beast::error_code ec,
                                                                                                 size_t n) {
         if (ec) {
           beast::error_code ignored;
@@ -299,7 +299,7 @@ using TlsSession = Session<beast::ssl_stream<beast::tcp_stream>>;
 }  // namespace
 
 void HttpServer::Impl::Accept() {
-  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+  acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (!stopping && acceptor.is_open()) Accept();  // e.g. out of descriptors for a moment
       return;
@@ -309,7 +309,7 @@ void HttpServer::Impl::Accept() {
     auto remote = socket.remote_endpoint(ignored).address();
     std::string address = remote.is_v4() || !remote.to_v6().is_v4_mapped()
                               ? remote.to_string()
-                              : net::ip::make_address_v4(net::ip::v4_mapped, remote.to_v6()).to_string();
+                              : asio::ip::make_address_v4(asio::ip::v4_mapped, remote.to_v6()).to_string();
     if (address == "::1") address = "127.0.0.1";
     if (tls) {
       std::make_shared<TlsSession>(*this, beast::ssl_stream<beast::tcp_stream>(std::move(socket), *tls), address)
@@ -325,7 +325,7 @@ void HttpServer::Impl::Tick() {
   tick.expires_after(kDeadlineTick);
   tick.async_wait([this](beast::error_code ec) {
     if (ec || stopping) return;
-    net::post(*pool, [this] { PollAll(/*expired_only=*/true); });
+    asio::post(*pool, [this] { PollAll(/*expired_only=*/true); });
     Tick();
   });
 }
@@ -411,13 +411,13 @@ Status HttpServer::Bind() {
     if (ec) return InvalidArgument("cannot load TLS certificate or key: " + ec.message());
   }
   boost::system::error_code ec;
-  net::ip::address address = net::ip::make_address(s.opt.host == "localhost" ? "127.0.0.1" : s.opt.host, ec);
+  asio::ip::address address = asio::ip::make_address(s.opt.host == "localhost" ? "127.0.0.1" : s.opt.host, ec);
   if (ec) return InvalidArgument("cannot listen on " + s.opt.host + ": not an IP address");
   tcp::endpoint endpoint(address, static_cast<unsigned short>(s.opt.port));
   s.acceptor.open(endpoint.protocol(), ec);
-  if (!ec) s.acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) s.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) s.acceptor.bind(endpoint, ec);
-  if (!ec) s.acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (!ec) s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Unavailable("cannot listen on " + s.opt.host + ":" + std::to_string(s.opt.port) + ": " + ec.message());
   s.port = s.acceptor.local_endpoint().port();
   return Status::Ok();
@@ -427,8 +427,8 @@ int HttpServer::port() const { return impl_->port; }
 
 void HttpServer::Run() {
   Impl& s = *impl_;
-  s.pool = std::make_unique<net::thread_pool>(static_cast<size_t>(std::max(1, s.opt.workers)));
-  auto guard = net::make_work_guard(s.ioc);
+  s.pool = std::make_unique<asio::thread_pool>(static_cast<size_t>(std::max(1, s.opt.workers)));
+  auto guard = asio::make_work_guard(s.ioc);
   s.Accept();
   s.Tick();
   std::vector<std::thread> io;
@@ -439,7 +439,7 @@ void HttpServer::Run() {
   }
   // Stopping: no new connections; every parked request is answered (as timed
   // out); handlers still running finish; their answers get a moment to leave.
-  net::post(s.ioc, [&s] {
+  asio::post(s.ioc, [&s] {
     beast::error_code ec;
     s.acceptor.close(ec);
     s.tick.cancel();
@@ -466,7 +466,7 @@ void HttpServer::Notify() {
   Impl& s = *impl_;
   if (!s.pool || s.stopping) return;
   if (s.round_pending.exchange(true)) return;  // merged into the round already queued
-  net::post(*s.pool, [&s] {
+  asio::post(*s.pool, [&s] {
     s.round_pending = false;
     s.PollAll(/*expired_only=*/false);
   });
@@ -479,4 +479,4 @@ size_t HttpServer::parked() const {
 
 size_t HttpServer::connections() const { return impl_->connections; }
 
-}  // namespace drover::server
+}  // namespace drover::net

@@ -1,0 +1,254 @@
+#include "serve/replica.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include "net/http_server.h"
+
+namespace drover::serve {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+// Every batch size an executor will run: 1..64, then powers of two up to the maximum.
+std::vector<int> WarmupSizes(int max_batch) {
+  std::vector<int> sizes;
+  for (int b = 1; b <= max_batch; b = b < 64 ? b + 1 : b * 2) sizes.push_back(b);
+  if (sizes.back() != max_batch) sizes.push_back(max_batch);
+  return sizes;
+}
+
+}  // namespace
+
+// A request waiting for its batch, on its handler's stack.
+struct Replica::Pending {
+  InferRequest request;
+  Clock::time_point arrived;
+  Tensor output;
+  Status status;
+  // Set under `mu` by the executor, which touches nothing of this after its
+  // unlock: the handler may then return and free it.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool finished = false;
+};
+
+Replica::Replica(ReplicaOptions options)
+    : options_(std::move(options)), metrics_(options_.signature.model), batcher_(options_.batching) {}
+
+Replica::~Replica() {
+  Stop();
+  batcher_.Close();
+  for (auto& t : executors_) t.join();
+}
+
+Status Replica::Start() {
+  net::HttpServerOptions http;
+  http.host = options_.host;
+  http.port = options_.port;
+  http.workers = options_.http_threads;
+  http.max_body_bytes = options_.max_body_bytes;
+  http_ = std::make_unique<net::HttpServer>(http, [this](httplib::Request& req, httplib::Response& res) {
+    int status = 200;
+    std::string body, type = "application/json";
+    bool retry_after = false;
+    Route(req.method, req.path, req.body, status, body, type, retry_after);
+    res.status = status;
+    if (retry_after) res.set_header("Retry-After", "1");
+    res.set_content(body, type);
+    return std::optional<net::Wait>();
+  });
+  DROVER_RETURN_IF_ERROR(http_->Bind());
+
+  const auto start = Clock::now();
+  for (int i = 0; i < options_.executors; ++i) {
+    Result<std::unique_ptr<ModelRunner>> r = ModelRunner::Load(options_.model);
+    if (!r.ok()) return r.status();
+    runners_.push_back(std::move(*r));
+  }
+  // The first pass tells the output's type and shape; then every executor
+  // warms up on every batch size, in parallel.
+  {
+    std::vector<Tensor> out;
+    const Tensor one = ZeroInput(options_.signature, 1);
+    const auto t0 = Clock::now();
+    Status st = runners_[0]->Run({&one}, options_.signature, true, &out);
+    warmup_.first_pass_ms = Ms(Clock::now() - t0);
+    if (!st.ok()) return Status(st.code(), "warm-up on zeros of shape [1, ...]: " + st.message());
+  }
+  std::vector<std::future<Status>> warming;
+  for (auto& runner : runners_) {
+    warming.push_back(std::async(std::launch::async, [this, r = runner.get()]() -> Status {
+      Signature sig = options_.signature;
+      std::vector<Tensor> out;
+      for (int b : WarmupSizes(options_.batching.max_batch_size)) {
+        const Tensor x = ZeroInput(sig, b);
+        for (int pass = 0; pass < options_.warmup_passes; ++pass) {
+          Status st = r->Run({&x}, sig, false, &out);
+          if (!st.ok()) return Status(st.code(), "warm-up at batch " + std::to_string(b) + ": " + st.message());
+        }
+      }
+      return Status::Ok();
+    }));
+  }
+  for (auto& f : warming) DROVER_RETURN_IF_ERROR(f.get());
+  {
+    std::vector<Tensor> out;
+    const Tensor one = ZeroInput(options_.signature, 1);
+    Signature sig = options_.signature;
+    const auto t0 = Clock::now();
+    DROVER_RETURN_IF_ERROR(runners_[0]->Run({&one}, sig, false, &out));
+    warmup_.warm_pass_ms = Ms(Clock::now() - t0);
+  }
+  warmup_.total_ms = Ms(Clock::now() - start);
+  for (auto& runner : runners_) executors_.emplace_back([this, r = runner.get()] { Execute(*r); });
+  ready_ = true;
+  return Status::Ok();
+}
+
+int Replica::port() const { return http_ ? http_->port() : 0; }
+
+void Replica::Serve() { http_->Run(); }
+
+void Replica::Stop() {
+  ready_ = false;
+  if (http_) http_->Stop();
+}
+
+void Replica::Drain(std::chrono::milliseconds timeout) {
+  if (draining_.exchange(true)) return;
+  ready_ = false;
+  const auto deadline = Clock::now() + timeout;
+  // Requests already inside finish; new ones are answered 503 (the router retries them elsewhere).
+  while (metrics_.in_flight.load() > 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  spdlog::info("drained: {} request(s) still held", metrics_.in_flight.load());
+  Stop();
+}
+
+void Replica::Execute(ModelRunner& runner) {
+  std::vector<const Tensor*> inputs;
+  std::vector<Tensor> outputs;
+  Signature sig = options_.signature;
+  for (;;) {
+    std::vector<Pending*> batch = batcher_.Next();
+    if (batch.empty()) return;
+    const auto now = Clock::now();
+    inputs.clear();
+    int64_t samples = 0;
+    for (Pending* p : batch) {
+      metrics_.queue_seconds.Observe(std::chrono::duration<double>(now - p->arrived).count());
+      inputs.push_back(&p->request.input);
+      samples += p->request.batch;
+    }
+    metrics_.batch_size.Observe(static_cast<double>(samples));
+    Status st = runner.Run(inputs, sig, false, &outputs);
+    metrics_.compute_seconds.Observe(std::chrono::duration<double>(Clock::now() - now).count());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (st.ok()) {
+        batch[i]->output = std::move(outputs[i]);
+      } else {
+        batch[i]->status = st;
+      }
+      std::lock_guard<std::mutex> lock(batch[i]->mu);
+      batch[i]->finished = true;
+      batch[i]->cv.notify_one();
+    }
+  }
+}
+
+void Replica::Infer(const std::string& body, int& status, std::string& out, bool& retry_after) {
+  Pending p;
+  p.arrived = Clock::now();
+  batcher_.Arriving();
+  if (draining_) {
+    batcher_.Abandon();
+    status = 503;
+    retry_after = true;
+    out = ErrorBody("this replica is draining; retry on another");
+    return;
+  }
+  Result<InferRequest> req = ParseInferRequest(body, options_.signature);
+  if (!req.ok()) {
+    batcher_.Abandon();
+    status = 400;
+    out = ErrorBody(req.status().message());
+    return;
+  }
+  p.request = std::move(*req);
+  Pending* item = &p;
+  if (!batcher_.Submit(item, p.request.batch)) {
+    status = 503;
+    retry_after = true;
+    out = ErrorBody("the queue is full (" + std::to_string(options_.batching.max_queue) + " requests); retry later");
+    return;
+  }
+  {
+    std::unique_lock<std::mutex> lock(p.mu);
+    p.cv.wait(lock, [&p] { return p.finished; });
+  }
+  if (!p.status.ok()) {
+    status = 500;
+    out = ErrorBody(p.status.message());
+    return;
+  }
+  out = EncodeInferResponse(options_.signature, p.request.id, p.output);
+}
+
+void Replica::Route(const std::string& method, const std::string& path, const std::string& body, int& status,
+                    std::string& out, std::string& content_type, bool& retry_after) {
+  const Signature& sig = options_.signature;
+  const std::string model_prefix = "/v2/models/" + sig.model;
+  auto only = [&](const char* allowed) {
+    if (method == allowed) return true;
+    status = 405;
+    out = ErrorBody(method + " is not allowed here; use " + allowed);
+    return false;
+  };
+  if (path == model_prefix + "/infer") {
+    if (!only("POST")) return;
+    metrics_.in_flight.fetch_add(1);
+    Infer(body, status, out, retry_after);
+    metrics_.in_flight.fetch_sub(1);
+    metrics_.Answered(status);
+    return;
+  }
+  if (path == "/v2/health/live") {
+    if (only("GET")) out = R"({"live":true})";
+  } else if (path == "/v2/health/ready") {
+    if (!only("GET")) return;
+    status = ready_ ? 200 : 503;
+    out = ready_ ? R"({"ready":true})" : R"({"ready":false})";
+  } else if (path == "/v2") {
+    if (only("GET")) out = R"({"name":"drover-serve","version":"0.1.0","extensions":[]})";
+  } else if (path == model_prefix || path == model_prefix + "/versions/1") {
+    if (only("GET")) out = ModelMetadata(sig, "pytorch_torchscript");
+  } else if (path == model_prefix + "/ready" || path == model_prefix + "/versions/1/ready") {
+    if (!only("GET")) return;
+    status = ready_ ? 200 : 503;
+    out = std::string(R"({"name":")") + sig.model + R"(","ready":)" + (ready_ ? "true" : "false") + "}";
+  } else if (path == "/metrics") {
+    if (!only("GET")) return;
+    content_type = "text/plain; version=0.0.4";
+    out = metrics_.Text();
+  } else if (path.rfind("/v2/models/", 0) == 0) {
+    status = 404;
+    std::string name = path.substr(11);
+    name = name.substr(0, name.find('/'));
+    out = ErrorBody("no model \"" + name.substr(0, 80) + "\" here; this replica serves \"" + sig.model + "\"");
+    if (path.size() > 11 + name.size() + 6 && path.compare(path.size() - 6, 6, "/infer") == 0) metrics_.Answered(404);
+  } else {
+    status = 404;
+    out = ErrorBody("no such path: " + path.substr(0, 80));
+  }
+}
+
+}  // namespace drover::serve
