@@ -8,6 +8,7 @@
 
 #include "cli/agent_command.h"
 #include "cli/exp_command.h"
+#include "cli/serve_command.h"
 #include "cli/plan_command.h"
 #include "cli/server_command.h"
 #include "cli/user_commands.h"
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
   drover::cli::AddAgentCommand(app, exit_code);
   drover::cli::AddUserCommands(app, exit_code);
   drover::cli::AddExpCommand(app, exit_code);
+  drover::cli::AddServeCommands(app, exit_code);
   // CLI11 parses a copy (in reverse order, as its vector form wants), so the
   // secrets can be hidden from other users' `ps` before any command runs.
   std::vector<std::string> args(argv + 1, argv + argc);

@@ -33,6 +33,13 @@ void AddServerCommand(CLI::App& app, int& exit_code) {
   cmd->add_flag("--no-root-workers", opt->no_root_workers,
                 "refuse (403) jobs whose workers would run as root: their consumer has no run_as (nor an "
                 "ancestor) and there is no --default-run-as, or it is root");
+  auto inference_port = std::make_shared<int>(-2);
+  cmd->add_option("--inference-port", *inference_port,
+                  "the inference router's port, on the --listen host (default: the API's port + 1, or any free "
+                  "port when that is 0; -1: no router)")
+      ->check(CLI::Range(-1, 65535));
+  cmd->add_option("--serve-binary", opt->serve_binary, "the program deployments' replicas run (found on the agents' PATH)")
+      ->capture_default_str();
   cmd->add_option("--policy", opt->policy, "scheduling policy: drover, fifo")->capture_default_str();
   cmd->add_option("--heartbeat-timeout", opt->heartbeat_timeout, "seconds before a silent host is marked down")
       ->capture_default_str();
@@ -40,7 +47,7 @@ void AddServerCommand(CLI::App& app, int& exit_code) {
                   "seconds without a status post before a worker that posts status counts as failed (0: never)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  cmd->callback([opt, listen, &exit_code]() {
+  cmd->callback([opt, listen, inference_port, &exit_code]() {
     size_t colon = listen->rfind(':');
     if (colon == std::string::npos) {
       std::cerr << "drover server: --listen must be HOST:PORT, got '" << *listen << "'\n";
@@ -58,6 +65,7 @@ void AddServerCommand(CLI::App& app, int& exit_code) {
       exit_code = 2;
       return;
     }
+    opt->inference_port = *inference_port != -2 ? *inference_port : opt->port == 0 ? 0 : (opt->port + 1) % 65536;
     // Signals are waited for on a dedicated thread, so Stop() runs outside a handler.
     sigset_t set;
     sigemptyset(&set);

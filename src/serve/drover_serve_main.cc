@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -116,7 +117,7 @@ int main(int argc, char** argv) {
   app.add_option("--input-datatype", input_datatype, "FP32, FP16, INT64, INT32 or BOOL")->default_val("FP32");
   app.add_option("--input-shape", input_shape, "one sample's shape, without the batch dimension: 1,28,28")->required();
   app.add_option("--output-name", o.signature.output_name, "the output tensor's name")->default_val("output");
-  app.add_option("--device", o.model.device, "cpu, cuda or cuda:N")->default_val("cpu");
+  app.add_option("--device", o.model.device, "auto (a GPU if one is visible), cpu, cuda or cuda:N")->default_val("cpu");
   app.add_option("--optimize", o.model.optimize, "freeze the model and optimize it for inference (torch.jit's)")
       ->default_val(true);
   app.add_option("--executors", o.executors, "threads running batches, each with its own copy of the model")
@@ -138,6 +139,10 @@ int main(int argc, char** argv) {
   app.add_option("--ceiling", ceiling, "print the compute ceiling over this many seconds per phase and exit");
   CLI11_PARSE(app, argc, argv);
 
+  // Under drover the replica listens on its host's address, where the router reaches it.
+  if (app.count("--host") == 0) {
+    if (const char* address = std::getenv("DROVER_HOST_ADDRESS"); address && *address) o.host = address;
+  }
   Result<DataType> type = ParseDataType(input_datatype);
   if (!type.ok()) return Fail("--input-datatype: " + type.status().message());
   o.signature.input_type = *type;

@@ -170,6 +170,7 @@ RoutedAnswer InferenceRouter::Route(const std::string& method, const std::string
         a.retry_after = true;
         a.body = ErrorBody("model \"" + name + "\" has no ready replica and " + std::to_string(m->held) +
                            " requests are already waiting for one");
+        ++m->answered;
         ++m->failed;
         return a;
       }
@@ -195,6 +196,7 @@ RoutedAnswer InferenceRouter::Route(const std::string& method, const std::string
         a.retry_after = true;
         a.body = ErrorBody("model \"" + name + "\" has had no ready replica for " +
                            std::to_string(options_.hold_timeout.count() / 1000) + " s");
+        ++m->answered;
         ++m->failed;
         return a;
       }

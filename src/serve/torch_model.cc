@@ -116,9 +116,10 @@ Result<std::unique_ptr<ModelRunner>> ModelRunner::Load(const ModelConfig& config
   if (::stat(config.path.c_str(), &st) != 0) return NotFound("model file " + config.path + ": " + std::strerror(errno));
   std::optional<torch::Device> device;
   try {
-    device.emplace(config.device);
+    // "auto": the GPU the agent gave (CUDA_VISIBLE_DEVICES), if this libtorch sees one.
+    device.emplace(config.device == "auto" ? (torch::cuda::is_available() ? "cuda" : "cpu") : config.device);
   } catch (const std::exception&) {
-    return InvalidArgument("device \"" + config.device + "\": expected cpu, cuda or cuda:N");
+    return InvalidArgument("device \"" + config.device + "\": expected auto, cpu, cuda or cuda:N");
   }
   if (device->is_cuda() && !torch::cuda::is_available()) {
     return InvalidArgument("device \"" + config.device + "\": this libtorch sees no CUDA device");

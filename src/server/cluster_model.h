@@ -74,6 +74,7 @@ struct WorkerContact {
   double last_status = 0;  //!< server clock
   bool ready = false;      //!< sticky for the incarnation
   bool joined = false;     //!< has reported a training step (it is in the group, not just started)
+  int port = 0;            //!< an inference replica's serving port, once posted
 };
 
 struct Job {
@@ -134,6 +135,8 @@ class ClusterModel {
   Status Update(JobId id, std::optional<int> priority, std::optional<WorkerBounds> bounds, double now,
                 store::WriteBatch* batch);
   const Job* FindJob(JobId id) const;
+  //! How `host` is reached (its agent's address), "" if unknown.
+  std::string HostAddress(const std::string& host) const;
   const std::map<JobId, Job>& jobs() const { return jobs_; }
   //! Reason the scheduler gave last for a pending job ("" if none).
   std::string PendingReason(JobId id) const;
@@ -211,6 +214,10 @@ class ClusterModel {
   //! One scheduling cycle: builds sched's ClusterState, decides, applies.
   //! Returns the number of changes.
   int Schedule(sched::Policy& policy, double now, store::WriteBatch* batch);
+  //! Caps each listed job at that many workers for the scheduler, below its
+  //! bounds (a deployment's autoscaled replica count); the others are uncapped.
+  //! In memory only: the server derives it again after a restart.
+  void SetWorkerCaps(std::map<JobId, int> caps) { caps_ = std::move(caps); }
   const sched::Decisions& last_decisions() const { return last_; }
   //! Consumers indexed like plan(): usage after the last cycle.
   const std::vector<sched::ConsumerUsage>& usage() const { return last_.consumers; }
@@ -259,6 +266,7 @@ class ClusterModel {
   ConsumerTree plan_;
   std::string plan_yaml_;
   std::map<JobId, Job> jobs_;
+  std::map<JobId, int> caps_;  // SetWorkerCaps
   std::map<std::string, Host> hosts_;
   JobId next_id_ = 1;
   sched::Decisions last_;

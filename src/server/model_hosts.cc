@@ -97,10 +97,19 @@ std::vector<DesiredWorker> ClusterModel::Desired(const std::string& host_name, c
            LaunchEnvironment(job.rec, w, static_cast<int>(job.workers.size()), local++, master, ctx)) {
         d.env[name] = std::move(value);
       }
+      // Where the worker's own host is reached: an inference replica listens there, for the router.
+      if (auto self = hosts_.find(host_name); self != hosts_.end() && !self->second.address.empty()) {
+        d.env["DROVER_HOST_ADDRESS"] = self->second.address;
+      }
       desired.push_back(std::move(d));
     }
   }
   return desired;
+}
+
+std::string ClusterModel::HostAddress(const std::string& host) const {
+  auto it = hosts_.find(host);
+  return it == hosts_.end() ? "" : it->second.address;
 }
 
 bool ClusterModel::Placed(const std::string& host, JobId job, int rank) const {

@@ -34,6 +34,7 @@ Result<int64_t> ClusterModel::ReportWorkerStatus(JobId id, int rank, const Worke
   // older one comes from the previous incarnation, still being stopped.
   if (s.ready && s.generation >= it->generation) c.ready = true;
   if (s.step && s.generation >= it->generation) c.joined = true;
+  if (s.port) c.port = *s.port;
 
   Progress& p = job->rec.progress;
   const Progress before = p;

@@ -95,6 +95,9 @@ int ClusterModel::Schedule(sched::Policy& policy, double now, store::WriteBatch*
     const bool finishing = std::any_of(job.workers.begin(), job.workers.end(),
                                        [](const auto& w) { return w.state == WorkerState::kExited && w.exit_code == 0; });
     if ((finishing || now < backoff) && alive > 0) j.workers = WorkerBounds{std::min(j.workers.min, alive), alive};
+    if (auto cap = caps_.find(id); cap != caps_.end() && cap->second < j.workers.max) {
+      j.workers = WorkerBounds{std::min(j.workers.min, cap->second), cap->second};
+    }
     j.per_worker = job.rec.per_worker;
     j.submit_time = job.rec.submit_time;
     j.attained_service = job.rec.attained_service;

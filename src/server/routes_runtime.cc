@@ -88,6 +88,7 @@ void Server::RuntimeRoutes(Router& router) {
         if (model_.DoubtSilentPeers(j->rec.id, rank, Now()) > 0) Trigger();
       }
       generation = *g;
+      if (status->port) RefreshRoutesLocked();  // an inference replica: the router may send it requests
       Changed();  // parked membership reads look at readiness again
       return Status::Ok();
     });

@@ -67,11 +67,20 @@ void Server::RevokeTokensLocked(const std::string& kind, const std::string& owne
   }
 }
 
-Server::Server(ServerOptions options) : opt_(std::move(options)) {}
+Server::Server(ServerOptions options)
+    : opt_(std::move(options)), inference_(std::make_unique<serve::InferenceRouter>()) {
+  // A request held at zero replicas: the next scheduling cycle scales its deployment up.
+  inference_->OnDemand([this](const std::string& model) {
+    std::lock_guard<std::mutex> lock(mu_);
+    deployments_.Demand(model);
+    Trigger();
+  });
+}
 
 Server::~Server() {
   Stop();
   if (scheduler_.joinable()) scheduler_.join();
+  if (inference_thread_.joinable()) inference_thread_.join();
 }
 
 double Server::Now() const {
@@ -93,6 +102,7 @@ void Server::Stop() {
   if (logs_) logs_->Close();
   wake_scheduler_.notify_all();
   if (http) http->Stop();  // parked requests are answered as timed out
+  if (inference_port_.load() > 0) inference_http_->Stop();
 }
 
 void Server::Changed() {
@@ -172,7 +182,13 @@ Status Server::LoadLocked(const store::Snapshot& snap, bool keep_ephemeral) {
   users_.clear();
   for (const auto& t : snap.tokens) tokens_[t.sha256] = t;
   for (const auto& u : snap.users) users_[u.name] = u;
-  return experiments_.Load(snap);
+  DROVER_RETURN_IF_ERROR(experiments_.Load(snap));
+  DROVER_RETURN_IF_ERROR(deployments_.Load(snap, [this](JobId id) {
+    const Job* j = model_.FindJob(id);
+    return j ? j->Alive() : 0;
+  }));
+  RefreshRoutesLocked();
+  return Status::Ok();
 }
 
 std::vector<std::string> Server::Operations() const { return operations_; }
@@ -316,6 +332,20 @@ Status Server::Run() {
     env_ctx_.server_url =
         std::string(opt_.tls_cert.empty() ? "http" : "https") + "://" + opt_.host + ":" + std::to_string(port);
   }
+  if (opt_.inference_port >= 0) {
+    HttpServerOptions inf = http;
+    inf.port = opt_.inference_port;
+    inf.workers = opt_.inference_threads;
+    inf.max_body_bytes = std::max<size_t>(opt_.max_body_bytes, size_t{32} << 20);
+    inference_http_ = std::make_unique<HttpServer>(inf, [this](httplib::Request& req, httplib::Response& res) {
+      ServeInference(req, res);
+      return std::optional<Wait>();
+    });
+    DROVER_RETURN_IF_ERROR(inference_http_->Bind());
+    inference_port_ = inference_http_->port();
+    inference_thread_ = std::thread([this] { inference_http_->Run(); });
+    spdlog::info("inference router listening on {}:{}", opt_.host, inference_port_.load());
+  }
   scheduler_ = std::thread([this] { SchedulerLoop(); });
   spdlog::info("drover server listening on {}:{} (data in {})", opt_.host, port, opt_.data_dir);
   {
@@ -325,6 +355,7 @@ Status Server::Run() {
   http_->Run();
   Stop();
   if (scheduler_.joinable()) scheduler_.join();
+  if (inference_thread_.joinable()) inference_thread_.join();
   return Status::Ok();
 }
 
@@ -341,7 +372,10 @@ void Server::SchedulerLoop() {
     model_.CheckHosts(now, opt_.heartbeat_timeout, &batch);
     if (opt_.worker_heartbeat_timeout > 0) model_.CheckWorkers(now, opt_.worker_heartbeat_timeout, &batch);
     experiments_.Advance(now, ExperimentHooksLocked(), &batch);  // trials submitted now are scheduled now
+    deployments_.Advance(now, DeploymentHooksLocked(), &batch);   // so are replicas
+    model_.SetWorkerCaps(deployments_.Caps());
     model_.Schedule(*policy_, now, &batch);
+    RefreshRoutesLocked();  // removed replicas get nothing more
     if (std::map<std::string, double> timers = policy_->ReclaimTimers(); timers != stored_timers_) {
       batch.reclaim_timers = timers;  // a consumer's grace period must not start over on a restart
       stored_timers_ = std::move(timers);
@@ -430,6 +464,7 @@ void Server::Routes(Router& router) {
   LogRoutes(router);
   RuntimeRoutes(router);
   ExperimentRoutes(router);
+  DeploymentRoutes(router);
 }
 
 }  // namespace drover::server

@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "server/cluster_model.h"
+#include "server/deployments.h"
 #include "server/experiments.h"
 #include "server/kv_store.h"
 #include "server/log_store.h"
@@ -52,6 +53,12 @@ struct ServerOptions {
   int threads = 32;                   //!< threads that run handlers (long polls park without one)
   int io_threads = 2;                 //!< threads that read and write connections
   int max_waits_per_principal = 64;   //!< parked long polls one principal may hold; more get 429
+  //! The inference router's port (/v2/models/NAME/infer, on `host`, with the
+  //! API's TLS): its own listener and threads, so the data path never waits
+  //! behind the control plane's handlers. -1: no router; 0: any free port.
+  int inference_port = -1;
+  int inference_threads = 128;        //!< the router's handler threads (a request being served holds one)
+  std::string serve_binary = "drover-serve";  //!< what replicas run (agents find it on their PATH)
   int max_active_jobs_per_user = 10000;  //!< jobs not ended a user (not an admin) may have; more get 429
   size_t max_kv_bytes_per_user = size_t{256} << 20;  //!< values in all of a user's jobs' key-value stores
   //! For tests: the clock (Unix seconds) heartbeats, timeouts and records
@@ -72,6 +79,8 @@ class Server {
   void Stop();
   //! The port actually bound (after Run has started listening); for port 0.
   int port() const { return bound_port_.load(); }
+  //! The inference router's bound port (0 until listening, or without one).
+  int inference_port() const { return inference_port_.load(); }
 
   //! For tests: what differs between the state in memory and what a fresh
   //! server would load from the store now ("" when nothing), once every
@@ -92,7 +101,8 @@ class Server {
   void JobRoutes(Router& router);      // submit, list, show, cancel, update
   void LogRoutes(Router& router);      // workers' output, followed
   void RuntimeRoutes(Router& router);
-  void ExperimentRoutes(Router& router);  // experiments and their trials; jobs' metrics  // the training runtime: members, status, key-value store
+  void ExperimentRoutes(Router& router);  // experiments and their trials; jobs' metrics
+  void DeploymentRoutes(Router& router);  // inference deployments
 
   Status Bootstrap();
   void SchedulerLoop();
@@ -134,6 +144,14 @@ class Server {
   Status JobQuotaLocked(const Principal& who) const;
   //! How the experiment book reaches the model (call with mu_ held).
   ExperimentBook::Hooks ExperimentHooksLocked();
+  //! How the deployment book reaches the model and the router (call with mu_ held).
+  DeploymentBook::Hooks DeploymentHooksLocked();
+  //! Gives the inference router each deployment's ready replicas (call with mu_ held).
+  void RefreshRoutesLocked();
+  //! Where deployment `name` is called: the router's URL.
+  std::string InferenceUrl(const std::string& name) const;
+  //! Serves the inference router's port: authenticates, then routes (routes_deployments.cc).
+  void ServeInference(httplib::Request& req, httplib::Response& res);
   //! Metric lines in the output of rank 0 that the agent sent (under mu_, inside a Mutate).
   void ScanMetricsLocked(const std::vector<api::LogChunk>& logs, double now, store::WriteBatch* batch);
   //! Revokes every token of `kind` held by `owner` (a user, an agent's host;
@@ -157,6 +175,18 @@ class Server {
   uint64_t version_ = 0;             // bumped by every change long polls may wait for
   ClusterModel model_;
   ExperimentBook experiments_;
+  DeploymentBook deployments_;
+  std::unique_ptr<serve::InferenceRouter> inference_;  // set before serving; thread-safe itself
+  std::unique_ptr<HttpServer> inference_http_;
+  std::thread inference_thread_;
+  std::atomic<int> inference_port_{0};
+  // The inference port's view of who may call what, so a request does not
+  // wait for mu_ behind a scheduling cycle: each deployment's consumer
+  // (written by RefreshRoutesLocked) and tokens resolved in the last
+  // kInferenceAuthCacheSeconds (a revoked token stops working within that).
+  std::mutex inference_acl_mu_;
+  std::map<std::string, std::string> inference_consumers_;  // active deployment -> consumer
+  std::map<std::string, std::pair<Principal, std::chrono::steady_clock::time_point>> inference_tokens_;  // by sha256
   //! Per job: where rank 0's output last scanned for metrics ended, and the unfinished line there.
   std::map<JobId, std::pair<uint64_t, std::string>> metric_tail_;
   std::map<std::string, store::TokenRecord> tokens_;  // by sha256

@@ -388,6 +388,11 @@ TEST_F(ServerTest, ServesExactlyTheDocumentedOperationsWithTheirSchemas) {
   for (int i = 0; i < 300 && Call("GET", "/api/v1/experiments/1").second["trials"].empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the scheduler's next cycle submits the trials
   }
+  // A deployment at zero replicas, named like the host so "{name}" fits both routes.
+  ASSERT_EQ(Call("POST", "/api/v1/deployments",
+                 "name: h1\nconsumer: /a\nmodel: {path: /models/m.pt, input: {shape: [4]}}\nreplicas: {min: 0, max: 2}\n")
+                .first,
+            201);
 
   int checked = 0;
   for (const auto& path : doc["paths"]) {

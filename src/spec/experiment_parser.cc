@@ -367,23 +367,7 @@ ParsedJob TrialJob(const ExperimentSpec& e, const hpo::Config& config, int index
   if (Substitute(job.spec.command, lookup, &out, &bad)) job.spec.command = out;
   job.spec.name = e.name + "-" + std::to_string(index);
   job.spec.consumer = e.consumer.empty() ? job.spec.consumer : e.consumer;
-  if (yaml) {
-    YAML::Emitter y;
-    y << YAML::BeginMap << YAML::Key << "name" << YAML::Value << job.spec.name;
-    if (!job.spec.consumer.empty()) y << YAML::Key << "consumer" << YAML::Value << job.spec.consumer;
-    y << YAML::Key << "priority" << YAML::Value << job.spec.priority;
-    y << YAML::Key << "workers" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "min" << YAML::Value
-      << job.spec.workers.min << YAML::Key << "max" << YAML::Value << job.spec.workers.max << YAML::EndMap;
-    y << YAML::Key << "resources" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "gpus"
-      << YAML::Value << job.spec.per_worker.gpus << YAML::Key << "cpus" << YAML::Value
-      << std::to_string(job.spec.per_worker.cpu_millis) + "m" << YAML::Key << "memory" << YAML::Value
-      << std::to_string(job.spec.per_worker.memory_mib) + "Mi" << YAML::EndMap;
-    y << YAML::Key << "command" << YAML::Value << YAML::Flow << job.argv;
-    if (!job.env.empty()) y << YAML::Key << "env" << YAML::Value << job.env;
-    if (job.max_restarts) y << YAML::Key << "max_restarts" << YAML::Value << *job.max_restarts;
-    y << YAML::EndMap;
-    *yaml = std::string(y.c_str()) + "\n";
-  }
+  if (yaml) *yaml = JobSpecYaml(job);
   return job;
 }
 

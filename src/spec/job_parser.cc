@@ -8,6 +8,8 @@
 #include "spec/quantity.h"
 #include "spec/yaml_util.h"
 
+#include <yaml-cpp/yaml.h>
+
 namespace drover {
 namespace {
 
@@ -247,6 +249,24 @@ Result<ParsedJob> LoadJobFile(const std::string& path) {
   Result<std::string> text = spec::ReadSpecFile(path);
   if (!text.ok()) return text.status();
   return ParseJobSpec(*text, path);
+}
+
+std::string JobSpecYaml(const ParsedJob& job) {
+  YAML::Emitter y;
+  y << YAML::BeginMap << YAML::Key << "name" << YAML::Value << job.spec.name;
+  if (!job.spec.consumer.empty()) y << YAML::Key << "consumer" << YAML::Value << job.spec.consumer;
+  y << YAML::Key << "priority" << YAML::Value << job.spec.priority;
+  y << YAML::Key << "workers" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "min" << YAML::Value
+    << job.spec.workers.min << YAML::Key << "max" << YAML::Value << job.spec.workers.max << YAML::EndMap;
+  y << YAML::Key << "resources" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "gpus"
+    << YAML::Value << job.spec.per_worker.gpus << YAML::Key << "cpus" << YAML::Value
+    << std::to_string(job.spec.per_worker.cpu_millis) + "m" << YAML::Key << "memory" << YAML::Value
+    << std::to_string(job.spec.per_worker.memory_mib) + "Mi" << YAML::EndMap;
+  y << YAML::Key << "command" << YAML::Value << YAML::Flow << job.argv;
+  if (!job.env.empty()) y << YAML::Key << "env" << YAML::Value << job.env;
+  if (job.max_restarts) y << YAML::Key << "max_restarts" << YAML::Value << *job.max_restarts;
+  y << YAML::EndMap;
+  return std::string(y.c_str()) + "\n";
 }
 
 }  // namespace drover

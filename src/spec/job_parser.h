@@ -89,4 +89,8 @@ bool IsDnsLabelName(std::string_view s);
 //! Reads and parses the job spec file at `path`, which labels its errors.
 Result<ParsedJob> LoadJobFile(const std::string& path);
 
+//! `job` written back as a job spec (for the records of jobs the server makes:
+//! trials, replicas); ParseJobSpec reads it back to the same job.
+std::string JobSpecYaml(const ParsedJob& job);
+
 }  // namespace drover

@@ -139,6 +139,7 @@ CREATE TABLE deployments (
   consumer TEXT NOT NULL,
   spec_yaml TEXT NOT NULL,
   state TEXT NOT NULL,
+  reason TEXT NOT NULL,
   job INTEGER NOT NULL,
   created REAL NOT NULL,
   events_json TEXT NOT NULL

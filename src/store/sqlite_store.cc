@@ -119,8 +119,8 @@ const std::vector<std::string_view> kTokenCols = {"sha256", "kind", "user", "job
 const std::vector<std::string_view> kExperimentCols = {"id",     "name",   "consumer", "user",  "spec_yaml",
                                                        "state",  "reason", "created",  "ended", "trials_json"};
 const std::vector<std::string_view> kMetricCols = {"job", "seq", "time", "values_json", "log_end"};
-const std::vector<std::string_view> kDeploymentCols = {"name",  "owner", "consumer", "spec_yaml",
-                                                       "state", "job",   "created",  "events_json"};
+const std::vector<std::string_view> kDeploymentCols = {"name",  "owner",  "consumer", "spec_yaml",  "state",
+                                                       "reason", "job",   "created",  "events_json"};
 
 std::string SelectSql(std::string_view table, const std::vector<std::string_view>& cols,
                       std::string_view order) {
@@ -547,6 +547,7 @@ class SqliteStore::Writer {
                    .Text(d.consumer)
                    .Text(d.spec_yaml)
                    .Text(d.state)
+                   .Text(d.reason)
                    .Id(d.job)
                    .Real(d.created)
                    .Text(p.json.events[i])
@@ -774,9 +775,10 @@ class SqliteStore::Reader {
       d.consumer = ColText(r, 2);
       d.spec_yaml = ColText(r, 3);
       d.state = ColText(r, 4);
-      d.job = static_cast<JobId>(sqlite3_column_int64(r, 5));
-      d.created = sqlite3_column_double(r, 6);
-      DROVER_RETURN_IF_ERROR(FromJson(ColText(r, 7), &d.events, "deployments row " + d.name + " events_json"));
+      d.reason = ColText(r, 5);
+      d.job = static_cast<JobId>(sqlite3_column_int64(r, 6));
+      d.created = sqlite3_column_double(r, 7);
+      DROVER_RETURN_IF_ERROR(FromJson(ColText(r, 8), &d.events, "deployments row " + d.name + " events_json"));
       snap.deployments.push_back(std::move(d));
       return Status::Ok();
     }));

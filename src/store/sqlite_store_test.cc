@@ -173,9 +173,9 @@ WriteBatch EverythingBatch() {
   b.experiments.push_back({1, "empty", "/", "bob", "", "SUCCEEDED", "", 0, 2.5, {}});
   b.metrics.push_back({42, 2, 2.5, R"({"epoch":2,"val_acc":0.86})", int64_t{1} << 35});
   b.metrics.push_back({42, 1, 1.5, R"({"epoch":1,"val_acc":0.853})", 0});
-  b.deployments.push_back({"fmnist", "alice", "/research", "name: fmnist\n", "ACTIVE", 42, 3.5,
+  b.deployments.push_back({"fmnist", "alice", "/research", "name: fmnist\n", "ACTIVE", "", 42, 3.5,
                            {{4.0, 0, 1, "a request arrived at zero replicas"}, {9.25, 1, 3, "in-flight 20 ≥ 8 × 2"}}});
-  b.deployments.push_back({"bert", "bob", "/", "name: bert\n", "REMOVED", 0, 1.0, {}});
+  b.deployments.push_back({"bert", "bob", "/", "name: bert\n", "FAILED", "job 7 FAILED: exit 1", 0, 1.0, {}});
   return b;
 }
 

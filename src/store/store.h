@@ -170,7 +170,8 @@ struct DeploymentRecord {
   std::string owner;
   std::string consumer;
   std::string spec_yaml;  //!< what the user submitted, verbatim
-  std::string state;      //!< "ACTIVE" or "REMOVED"
+  std::string state;      //!< "ACTIVE", "FAILED" (its replicas kept failing) or "REMOVED"
+  std::string reason;     //!< why it failed, or why replicas cannot start
   JobId job = 0;          //!< the replicas' job; 0 while scaled to zero
   double created = 0;
   std::vector<ScaleEventRecord> events;  //!< the most recent, oldest first
