@@ -6,13 +6,16 @@
 # worker processes, no restart, no lost step — and grows back to 4 when beta's
 # job ends. Then beta runs a hyperparameter search (ASHA over drover-train
 # trials, each a job of beta's) beside alpha's training, which shrinks for it
-# again. Then the simulator compares the scheduling policies on real cluster
-# traces and writes HTML reports to out/.
+# again. Then beta deploys a model beside alpha's training: the first request
+# starts a replica, a burst of load scales it to 2 (alpha shrinks for them),
+# and it scales back when the load ends. Then the simulator compares the
+# scheduling policies on real cluster traces and writes HTML reports to out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/build.sh >/dev/null
 D=$PWD/build/src/cli/drover
 TRAIN=$PWD/build/src/train/drover-train
+export PATH="$PWD/build/bin:$PATH"  # agents start replicas (drover-serve) from their PATH
 OUT=$PWD/out/demo
 rm -rf "$OUT" && mkdir -p "$OUT"
 export DROVER_CONFIG=$OUT/config.json
@@ -34,7 +37,7 @@ step "apply the two-team plan"
 show plan apply -f examples/demo/plan.yaml
 
 # The job files name drover-train by a placeholder; fill in this checkout's.
-for f in alpha-train beta-train beta-experiment; do
+for f in alpha-train beta-train beta-experiment beta-deployment; do
   sed -e "s|@DROVER_TRAIN@|$TRAIN|" -e "s|@OUT@|$OUT|" examples/demo/$f.yaml >"$OUT/$f.yaml"
 done
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}
@@ -73,6 +76,26 @@ step "beta runs a hyperparameter search beside alpha's training: its trials are 
 show exp submit -f "$OUT/beta-experiment.yaml" --follow
 show jobs
 wait_for 60 '[ "$(json_field 1 reported_world_size)" = 4 ] || [ "$(json_field 1 state)" = SUCCEEDED ]'
+
+step "beta deploys a model beside alpha's training (0..2 replicas): the first request starts one"
+/usr/bin/python3 bench/infer/export_cnn.py "$OUT/fmnist.pt"
+show deploy -f "$OUT/beta-deployment.yaml"
+INFER=http://127.0.0.1:$((PORT + 1))/v2/models/fmnist/infer
+TOKEN=$(cat "$OUT/server/admin.token")
+echo "\$ curl -H 'Authorization: Bearer ...' -d @examples/infer-request.json $INFER"
+curl -s -H "Authorization: Bearer $TOKEN" -d @examples/infer-request.json "$INFER" | head -c 160; echo " ..."
+
+step "a burst of load (8 clients for 15 s): the deployment scales to 2 replicas, alpha shrinks for them"
+TOKEN=$TOKEN BODY=examples/infer-request.json URL_PATH=/v2/models/fmnist/infer \
+  wrk -t 2 -c 8 -d 15s --latency -s bench/infer/infer.lua "http://127.0.0.1:$((PORT + 1))" >"$OUT/burst.json" &
+burst=$!
+wait_for 15 '"$D" deployment fmnist -o json | grep -q "\"ready\":2"'
+show deployments
+show jobs
+wait "$burst"
+echo "burst: $(cat "$OUT/burst.json")"
+wait_for 30 '"$D" deployment fmnist -o json | grep -q "\"desired\":1"'
+show deployment fmnist
 
 step "alpha finishes its 3 epochs"
 wait_for 300 '[ "$(json_field 1 state)" = SUCCEEDED ]'

@@ -6,12 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 cmake --preset fuzz >/dev/null
-cmake --build build-fuzz -j2 --target plan_fuzz job_fuzz agent_sync_fuzz
-for f in plan job agent_sync; do
+cmake --build build-fuzz -j2 --target plan_fuzz job_fuzz agent_sync_fuzz oip_fuzz
+for f in plan job agent_sync oip; do
   work=$(mktemp -d)
   echo "fuzz: ${f}_fuzz for ${seconds}s"
   corpus=../fuzz/corpus/${f%_sync}
-  dict=(); [ "$f" = agent_sync ] || dict=(-dict=../fuzz/corpus/spec.dict)
+  case $f in
+    agent_sync) dict=() ;;
+    oip) dict=(-dict=../fuzz/corpus/oip.dict) ;;
+    *) dict=(-dict=../fuzz/corpus/spec.dict) ;;
+  esac
   (cd build-fuzz && ./fuzz/${f}_fuzz -max_total_time="$seconds" -print_final_stats=1 "${dict[@]}" \
       "$work" "$corpus" 2>&1 | grep -E "stat::number_of_executed_units|ERROR|SUMMARY" || true)
   rm -rf "$work"

@@ -2,8 +2,8 @@
 # Runs every ```sh block of README.md as written, in order, in one shell from
 # the repository root, stopping at the first command that fails. A block
 # preceded by a line `<!-- readme-walk: skip (why) -->` is skipped (the test
-# suite itself, long benchmarks). Needs a build (scripts/build.sh) and port
-# 8080 free. The walk's `drover login` writes into a private HOME; what the
+# suite itself, long benchmarks). Needs a build (scripts/build.sh) and ports
+# 8080 and 8081 free. The walk's `drover login` writes into a private HOME; what the
 # blocks leave (data dir, agents' work dirs, logs) is removed at the end, and
 # every process they start in the background is stopped by PID.
 set -euo pipefail
@@ -12,13 +12,16 @@ root=$PWD
 tmp=$(mktemp -d)
 walk=$tmp/walk.sh
 cleanup() {
-  rm -rf "$tmp" "$root/drover-data" "$root"/drover-agent-* "$root/server.log" "$root"/agent-*.log "$root/report.html"
+  rm -rf "$tmp" "$root/drover-data" "$root"/drover-agent-* "$root/server.log" "$root"/agent-*.log "$root/report.html" \
+    /tmp/drover-models
 }
 trap cleanup EXIT
-if (exec 3<>/dev/tcp/127.0.0.1/8080) 2>/dev/null; then
-  echo "readme-walk: port 8080 is in use; the README's cluster listens there" >&2
-  exit 1
-fi
+for port in 8080 8081; do  # the API, and the inference router beside it
+  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+    echo "readme-walk: port $port is in use; the README's cluster listens there" >&2
+    exit 1
+  fi
+done
 rm -rf drover-data drover-agent-*
 
 python3 - README.md > "$walk" <<'PY'

@@ -38,6 +38,7 @@ def main():
         y = scripted(x)
         assert y.shape == (2, 10), y.shape
         assert torch.allclose(y, model(x), atol=1e-6)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     scripted.save(args.out)
     params = sum(p.numel() for p in model.parameters())
     print(f"export_cnn: wrote {args.out} (FashionCnn, {params} parameters, seed {args.seed})")

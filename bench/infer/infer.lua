@@ -10,7 +10,7 @@
 -- BODY: file holding the JSON body (bench/infer/make_body.py writes one);
 -- without it a body of one 1x1x28x28 image of deterministic values is built.
 -- URL_PATH: the path to POST to (default /v2/models/fmnist/infer); the path
--- of the URL on the command line is ignored.
+-- of the URL on the command line is ignored. TOKEN: sent as a bearer token.
 
 local function read_file(path)
   local f = assert(io.open(path, "rb"), "infer.lua: cannot open BODY=" .. path)
@@ -36,6 +36,9 @@ wrk.method = "POST"
 wrk.path = os.getenv("URL_PATH") or "/v2/models/fmnist/infer"
 wrk.body = (body_file and body_file ~= "") and read_file(body_file) or built_body()
 wrk.headers["Content-Type"] = "application/json"
+-- TOKEN: a drover user token, for the server's inference router (which checks callers).
+local token = os.getenv("TOKEN")
+if token and token ~= "" then wrk.headers["Authorization"] = "Bearer " .. token end
 -- No request() function: wrk then sends the request it formats once from the
 -- fields above, the cheapest path for the client (which shares the CPUs).
 

@@ -62,7 +62,8 @@ struct InferRequest {
   int64_t batch = 0;    //!< samples: the input's first dimension
 };
 
-//! Parses and checks an infer body against `sig`. kInvalidArgument (HTTP
+//! Parses and checks an infer body against `sig` (a key given twice: the last
+//! one counts, as in nlohmann's DOM). kInvalidArgument (HTTP
 //! 400) with a message naming what is wrong: malformed JSON, no or several
 //! inputs, an input the model does not take, a datatype other than the
 //! model's, a shape that is not [N, <sample shape>] with N >= 1, data whose
