@@ -167,6 +167,12 @@ int RunRouter(const RouterFlags& f, bool server_mode, const ClientConfig& config
       return std::optional<net::Wait>();
     }
     const std::string model = serve::InferenceRouter::ModelOf(req.path);
+    if (server_mode && !model.empty() && req.get_header_value("Authorization").empty()) {
+      res.status = 401;
+      res.set_header("WWW-Authenticate", "Bearer");
+      res.set_content(serve::ErrorBody("a user token is required (Authorization: Bearer ...)"), "application/json");
+      return std::optional<net::Wait>();
+    }
     if (!model.empty() && !allowed(req.get_header_value("Authorization"), model)) {
       res.status = 404;
       res.set_content(serve::ErrorBody("no model \"" + model.substr(0, 80) + "\" you may call is deployed"),

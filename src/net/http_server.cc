@@ -1,5 +1,7 @@
 #include "net/http_server.h"
 
+#include "common/check.h"
+
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -89,6 +91,14 @@ struct Parked {
   std::atomic<bool> again{false};     // a poll is due
   std::atomic<bool> expired{false};   // its deadline passed
 };
+
+// The request whose handler runs on this thread, for Defer().
+struct Current {
+  std::shared_ptr<SessionBase> session;
+  std::shared_ptr<Exchange> ex;
+  bool deferred = false;
+};
+thread_local Current* current = nullptr;
 
 struct HttpServer::Impl {
   HttpServerOptions opt;
@@ -187,6 +197,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     ex->version = req.version();
     ex->keep_alive = req.keep_alive();
     std::optional<std::string> refused = Convert(req, remote_, ex->req);
+    if (server_.opt.handle_on_io_threads && ex->req.body.size() <= (64 << 10)) {
+      return server_.Handle(this->shared_from_this(), ex, refused);
+    }
     asio::post(*server_.pool, [&server = server_, self = this->shared_from_this(), ex, refused] {
       server.Handle(self, ex, refused);
     });
@@ -338,7 +351,14 @@ void HttpServer::Impl::Handle(std::shared_ptr<SessionBase> session, std::shared_
     ex->keep_alive = false;
     return session->Answer(ex);
   }
+  Current here{session, ex};
+  current = &here;
   std::optional<Wait> wait = dispatch(ex->req, ex->res);
+  current = nullptr;
+  if (here.deferred) {
+    DROVER_CHECK(!wait);  // a handler either defers or parks
+    return;
+  }
   if (!wait) return session->Answer(ex);
   Park(std::move(session), std::move(ex), std::move(*wait));
 }
@@ -392,6 +412,12 @@ void HttpServer::Impl::PollAll(bool expired_only) {
     }
   }
   for (const auto& p : all) Poll(p);
+}
+
+Responder Defer() {
+  DROVER_CHECK(current != nullptr);  // only a handler, on its own thread, defers its answer
+  current->deferred = true;
+  return [session = current->session, ex = current->ex] { session->Answer(ex); };
 }
 
 HttpServer::HttpServer(HttpServerOptions options, Dispatch dispatch)

@@ -19,6 +19,9 @@
 //     Content-Length and Transfer-Encoding, or with two Authorization
 //     headers, is refused with 400; bodies over `max_body_bytes` get 413.
 //
+// A handler may also Defer its answer and give it later from another thread
+// (the inference replica answers from the executor that ran the batch).
+//
 // Handlers see the request and answer through cpp-httplib's plain Request
 // and Response structs (path, params, headers, body; status, headers, body,
 // or a chunked content provider for streams such as a followed log, which
@@ -61,7 +64,19 @@ struct HttpServerOptions {
   size_t max_body_bytes = 1 << 20;
   size_t max_header_bytes = 16 << 10;
   std::chrono::milliseconds request_deadline{30000};  //!< to read one request, idle time before it included
+  //! Run handlers on the I/O threads, not the pool: for a server whose
+  //! handlers never block (they answer at once or Defer), which saves two
+  //! thread switches per request. Bodies over 64 KiB still go to the pool.
+  bool handle_on_io_threads = false;
 };
+
+//! Answers a deferred request (see Defer): call it once, from any thread,
+//! after filling the response the handler was given.
+using Responder = std::function<void()>;
+//! Called by a handler, on its thread: the request is not answered when the
+//! handler returns (it must return no Wait) but when the Responder is called.
+//! The request and response stay valid until then.
+Responder Defer();
 
 class HttpServer {
  public:

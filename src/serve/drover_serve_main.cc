@@ -134,7 +134,8 @@ int main(int argc, char** argv) {
   app.add_option("--host", o.host, "address to listen on")->default_val("127.0.0.1");
   app.add_option("--port", o.port, "port (0: any free one)")->default_val(0)->check(CLI::Range(0, 65535));
   app.add_option("--port-file", port_file, "write the bound port here once ready");
-  app.add_option("--http-threads", o.http_threads, "request handler threads")->default_val(128)->check(CLI::Range(1, 4096));
+  app.add_option("--http-threads", o.http_threads, "threads that read bodies over 64 KiB (smaller ones are read on the I/O threads)")
+      ->default_val(4)->check(CLI::Range(1, 256));
   app.add_option("--warmup-passes", o.warmup_passes, "warm-up passes per batch size")->default_val(2)->check(CLI::Range(0, 100));
   app.add_option("--ceiling", ceiling, "print the compute ceiling over this many seconds per phase and exit");
   CLI11_PARSE(app, argc, argv);

@@ -1,7 +1,6 @@
 #include "serve/replica.h"
 
 #include <chrono>
-#include <condition_variable>
 #include <future>
 #include <mutex>
 
@@ -27,17 +26,13 @@ std::vector<int> WarmupSizes(int max_batch) {
 
 }  // namespace
 
-// A request waiting for its batch, on its handler's stack.
+// A request waiting for its batch. The handler queues it and returns; the
+// executor that runs its batch writes the answer and sends it (Responder).
 struct Replica::Pending {
   InferRequest request;
   Clock::time_point arrived;
-  Tensor output;
-  Status status;
-  // Set under `mu` by the executor, which touches nothing of this after its
-  // unlock: the handler may then return and free it.
-  std::mutex mu;
-  std::condition_variable cv;
-  bool finished = false;
+  httplib::Response* res = nullptr;  // valid until `respond` is called
+  net::Responder respond;
 };
 
 Replica::Replica(ReplicaOptions options)
@@ -55,7 +50,16 @@ Status Replica::Start() {
   http.port = options_.port;
   http.workers = options_.http_threads;
   http.max_body_bytes = options_.max_body_bytes;
-  http_ = std::make_unique<net::HttpServer>(http, [this](httplib::Request& req, httplib::Response& res) {
+  // No handler here blocks (an inference is answered by its executor), so they
+  // run on the I/O threads: a request costs two thread switches, not four.
+  http.handle_on_io_threads = true;
+  http.io_threads = 2;
+  const std::string infer_path = "/v2/models/" + options_.signature.model + "/infer";
+  http_ = std::make_unique<net::HttpServer>(http, [this, infer_path](httplib::Request& req, httplib::Response& res) {
+    if (req.path == infer_path && req.method == "POST") {
+      Infer(req.body, res);
+      return std::optional<net::Wait>();
+    }
     int status = 200;
     std::string body, type = "application/json";
     bool retry_after = false;
@@ -130,6 +134,8 @@ void Replica::Drain(std::chrono::milliseconds timeout) {
   while (metrics_.in_flight.load() > 0 && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  // The last answers were handed to the I/O threads as in_flight fell: let them go out.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
   spdlog::info("drained: {} request(s) still held", metrics_.in_flight.load());
   Stop();
 }
@@ -153,54 +159,55 @@ void Replica::Execute(ModelRunner& runner) {
     Status st = runner.Run(inputs, sig, false, &outputs);
     metrics_.compute_seconds.Observe(std::chrono::duration<double>(Clock::now() - now).count());
     for (size_t i = 0; i < batch.size(); ++i) {
+      std::unique_ptr<Pending> p(batch[i]);
       if (st.ok()) {
-        batch[i]->output = std::move(outputs[i]);
+        Answer(*p->res, 200, EncodeInferResponse(options_.signature, p->request.id, outputs[i]), false);
       } else {
-        batch[i]->status = st;
+        Answer(*p->res, 500, ErrorBody(st.message()), false);
       }
-      std::lock_guard<std::mutex> lock(batch[i]->mu);
-      batch[i]->finished = true;
-      batch[i]->cv.notify_one();
+      p->respond();
+      metrics_.in_flight.fetch_sub(1);
     }
   }
 }
 
-void Replica::Infer(const std::string& body, int& status, std::string& out, bool& retry_after) {
-  Pending p;
-  p.arrived = Clock::now();
+void Replica::Answer(httplib::Response& res, int status, std::string body, bool retry_after) {
+  res.status = status;
+  if (retry_after) res.set_header("Retry-After", "1");
+  res.set_content(std::move(body), "application/json");
+  metrics_.Answered(status);
+}
+
+void Replica::Infer(const std::string& body, httplib::Response& res) {
+  metrics_.in_flight.fetch_add(1);
+  auto p = std::make_unique<Pending>();
+  p->arrived = Clock::now();
   batcher_.Arriving();
   if (draining_) {
     batcher_.Abandon();
-    status = 503;
-    retry_after = true;
-    out = ErrorBody("this replica is draining; retry on another");
+    Answer(res, 503, ErrorBody("this replica is draining; retry on another"), true);
+    metrics_.in_flight.fetch_sub(1);
     return;
   }
   Result<InferRequest> req = ParseInferRequest(body, options_.signature);
   if (!req.ok()) {
     batcher_.Abandon();
-    status = 400;
-    out = ErrorBody(req.status().message());
+    Answer(res, 400, ErrorBody(req.status().message()), false);
+    metrics_.in_flight.fetch_sub(1);
     return;
   }
-  p.request = std::move(*req);
-  Pending* item = &p;
-  if (!batcher_.Submit(item, p.request.batch)) {
-    status = 503;
-    retry_after = true;
-    out = ErrorBody("the queue is full (" + std::to_string(options_.batching.max_queue) + " requests); retry later");
+  p->request = std::move(*req);
+  p->res = &res;
+  p->respond = net::Defer();
+  Pending* item = p.get();
+  if (!batcher_.Submit(item, item->request.batch)) {
+    Answer(res, 503, ErrorBody("the queue is full (" + std::to_string(options_.batching.max_queue) + " requests); retry later"),
+           true);
+    p->respond();
+    metrics_.in_flight.fetch_sub(1);
     return;
   }
-  {
-    std::unique_lock<std::mutex> lock(p.mu);
-    p.cv.wait(lock, [&p] { return p.finished; });
-  }
-  if (!p.status.ok()) {
-    status = 500;
-    out = ErrorBody(p.status.message());
-    return;
-  }
-  out = EncodeInferResponse(options_.signature, p.request.id, p.output);
+  p.release();  // the executor that runs its batch answers and frees it
 }
 
 void Replica::Route(const std::string& method, const std::string& path, const std::string& body, int& status,
@@ -214,11 +221,7 @@ void Replica::Route(const std::string& method, const std::string& path, const st
     return false;
   };
   if (path == model_prefix + "/infer") {
-    if (!only("POST")) return;
-    metrics_.in_flight.fetch_add(1);
-    Infer(body, status, out, retry_after);
-    metrics_.in_flight.fetch_sub(1);
-    metrics_.Answered(status);
+    only("POST");  // a POST was served by Infer
     return;
   }
   if (path == "/v2/health/live") {

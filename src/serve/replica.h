@@ -40,6 +40,9 @@
 namespace drover::net {
 class HttpServer;
 }
+namespace httplib {
+struct Response;
+}
 
 namespace drover::serve {
 
@@ -50,7 +53,7 @@ struct ReplicaOptions {
   BatchingOptions batching;
   std::string host = "127.0.0.1";
   int port = 0;
-  int http_threads = 128;  //!< handler threads: a request waiting for its batch holds one
+  int http_threads = 4;  //!< pool threads for bodies over 64 KiB (others are handled on the I/O threads)
   size_t max_body_bytes = 32 << 20;
   int warmup_passes = 2;
 };
@@ -86,7 +89,10 @@ class Replica {
   void Execute(ModelRunner& runner);
   void Route(const std::string& method, const std::string& path, const std::string& body, int& status,
              std::string& out, std::string& content_type, bool& retry_after);
-  void Infer(const std::string& body, int& status, std::string& out, bool& retry_after);
+  //! Parses and queues an inference, or answers it at once (bad input, full, draining).
+  void Infer(const std::string& body, httplib::Response& res);
+  //! Writes an inference's answer into `res` and counts it.
+  void Answer(httplib::Response& res, int status, std::string body, bool retry_after);
 
   ReplicaOptions options_;
   ServeMetrics metrics_;
