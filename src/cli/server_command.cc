@@ -66,6 +66,7 @@ void AddServerCommand(CLI::App& app, int& exit_code) {
       return;
     }
     opt->inference_port = *inference_port != -2 ? *inference_port : opt->port == 0 ? 0 : (opt->port + 1) % 65536;
+    opt->inference_port_defaulted = *inference_port == -2;
     // Signals are waited for on a dedicated thread, so Stop() runs outside a handler.
     sigset_t set;
     sigemptyset(&set);

@@ -334,14 +334,23 @@ Status Server::Run() {
   }
   if (opt_.inference_port >= 0) {
     HttpServerOptions inf = http;
-    inf.port = opt_.inference_port;
     inf.workers = opt_.inference_threads;
     inf.max_body_bytes = std::max<size_t>(opt_.max_body_bytes, size_t{32} << 20);
-    inference_http_ = std::make_unique<HttpServer>(inf, [this](httplib::Request& req, httplib::Response& res) {
-      ServeInference(req, res);
-      return std::optional<Wait>();
-    });
-    DROVER_RETURN_IF_ERROR(inference_http_->Bind());
+    auto bind = [&](int port) {
+      inf.port = port;
+      inference_http_ = std::make_unique<HttpServer>(inf, [this](httplib::Request& req, httplib::Response& res) {
+        ServeInference(req, res);
+        return std::optional<Wait>();
+      });
+      return inference_http_->Bind();
+    };
+    Status bound = bind(opt_.inference_port);
+    if (!bound.ok() && opt_.inference_port_defaulted && opt_.inference_port != 0) {
+      spdlog::warn("inference router: port {} is taken ({}); listening on any free port instead (--inference-port "
+                   "chooses one)", opt_.inference_port, bound.message());
+      bound = bind(0);
+    }
+    DROVER_RETURN_IF_ERROR(bound);
     inference_port_ = inference_http_->port();
     inference_thread_ = std::thread([this] { inference_http_->Run(); });
     spdlog::info("inference router listening on {}:{}", opt_.host, inference_port_.load());

@@ -57,6 +57,9 @@ struct ServerOptions {
   //! API's TLS): its own listener and threads, so the data path never waits
   //! behind the control plane's handlers. -1: no router; 0: any free port.
   int inference_port = -1;
+  //! The port was not asked for (the default, the API's + 1): if it is taken,
+  //! listen on any free one and say so, rather than not start.
+  bool inference_port_defaulted = false;
   int inference_threads = 128;        //!< the router's handler threads (a request being served holds one)
   std::string serve_binary = "drover-serve";  //!< what replicas run (agents find it on their PATH)
   int max_active_jobs_per_user = 10000;  //!< jobs not ended a user (not an admin) may have; more get 429

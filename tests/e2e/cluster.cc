@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -111,6 +112,11 @@ bool LocalCluster::StartServer() {
                                    std::to_string(heartbeat_timeout_)};
   if (!tls_cert_.empty()) args.insert(args.end(), {"--tls-cert", tls_cert_, "--tls-key", tls_key_});
   args.insert(args.end(), server_args_.begin(), server_args_.end());
+  // The inference router would default to the API's port + 1, which the next
+  // free-port pick of a test running beside this one is likely to be.
+  if (std::find(server_args_.begin(), server_args_.end(), "--inference-port") == server_args_.end()) {
+    args.insert(args.end(), {"--inference-port", "0"});
+  }
   server_ = Spawn(args, dir_ + "/server.log");
   bool up = WaitFor([&] { return Call("GET", "/healthz").status == 200; }, 15);
   if (!up) return false;
