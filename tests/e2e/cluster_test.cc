@@ -516,8 +516,9 @@ TEST(AgentRestartTest, ARestartedAgentTakesItsHostBackWithTheTokenItKept) {
   LocalCluster cluster(DROVER_BINARY, dir);
   ASSERT_TRUE(cluster.Start(1, 4, /*heartbeat_timeout=*/30)) << "see " << dir << "/*.log";
   const std::string kept = dir + "/host-0/agent.token";
-  const std::string first = ReadFileText(kept);
-  ASSERT_FALSE(first.empty());
+  // The agent keeps its token once registered, which the server may see first.
+  std::string first;
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return !(first = ReadFileText(kept)).empty(); }, 10));
   cluster.KillAgent("host-0", SIGKILL);
   ASSERT_TRUE(cluster.StartAgent("host-0", 4));
   // Registered again (a new token kept) long before the host could go down.
