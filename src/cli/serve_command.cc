@@ -5,8 +5,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -139,7 +137,6 @@ int RunRouter(const RouterFlags& f, bool server_mode, const ClientConfig& config
   std::mutex acl_mu;
   std::map<std::pair<std::string, std::string>, std::pair<bool, std::chrono::steady_clock::time_point>> acl;
   auto allowed = [&](const std::string& auth, const std::string& model) {
-    if (!server_mode) return true;
     const auto now = std::chrono::steady_clock::now();
     const auto key = std::make_pair(auth, model);
     {
@@ -162,27 +159,12 @@ int RunRouter(const RouterFlags& f, bool server_mode, const ClientConfig& config
   o.workers = f.threads;
   o.max_body_bytes = size_t{32} << 20;
   net::HttpServer http(o, [&](httplib::Request& req, httplib::Response& res) {
-    if (req.path == "/v2/health/live" || req.path == "/v2/health/ready") {
-      res.set_content(req.path == "/v2/health/live" ? R"({"live":true})" : R"({"ready":true})", "application/json");
-      return std::optional<net::Wait>();
-    }
-    const std::string model = serve::InferenceRouter::ModelOf(req.path);
-    if (server_mode && !model.empty() && req.get_header_value("Authorization").empty()) {
-      res.status = 401;
-      res.set_header("WWW-Authenticate", "Bearer");
-      res.set_content(serve::ErrorBody("a user token is required (Authorization: Bearer ...)"), "application/json");
-      return std::optional<net::Wait>();
-    }
-    if (!model.empty() && !allowed(req.get_header_value("Authorization"), model)) {
-      res.status = 404;
-      res.set_content(serve::ErrorBody("no model \"" + model.substr(0, 80) + "\" you may call is deployed"),
-                      "application/json");
-      return std::optional<net::Wait>();
-    }
-    serve::RoutedAnswer a = router.Route(req.method, req.path, req.body);
-    res.status = a.status;
-    if (a.retry_after) res.set_header("Retry-After", "1");
-    res.set_content(a.body, a.content_type.empty() ? "application/json" : a.content_type);
+    router.Serve(req, res, [&](const std::string& model, const std::string& auth) -> std::optional<serve::RoutedAnswer> {
+      if (!server_mode) return std::nullopt;
+      if (auth.empty()) return serve::Refusal(401, "a user token is required (Authorization: Bearer ...)");
+      if (!allowed(auth, model)) return serve::Refusal(404, "no model \"" + model.substr(0, 80) + "\" you may call is deployed");
+      return std::nullopt;
+    });
     return std::optional<net::Wait>();
   });
   if (Status st = http.Bind(); !st.ok()) {
@@ -192,9 +174,10 @@ int RunRouter(const RouterFlags& f, bool server_mode, const ClientConfig& config
   std::cerr << "drover router: listening on " << host << ":" << http.port()
             << (server_mode ? " for the deployments of " + config.server : std::string(" (static replicas)")) << "\n";
   if (!f.port_file.empty()) {
-    const std::string tmp = f.port_file + ".tmp";
-    std::ofstream(tmp) << http.port() << "\n";
-    std::filesystem::rename(tmp, f.port_file);
+    if (Status st = net::WritePortFile(f.port_file, http.port()); !st.ok()) {
+      std::cerr << "drover router: " << st.message() << "\n";
+      return kServerError;
+    }
   }
 
   std::atomic<bool> stopping{false};

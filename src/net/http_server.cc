@@ -12,6 +12,8 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <filesystem>
+#include <fstream>
 #include <atomic>
 #include <condition_variable>
 #include <future>
@@ -412,6 +414,19 @@ void HttpServer::Impl::PollAll(bool expired_only) {
     }
   }
   for (const auto& p : all) Poll(p);
+}
+
+Status WritePortFile(const std::string& path, int port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    f << port << "\n";
+    if (!f.good()) return Unavailable("cannot write " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Unavailable("cannot rename " + tmp + ": " + ec.message());
+  return Status::Ok();
 }
 
 Responder Defer() {

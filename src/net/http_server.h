@@ -110,4 +110,8 @@ class HttpServer {
   std::unique_ptr<Impl> impl_;
 };
 
+//! Writes `port` to `path` atomically (a reader sees the whole number or no
+//! file), for whoever started a server on port 0. kUnavailable naming the file.
+Status WritePortFile(const std::string& path, int port);
+
 }  // namespace drover::net

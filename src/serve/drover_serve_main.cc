@@ -22,12 +22,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <thread>
 
+#include "net/http_server.h"
 #include "serve/replica.h"
 #include "train/job_client.h"
 
@@ -56,20 +55,6 @@ Result<std::vector<int64_t>> ParseSizes(const std::string& text, const std::stri
     }
   }
   return out;
-}
-
-// Writes the port once ready, atomically: a reader sees the whole number or no file.
-Status WritePortFile(const std::string& path, int port) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    f << port << "\n";
-    if (!f.good()) return Unavailable("cannot write " + tmp);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return Unavailable("cannot rename " + tmp + ": " + ec.message());
-  return Status::Ok();
 }
 
 // Under drover: report ready with the port, then heartbeat; a replica that
@@ -192,7 +177,7 @@ int main(int argc, char** argv) {
                o.signature.model, o.host, replica.port(), o.executors, o.model.threads, o.batching.max_batch_size,
                delay_us, w.total_ms, w.first_pass_ms, w.warm_pass_ms);
   if (!port_file.empty()) {
-    if (Status p = WritePortFile(port_file, replica.port()); !p.ok()) return Fail(p.ToString());
+    if (Status p = net::WritePortFile(port_file, replica.port()); !p.ok()) return Fail(p.ToString());
   }
 
   std::atomic<bool> stopping{false};

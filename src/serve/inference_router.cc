@@ -224,6 +224,30 @@ RoutedAnswer InferenceRouter::Route(const std::string& method, const std::string
   return a;
 }
 
+RoutedAnswer Refusal(int status, std::string_view why) {
+  RoutedAnswer a;
+  a.status = status;
+  a.body = ErrorBody(why);
+  return a;
+}
+
+void InferenceRouter::Serve(const httplib::Request& req, httplib::Response& res, const Admit& admit) {
+  RoutedAnswer a;
+  if (req.path == "/v2/health/live" || req.path == "/v2/health/ready") {
+    a.status = 200;
+    a.body = req.path == "/v2/health/live" ? R"({"live":true})" : R"({"ready":true})";
+  } else {
+    const std::string model = ModelOf(req.path);
+    std::optional<RoutedAnswer> refused;
+    if (!model.empty()) refused = admit(model, req.get_header_value("Authorization"));
+    a = refused ? std::move(*refused) : Route(req.method, req.path, req.body);
+  }
+  res.status = a.status;
+  if (a.retry_after) res.set_header("Retry-After", "1");
+  if (a.status == 401) res.set_header("WWW-Authenticate", "Bearer");
+  res.set_content(a.body, a.content_type.empty() ? "application/json" : a.content_type);
+}
+
 ModelLoad InferenceRouter::Load(const std::string& model) const {
   std::lock_guard<std::mutex> lock(mu_);
   ModelLoad l;

@@ -32,8 +32,15 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+namespace httplib {
+struct Request;
+struct Response;
+}  // namespace httplib
 
 namespace drover::serve {
 
@@ -77,8 +84,14 @@ struct RoutedAnswer {
   bool retry_after = false;
 };
 
+//! An answer saying why a caller is refused: {"error": why} with `status`.
+RoutedAnswer Refusal(int status, std::string_view why);
+
 class InferenceRouter {
  public:
+  //! Who may call a model: nullopt to serve the request, else the refusal to
+  //! answer with (a 401 gets WWW-Authenticate). `authorization`: the header as sent.
+  using Admit = std::function<std::optional<RoutedAnswer>(const std::string& model, const std::string& authorization)>;
   explicit InferenceRouter(RouterOptions options = {});
   ~InferenceRouter();
 
@@ -94,6 +107,9 @@ class InferenceRouter {
   //! Serves `method` on `path` (/v2/models/{m}[/...]) with `body`: 404 for an
   //! unknown model, else the replica's answer (see the file comment).
   RoutedAnswer Route(const std::string& method, const std::string& path, const std::string& body);
+  //! A router's port: the health probes answer anyone; a model's routes are
+  //! served once `admit` lets the caller in. Writes the answer into `res`.
+  void Serve(const httplib::Request& req, httplib::Response& res, const Admit& admit);
   //! The model named by `path`, "" when `path` is not /v2/models/{m}...
   static std::string ModelOf(const std::string& path);
 

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "net/http_server.h"
+#include "serve/inference_router.h"
 
 namespace drover::serve {
 namespace {
@@ -58,15 +59,9 @@ Status Replica::Start() {
   http_ = std::make_unique<net::HttpServer>(http, [this, infer_path](httplib::Request& req, httplib::Response& res) {
     if (req.path == infer_path && req.method == "POST") {
       Infer(req.body, res);
-      return std::optional<net::Wait>();
+    } else {
+      Route(req.method, req.path, res);
     }
-    int status = 200;
-    std::string body, type = "application/json";
-    bool retry_after = false;
-    Route(req.method, req.path, req.body, status, body, type, retry_after);
-    res.status = status;
-    if (retry_after) res.set_header("Retry-After", "1");
-    res.set_content(body, type);
     return std::optional<net::Wait>();
   });
   DROVER_RETURN_IF_ERROR(http_->Bind());
@@ -210,47 +205,38 @@ void Replica::Infer(const std::string& body, httplib::Response& res) {
   p.release();  // the executor that runs its batch answers and frees it
 }
 
-void Replica::Route(const std::string& method, const std::string& path, const std::string& body, int& status,
-                    std::string& out, std::string& content_type, bool& retry_after) {
+void Replica::Route(const std::string& method, const std::string& path, httplib::Response& res) {
   const Signature& sig = options_.signature;
   const std::string model_prefix = "/v2/models/" + sig.model;
+  auto answer = [&res](int status, std::string body, const char* type = "application/json") {
+    res.status = status;
+    res.set_content(std::move(body), type);
+  };
   auto only = [&](const char* allowed) {
     if (method == allowed) return true;
-    status = 405;
-    out = ErrorBody(method + " is not allowed here; use " + allowed);
+    answer(405, ErrorBody(method + " is not allowed here; use " + allowed));
     return false;
   };
+  auto ready_answer = [&](std::string body) { answer(ready_ ? 200 : 503, std::move(body)); };
   if (path == model_prefix + "/infer") {
     only("POST");  // a POST was served by Infer
-    return;
-  }
-  if (path == "/v2/health/live") {
-    if (only("GET")) out = R"({"live":true})";
+  } else if (path == "/v2/health/live") {
+    if (only("GET")) answer(200, R"({"live":true})");
   } else if (path == "/v2/health/ready") {
-    if (!only("GET")) return;
-    status = ready_ ? 200 : 503;
-    out = ready_ ? R"({"ready":true})" : R"({"ready":false})";
+    if (only("GET")) ready_answer(ready_ ? R"({"ready":true})" : R"({"ready":false})");
   } else if (path == "/v2") {
-    if (only("GET")) out = R"({"name":"drover-serve","version":"0.1.0","extensions":[]})";
+    if (only("GET")) answer(200, R"({"name":"drover-serve","version":"0.1.0","extensions":[]})");
   } else if (path == model_prefix || path == model_prefix + "/versions/1") {
-    if (only("GET")) out = ModelMetadata(sig, "pytorch_torchscript");
+    if (only("GET")) answer(200, ModelMetadata(sig, "pytorch_torchscript"));
   } else if (path == model_prefix + "/ready" || path == model_prefix + "/versions/1/ready") {
-    if (!only("GET")) return;
-    status = ready_ ? 200 : 503;
-    out = std::string(R"({"name":")") + sig.model + R"(","ready":)" + (ready_ ? "true" : "false") + "}";
+    if (only("GET")) ready_answer(std::string(R"({"name":")") + sig.model + R"(","ready":)" + (ready_ ? "true" : "false") + "}");
   } else if (path == "/metrics") {
-    if (!only("GET")) return;
-    content_type = "text/plain; version=0.0.4";
-    out = metrics_.Text();
-  } else if (path.rfind("/v2/models/", 0) == 0) {
-    status = 404;
-    std::string name = path.substr(11);
-    name = name.substr(0, name.find('/'));
-    out = ErrorBody("no model \"" + name.substr(0, 80) + "\" here; this replica serves \"" + sig.model + "\"");
-    if (path.size() > 11 + name.size() + 6 && path.compare(path.size() - 6, 6, "/infer") == 0) metrics_.Answered(404);
+    if (only("GET")) answer(200, metrics_.Text(), "text/plain; version=0.0.4");
+  } else if (const std::string other = InferenceRouter::ModelOf(path); !other.empty()) {
+    answer(404, ErrorBody("no model \"" + other.substr(0, 80) + "\" here; this replica serves \"" + sig.model + "\""));
+    if (path == "/v2/models/" + other + "/infer") metrics_.Answered(404);
   } else {
-    status = 404;
-    out = ErrorBody("no such path: " + path.substr(0, 80));
+    answer(404, ErrorBody("no such path: " + path.substr(0, 80)));
   }
 }
 

@@ -87,8 +87,8 @@ class Replica {
  private:
   struct Pending;
   void Execute(ModelRunner& runner);
-  void Route(const std::string& method, const std::string& path, const std::string& body, int& status,
-             std::string& out, std::string& content_type, bool& retry_after);
+  //! Everything but a POST to the model's infer path: health, metadata, metrics, 404/405.
+  void Route(const std::string& method, const std::string& path, httplib::Response& res);
   //! Parses and queues an inference, or answers it at once (bad input, full, draining).
   void Infer(const std::string& body, httplib::Response& res);
   //! Writes an inference's answer into `res` and counts it.

@@ -86,13 +86,6 @@ Status ClusterModel::Reload(const store::Snapshot& snap, double now) {
 
 namespace {
 
-template <typename T>
-std::string Joined(const std::vector<T>& v) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
-  return s;
-}
-
 std::string Line(const store::JobRecord& r) {
   std::string env;
   for (const auto& [k, v] : r.env) env += k + "=" + v + ";";

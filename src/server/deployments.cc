@@ -2,22 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
+
+#include "server/model_util.h"
 
 namespace drover::server {
 
-namespace {
-
-std::string Joined(const std::vector<int64_t>& v) {
-  std::string s;
-  for (int64_t x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
-  return s;
-}
-
-// "3 -> 2 replicas" in the job's event log and in `drover deployment`.
-std::string Replicas(int n) { return std::to_string(n) + (n == 1 ? " replica" : " replicas"); }
-
-}  // namespace
+using model_util::Joined;
 
 serve::AutoscalePolicy PolicyOf(const DeploymentSpec& spec) {
   serve::AutoscalePolicy p;
@@ -52,10 +42,9 @@ ParsedJob ReplicaJob(const DeploymentSpec& spec, const std::string& serve_binary
               "--max-queue-delay-us", std::to_string(spec.max_queue_delay_us),
               "--max-queue", std::to_string(spec.max_queue)};
   if (!spec.preferred_batch_sizes.empty()) {
-    std::vector<int64_t> sizes(spec.preferred_batch_sizes.begin(), spec.preferred_batch_sizes.end());
-    job.argv.insert(job.argv.end(), {"--preferred-batch-sizes", Joined(sizes)});
+    job.argv.insert(job.argv.end(), {"--preferred-batch-sizes", Joined(spec.preferred_batch_sizes)});
   }
-  for (const std::string& word : job.argv) job.spec.command += (job.spec.command.empty() ? "" : " ") + word;
+  for (const std::string& word : job.argv) job.spec.command += (job.spec.command.empty() ? "" : " ") + ShellQuote(word);
   // A replica that dies is replaced: failures in a row the job survives (the
   // count starts over after 10 minutes without one).
   job.max_restarts = 20;
@@ -162,7 +151,6 @@ int DeploymentBook::Advance(double now, const Hooks& hooks, store::WriteBatch* b
   const auto now_ms = static_cast<int64_t>(std::llround(now * 1000));
   for (auto& [name, d] : deployments_) {
     if (d.rec.state != "ACTIVE") continue;
-    bool touched = false;
     if (d.rec.job) {
       auto state = hooks.job_state(d.rec.job);
       if (!state || api::IsTerminal(state->first)) {
@@ -187,19 +175,16 @@ int DeploymentBook::Advance(double now, const Hooks& hooks, store::WriteBatch* b
     o.in_flight = static_cast<double>(load.in_flight);
     o.held = static_cast<int>(load.held);
     if (demanded_.erase(name)) o.held = std::max(o.held, 1);
-    o.requests_per_s = o.in_flight + o.held > 0 ? 1 : 0;  // any or none: see Autoscaler
-    if (load.answered != d.answered_seen) o.requests_per_s = 1;
+    // Any request or none is all the autoscaler reads of the rate.
+    const bool busy = o.in_flight + o.held > 0 || load.answered != d.answered_seen;
+    o.requests_per_s = busy ? 1 : 0;
     d.answered_seen = load.answered;
     d.autoscaler->Observe(o);
     const serve::AutoscaleDecision decision = d.autoscaler->Decide(now_ms, d.desired);
-    if (decision.changed && decision.desired != d.desired) {
-      Scale(d, decision.desired, decision.reason, now, hooks, batch);
-      touched = true;
-    }
-    if (touched) {
-      batch->deployments.push_back(d.rec);
-      ++changed;
-    }
+    if (!decision.changed || decision.desired == d.desired) continue;
+    Scale(d, decision.desired, decision.reason, now, hooks, batch);
+    batch->deployments.push_back(d.rec);
+    ++changed;
   }
   return changed;
 }

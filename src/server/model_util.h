@@ -1,5 +1,6 @@
 // Small helpers the ClusterModel's files share (cluster_model.cc,
-// model_hosts.cc, model_runtime.cc, model_schedule.cc); not part of its interface.
+// model_hosts.cc, model_runtime.cc, model_schedule.cc) and the books that make
+// jobs through it (deployments.cc); not part of its interface.
 #pragma once
 
 #include <cstdio>
@@ -27,6 +28,14 @@ inline std::string Secs(double s) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.0fs", s);
   return buf;
+}
+
+//! Numbers joined by commas: "0,1,3".
+template <typename T>
+std::string Joined(const std::vector<T>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
+  return s;
 }
 
 inline std::string Plural(int n, const char* what) { return std::to_string(n) + " " + what + (n == 1 ? "" : "s"); }

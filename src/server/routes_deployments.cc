@@ -18,24 +18,16 @@ using json = nlohmann::json;
 
 DeploymentBook::Hooks Server::DeploymentHooksLocked() {
   DeploymentBook::Hooks h;
-  h.job_state = [this](JobId id) -> std::optional<std::pair<api::JobState, std::string>> {
-    const Job* j = model_.FindJob(id);
-    if (!j) return std::nullopt;
-    return std::make_pair(j->rec.state, j->rec.reason);
-  };
+  h.job_state = [this](JobId id) { return JobStateLocked(id); };
   h.submit = [this](const DeploymentBook::Deployment& d, store::WriteBatch* batch) -> Result<JobId> {
     const ParsedJob job = ReplicaJob(d.spec, opt_.serve_binary);
     // The replicas run as the deployment's owner, with their rights as they are now.
-    auto u = users_.find(d.rec.owner);
-    if (u == users_.end()) return PermissionDenied("user " + d.rec.owner + " no longer exists");
-    Principal who{u->second.role == "admin" ? Role::kAdmin : Role::kUser, u->second.name, u->second.consumers, 0};
+    Result<Principal> who = UserLocked(d.rec.owner);
+    if (!who.ok()) return who.status();
     DROVER_RETURN_IF_ERROR(RootWorkersAllowedLocked(job.spec.consumer));
-    return model_.Submit(job, JobSpecYaml(job), who, Now(), batch);
+    return model_.Submit(job, JobSpecYaml(job), *who, Now(), batch);
   };
-  h.cancel = [this](JobId id, const std::string& why, store::WriteBatch* batch) {
-    const Job* j = model_.FindJob(id);
-    if (j && !IsTerminal(j->rec.state)) (void)model_.Cancel(id, why, Now(), batch);
-  };
+  h.cancel = [this](JobId id, const std::string& why, store::WriteBatch* batch) { CancelLocked(id, why, batch); };
   h.load = [this](const std::string& model) { return inference_->Load(model); };
   return h;
 }
@@ -56,65 +48,42 @@ std::string Server::InferenceUrl(const std::string& name) const {
 // user of the deployment's consumer subtree (a user token); others 401/403,
 // and a deployment the caller may not use is answered as if it did not exist.
 void Server::ServeInference(httplib::Request& req, httplib::Response& res) {
-  auto answer = [&res](int status, const std::string& body, bool retry_after = false) {
-    res.status = status;
-    if (retry_after) res.set_header("Retry-After", "1");
-    res.set_content(body, "application/json");
-  };
-  if (req.path == "/v2/health/live") return answer(200, R"({"live":true})");
-  if (req.path == "/v2/health/ready") return answer(200, R"({"ready":true})");
-  const std::string model = serve::InferenceRouter::ModelOf(req.path);
-  if (model.empty()) return answer(404, serve::ErrorBody("no such path (models are at /v2/models/NAME)"));
-
-  std::optional<Principal> who;
-  const std::string auth = req.get_header_value("Authorization");
-  const auto now = std::chrono::steady_clock::now();
-  {
-    std::lock_guard<std::mutex> lock(inference_acl_mu_);
-    auto hit = inference_tokens_.find(Sha256Hex(auth));
-    if (hit != inference_tokens_.end() && hit->second.second > now) who = hit->second.first;
-  }
-  if (!who) {
-    who = Authenticate(req);
-    if (who) {
+  inference_->Serve(req, res, [&](const std::string& model, const std::string& auth) -> std::optional<serve::RoutedAnswer> {
+    std::optional<Principal> who;
+    const std::string key = Sha256Hex(auth);
+    const auto now = std::chrono::steady_clock::now();
+    {
       std::lock_guard<std::mutex> lock(inference_acl_mu_);
-      if (inference_tokens_.size() >= kInferenceAuthCacheSize) inference_tokens_.clear();
-      inference_tokens_[Sha256Hex(auth)] = {*who, now + std::chrono::seconds(kInferenceAuthCacheSeconds)};
+      auto hit = inference_tokens_.find(key);
+      if (hit != inference_tokens_.end() && hit->second.second > now) who = hit->second.first;
     }
-  }
-  if (!who) {
-    res.set_header("WWW-Authenticate", "Bearer");
-    return answer(401, serve::ErrorBody("a user token is required (Authorization: Bearer ...)"));
-  }
-  if (who->role != Role::kAdmin && who->role != Role::kUser) {
-    return answer(403, serve::ErrorBody("only user tokens may call models"));
-  }
-  bool allowed = false;
-  {
+    if (!who) {
+      who = Authenticate(req);
+      if (who) {
+        std::lock_guard<std::mutex> lock(inference_acl_mu_);
+        if (inference_tokens_.size() >= kInferenceAuthCacheSize) inference_tokens_.clear();
+        inference_tokens_[key] = {*who, now + std::chrono::seconds(kInferenceAuthCacheSeconds)};
+      }
+    }
+    if (!who) return serve::Refusal(401, "a user token is required (Authorization: Bearer ...)");
+    if (who->role != Role::kAdmin && who->role != Role::kUser) return serve::Refusal(403, "only user tokens may call models");
     std::lock_guard<std::mutex> lock(inference_acl_mu_);
     auto it = inference_consumers_.find(model);
-    allowed = it != inference_consumers_.end() && MayUse(*who, it->second);
-  }
-  if (!allowed) return answer(404, serve::ErrorBody("no model \"" + model.substr(0, 80) + "\" is deployed"));
-  serve::RoutedAnswer a = inference_->Route(req.method, req.path, req.body);
-  res.status = a.status;
-  if (a.retry_after) res.set_header("Retry-After", "1");
-  res.set_content(a.body, a.content_type.empty() ? "application/json" : a.content_type);
+    if (it == inference_consumers_.end() || !MayUse(*who, it->second)) {
+      return serve::Refusal(404, "no model \"" + model.substr(0, 80) + "\" is deployed");
+    }
+    return std::nullopt;
+  });
 }
 
 void Server::RefreshRoutesLocked() {
-  {
-    std::lock_guard<std::mutex> lock(inference_acl_mu_);
-    inference_consumers_.clear();
-    for (const auto& [name, d] : deployments_.all()) {
-      if (d.rec.state == "ACTIVE") inference_consumers_[name] = d.rec.consumer;
-    }
-  }
+  std::map<std::string, std::string> consumers;  // of the active deployments
   for (const auto& [name, d] : deployments_.all()) {
     if (d.rec.state != "ACTIVE") {
       inference_->RemoveModel(name);
       continue;
     }
+    consumers[name] = d.rec.consumer;
     std::vector<serve::Endpoint> ready;
     if (const Job* j = d.rec.job ? model_.FindJob(d.rec.job) : nullptr) {
       // A replica takes requests once it runs, has said it is ready with its
@@ -131,6 +100,8 @@ void Server::RefreshRoutesLocked() {
     }
     inference_->SetModel(name, std::move(ready));
   }
+  std::lock_guard<std::mutex> lock(inference_acl_mu_);
+  inference_consumers_ = std::move(consumers);
 }
 
 void Server::DeploymentRoutes(Router& router) {

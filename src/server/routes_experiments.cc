@@ -24,29 +24,21 @@ json ParamsJson(const ExperimentSpec& spec, const std::vector<double>& config) {
 
 ExperimentBook::Hooks Server::ExperimentHooksLocked() {
   ExperimentBook::Hooks h;
-  h.job_state = [this](JobId id) -> std::optional<std::pair<api::JobState, std::string>> {
-    const Job* j = model_.FindJob(id);
-    if (!j) return std::nullopt;
-    return std::make_pair(j->rec.state, j->rec.reason);
-  };
+  h.job_state = [this](JobId id) { return JobStateLocked(id); };
   h.submit = [this](const ExperimentBook::Experiment& e, const ParsedJob& job, const std::string& yaml,
                     store::WriteBatch* batch) -> Result<JobId> {
     // The trial runs as the experiment's user, with their rights as they are now.
-    auto u = users_.find(e.rec.user);
-    if (u == users_.end()) return PermissionDenied("user " + e.rec.user + " no longer exists");
-    Principal who{u->second.role == "admin" ? Role::kAdmin : Role::kUser, u->second.name, u->second.consumers, 0};
-    DROVER_RETURN_IF_ERROR(JobQuotaLocked(who));  // trials count, as jobs submitted by hand do
+    Result<Principal> who = UserLocked(e.rec.user);
+    if (!who.ok()) return who.status();
+    DROVER_RETURN_IF_ERROR(JobQuotaLocked(*who));  // trials count, as jobs submitted by hand do
     DROVER_RETURN_IF_ERROR(RootWorkersAllowedLocked(job.spec.consumer));
-    return model_.Submit(job, yaml, who, Now(), batch);
+    return model_.Submit(job, yaml, *who, Now(), batch);
   };
   h.set_priority = [this](JobId id, int priority, store::WriteBatch* batch) {
     const Job* j = model_.FindJob(id);
     if (j && !IsTerminal(j->rec.state)) (void)model_.Update(id, priority, std::nullopt, Now(), batch);
   };
-  h.cancel = [this](JobId id, const std::string& why, store::WriteBatch* batch) {
-    const Job* j = model_.FindJob(id);
-    if (j && !IsTerminal(j->rec.state)) (void)model_.Cancel(id, why, Now(), batch);
-  };
+  h.cancel = [this](JobId id, const std::string& why, store::WriteBatch* batch) { CancelLocked(id, why, batch); };
   return h;
 }
 

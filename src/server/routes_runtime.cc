@@ -78,6 +78,12 @@ void Server::RuntimeRoutes(Router& router) {
       const Job* j = VisibleJob(who, req);
       if (!j) return NoSuchJob(req);
       int rank = rank_text.size() > 9 ? -1 : std::stoi(rank_text);
+      // An inference replica the router may now send requests to (or no longer): ready with a new port.
+      auto serving = [&] {
+        auto c = j->contacts.find(rank);
+        return c == j->contacts.end() ? std::pair<bool, int>{false, 0} : std::pair{c->second.ready, c->second.port};
+      };
+      const std::pair<bool, int> served_before = serving();
       Result<int64_t> g = model_.ReportWorkerStatus(j->rec.id, rank, *status, Now());
       if (!g.ok()) return NotFound("worker " + rank_text + " of job " + req.matches[1].str() + " is not a member");
       // A resize's pause is stored at once (its job only); progress once a scheduling cycle.
@@ -88,7 +94,7 @@ void Server::RuntimeRoutes(Router& router) {
         if (model_.DoubtSilentPeers(j->rec.id, rank, Now()) > 0) Trigger();
       }
       generation = *g;
-      if (status->port) RefreshRoutesLocked();  // an inference replica: the router may send it requests
+      if (serving() != served_before) RefreshRoutesLocked();
       Changed();  // parked membership reads look at readiness again
       return Status::Ok();
     });

@@ -429,11 +429,26 @@ std::optional<Principal> Server::Authenticate(const httplib::Request& req) {
   const store::TokenRecord& t = it->second;
   if (t.kind == "join") return Principal{Role::kJoin, "", {}, 0};
   if (t.kind == "agent") return Principal{Role::kAgent, t.user, {}, 0};
-  auto u = users_.find(t.user);
-  if (t.kind == "user" && u != users_.end()) {
-    return Principal{u->second.role == "admin" ? Role::kAdmin : Role::kUser, u->second.name, u->second.consumers, 0};
-  }
-  return std::nullopt;
+  if (t.kind != "user") return std::nullopt;
+  Result<Principal> user = UserLocked(t.user);
+  return user.ok() ? std::optional<Principal>(*user) : std::nullopt;
+}
+
+std::optional<std::pair<api::JobState, std::string>> Server::JobStateLocked(JobId id) const {
+  const Job* j = model_.FindJob(id);
+  if (!j) return std::nullopt;
+  return std::make_pair(j->rec.state, j->rec.reason);
+}
+
+void Server::CancelLocked(JobId id, const std::string& why, store::WriteBatch* batch) {
+  const Job* j = model_.FindJob(id);
+  if (j && !IsTerminal(j->rec.state)) (void)model_.Cancel(id, why, Now(), batch);
+}
+
+Result<Principal> Server::UserLocked(const std::string& user) const {
+  auto u = users_.find(user);
+  if (u == users_.end()) return PermissionDenied("user " + user + " no longer exists");
+  return Principal{u->second.role == "admin" ? Role::kAdmin : Role::kUser, u->second.name, u->second.consumers, 0};
 }
 
 const Job* Server::VisibleJob(const Principal& who, const httplib::Request& req) const {

@@ -145,6 +145,13 @@ class Server {
   //! kResourceExhausted, saying so, when `who` (not an admin) already has
   //! --max-jobs-per-user jobs not ended (call with mu_ held). Trials count too.
   Status JobQuotaLocked(const Principal& who) const;
+  // What the books' hooks share (call with mu_ held).
+  //! A job's state and reason; nullopt if it does not exist.
+  std::optional<std::pair<api::JobState, std::string>> JobStateLocked(JobId id) const;
+  //! Cancels `id` if it has not ended, saying why (inside a Mutate).
+  void CancelLocked(JobId id, const std::string& why, store::WriteBatch* batch);
+  //! `user` with their rights as they are now; kPermissionDenied once they no longer exist.
+  Result<Principal> UserLocked(const std::string& user) const;
   //! How the experiment book reaches the model (call with mu_ held).
   ExperimentBook::Hooks ExperimentHooksLocked();
   //! How the deployment book reaches the model and the router (call with mu_ held).

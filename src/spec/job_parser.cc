@@ -37,7 +37,8 @@ bool IsDnsLabel(std::string_view s) {
          std::all_of(s.begin(), s.end(), [&](char c) { return alnum(c) || c == '-'; });
 }
 
-// `word` as a POSIX shell reads it back: bare when safe, else in single quotes.
+}  // namespace
+
 std::string ShellQuote(std::string_view word) {
   bool safe = !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -52,6 +53,8 @@ std::string ShellQuote(std::string_view word) {
   out += '\'';
   return out;
 }
+
+namespace {
 
 class JobParser {
  public:

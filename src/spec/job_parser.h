@@ -89,6 +89,10 @@ bool IsDnsLabelName(std::string_view s);
 //! Reads and parses the job spec file at `path`, which labels its errors.
 Result<ParsedJob> LoadJobFile(const std::string& path);
 
+//! `word` as a POSIX shell reads it back: bare when safe, else in single
+//! quotes (a job's command for display).
+std::string ShellQuote(std::string_view word);
+
 //! `job` written back as a job spec (for the records of jobs the server makes:
 //! trials, replicas); ParseJobSpec reads it back to the same job.
 std::string JobSpecYaml(const ParsedJob& job);
