@@ -33,6 +33,7 @@ namespace fs = std::filesystem;
 struct SimArgs {
   std::vector<std::string> workloads;
   std::vector<std::string> policies{"drover"};
+  std::vector<std::string> profiles{"learned"};
   std::string traces;
   bool json = false;
   std::string report;
@@ -81,6 +82,7 @@ class Progress {
 
 struct Run {
   std::string workload, policy;
+  sim::Profiles profiles = sim::Profiles::kLearned;
 };
 
 int RunSim(const SimArgs& a) {
@@ -168,9 +170,18 @@ int RunSim(const SimArgs& a) {
       loaded.push_back(std::move(rows).value());
     }
     // Runs are independent: spread them over the cores.
+    // The elastic policy runs once per profile source; rigid ones use none.
     std::vector<Run> runs;
     for (const std::string& w : a.workloads) {
-      for (const std::string& p : a.policies) runs.push_back({w, p});
+      for (const std::string& p : a.policies) {
+        if (p != "drover") {
+          runs.push_back({w, p});
+          continue;
+        }
+        for (const std::string& source : a.profiles) {
+          runs.push_back({w, p, source == "oracle" ? sim::Profiles::kOracle : sim::Profiles::kLearned});
+        }
+      }
     }
     results.resize(runs.size());
     std::atomic<size_t> next{0};
@@ -182,7 +193,7 @@ int RunSim(const SimArgs& a) {
         size_t wi = static_cast<size_t>(std::find(a.workloads.begin(), a.workloads.end(), runs[i].workload) -
                                         a.workloads.begin());
         bool elastic = runs[i].policy == "drover";
-        auto jobs = sim::BuildPolluxJobs(loaded[wi], *apps, elastic, 0);
+        auto jobs = sim::BuildPolluxJobs(loaded[wi], *apps, elastic, 0, runs[i].profiles);
         if (!jobs.ok()) {
           std::lock_guard<std::mutex> lock(error_mu);
           error = jobs.status().message();
@@ -191,10 +202,13 @@ int RunSim(const SimArgs& a) {
         }
         auto policy = std::move(sched::MakePolicy(runs[i].policy).value());
         sim::SimOptions opt;
-        std::string label = fs::path(runs[i].workload).stem().string() + "/" + runs[i].policy;
+        const std::string name =
+            runs[i].policy + (elastic && runs[i].profiles == sim::Profiles::kOracle ? "-oracle" : "");
+        std::string label = fs::path(runs[i].workload).stem().string() + "/" + name;
         opt.progress = [&, label](double now, int f, int t) { progress.Update(label, now, f, t); };
         ConsumerTree tree;
         results[i] = sim::Simulate(std::move(jobs).value(), tree, *policy, opt);
+        results[i].policy = name;
         results[i].workload = fs::path(runs[i].workload).filename().string();
       }
     };
@@ -256,6 +270,11 @@ void AddSimCommand(CLI::App& app, int& exit_code) {
       ->check(CLI::ExistingFile);
   sim->add_option("--policy", args->policies, "drover, fifo, tiresias (repeatable, or comma-separated)")
       ->delimiter(',');
+  sim->add_option("--profiles", args->profiles,
+                  "where the drover policy's speedup profiles come from: learned (online, from the steps each job "
+                  "has run; the default) or oracle (the true model); both: learned,oracle")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"learned", "oracle"}));
   sim->add_option("--traces", args->traces, "directory of per-application traces (default: bundled)");
   sim->add_flag("--json", args->json, "print one JSON object (per run) instead of a table");
   sim->add_option("--report", args->report, "write an HTML report with charts to this file");

@@ -12,9 +12,11 @@ constexpr int kDims = 7;
 using Vec = std::array<double, kDims>;
 
 // The search runs over logarithms (every parameter stays positive; gamma - 1 too).
+// A parameter at 0 (or below) starts the search at 1e-12, not at -inf.
 Vec ToLog(const ThroughputParams& p) {
-  return {std::log(p.a_grad), std::log(p.b_grad),  std::log(p.a_local), std::log(p.b_local),
-          std::log(p.a_node), std::log(p.b_node), std::log(std::max(p.gamma - 1, 1e-3))};
+  auto log = [](double x) { return std::log(std::max(x, 1e-12)); };
+  return {log(p.a_grad), log(p.b_grad), log(p.a_local), log(p.b_local),
+          log(p.a_node), log(p.b_node), log(std::max(p.gamma - 1, 1e-3))};
 }
 
 ThroughputParams FromLog(const Vec& v) {
@@ -97,7 +99,8 @@ double PredictStepTime(const ThroughputParams& p, int nodes, int replicas, doubl
   return std::pow(std::pow(grad, p.gamma) + std::pow(sync, p.gamma), 1 / p.gamma);
 }
 
-ThroughputParams FitThroughput(const std::vector<StepObservation>& obs, const ThroughputParams& prior) {
+ThroughputParams FitThroughput(const std::vector<StepObservation>& obs, const ThroughputParams& prior,
+                               const ThroughputParams* start) {
   std::vector<StepObservation> use;
   for (const StepObservation& o : obs) {
     if (o.step_time > 0 && o.replicas >= 1 && o.nodes >= 1 && o.local_batch > 0) use.push_back(o);
@@ -113,14 +116,19 @@ ThroughputParams FitThroughput(const std::vector<StepObservation>& obs, const Th
     for (const StepObservation& o : use) {
       const double e = std::log(PredictStepTime(p, o.nodes, o.replicas, o.local_batch)) - std::log(o.step_time);
       sum += e * e;
+      if (o.compute_time > 0) {
+        const double c = std::log(p.a_grad + p.b_grad * o.local_batch) - std::log(o.compute_time);
+        sum += c * c;
+      }
     }
     double reg = 0;
     for (int d = 0; d < kDims; ++d) reg += (v[d] - anchor[d]) * (v[d] - anchor[d]);
     return sum / static_cast<double>(use.size()) + pull * reg;
   };
   // Restarts from the best point so far: Nelder-Mead stalls on this surface otherwise.
-  Vec best = anchor;
-  for (int round = 0; round < 10; ++round) best = Minimize(loss, best, round % 2 == 0 ? 1.0 : 0.3, 4000);
+  Vec best = start ? ToLog(*start) : anchor;
+  const int rounds = start ? 4 : 10;
+  for (int round = 0; round < rounds; ++round) best = Minimize(loss, best, round % 2 == 0 ? 1.0 : 0.3, 4000);
   return FromLog(best);
 }
 

@@ -10,7 +10,7 @@
 //
 // FitThroughput finds the seven parameters that best explain observed steps
 // (least squares on the logarithm of the step time, so every size counts
-// alike), starting from and gently held to a prior, so that sizes not yet
+// alike, and of the compute time T_grad where it was measured), starting from and gently held to a prior, so that sizes not yet
 // seen are predicted from what a similar job would do rather than from
 // nothing. Pure: no clock, no I/O; the same code serves the server and the
 // simulator.
@@ -32,7 +32,11 @@ struct StepObservation {
   int nodes = 1;
   int replicas = 1;
   double local_batch = 1;
-  double step_time = 0;  //!< seconds
+  double step_time = 0;     //!< seconds, synchronisation included
+  //! Seconds of the step not spent waiting for synchronisation (what a step
+  //! of gradient accumulation takes: T_grad); 0 when not measured. Step
+  //! times alone cannot tell compute from sync at a single local batch.
+  double compute_time = 0;
 };
 
 //! The model's step time for K `replicas` over `nodes` nodes at `local_batch`.
@@ -41,6 +45,9 @@ double PredictStepTime(const ThroughputParams& p, int nodes, int replicas, doubl
 //! The parameters that best fit `obs`, starting from `prior` (which also
 //! weighs, lightly, on parameters the observations say little about).
 //! Observations with a step time not above 0 are ignored; none: `prior`.
-ThroughputParams FitThroughput(const std::vector<StepObservation>& obs, const ThroughputParams& prior = {});
+//! `start`, when given (a previous fit), is where the search begins: a
+//! refit after one more point then takes a few rounds instead of ten.
+ThroughputParams FitThroughput(const std::vector<StepObservation>& obs, const ThroughputParams& prior = {},
+                               const ThroughputParams* start = nullptr);
 
 }  // namespace drover::sched

@@ -21,8 +21,6 @@ namespace fs = std::filesystem;
 
 // The reference caps the node count fed to the 3-D interpolation at the cluster's 16 nodes.
 constexpr int kMaxInterpolatedNodes = 16;
-// Compact placements fill nodes of this many GPUs, as the reference's cluster has.
-constexpr int kGpusPerNode = 4;
 // Placement ids are digit strings; more digits than this do not fit an int64.
 constexpr int kMaxIdDigits = 18;
 

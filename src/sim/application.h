@@ -39,6 +39,9 @@
 
 namespace drover::sim {
 
+//! GPUs per node of the compact placements the profiles assume (CompactSpeedups).
+inline constexpr int kGpusPerNode = 4;
+
 //! Settings that replace what would otherwise be derived from the traces.
 struct AppOverrides {
   std::optional<int> init_batch_size;

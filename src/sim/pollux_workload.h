@@ -7,6 +7,14 @@
 // min_local_bsz), each choosing the best batch size for the GPUs it holds,
 // and passes their throughput profile to the scheduler. ncf is held to one
 // GPU at batch 32768, as Pollux's own runs hold it.
+//
+// Where the profile comes from (Profiles):
+//  - kLearned: as on the live platform, each job learns it. It starts knowing
+//    only its batch limits; every round it runs, it observes the step time of
+//    its placement and batch and its gradient noise (what drover's runtime
+//    measures and posts), and a sched::GoodputModel fitted to what it has
+//    seen gives both the profile and the batch geometry the job runs at.
+//  - kOracle: the profile and geometry come from the application's true model.
 #pragma once
 
 #include <map>
@@ -30,11 +38,14 @@ struct WorkloadRow {
 //! Errors name the file, line and column at fault.
 Result<std::vector<WorkloadRow>> LoadWorkload(const std::string& path);
 
+enum class Profiles { kLearned, kOracle };
+
 //! `elastic`: build jobs for an elastic policy (see above). Fails with
 //! kNotFound for an application the traces do not have. `apps` must outlive
 //! the returned jobs.
 Result<std::vector<SimJobSpec>> BuildPolluxJobs(const std::vector<WorkloadRow>& rows,
                                                 const std::map<std::string, Application>& apps,
-                                                bool elastic, int consumer);
+                                                bool elastic, int consumer,
+                                                Profiles profiles = Profiles::kLearned);
 
 }  // namespace drover::sim

@@ -203,19 +203,32 @@ std::string Hms(double s) {
   return Fmt("%.0f", s) + " s";
 }
 
+std::string VsPollux(const SimResult& r) {
+  const std::optional<double> pollux = PolluxPublishedMeanJct(r.workload);
+  return pollux && r.mean_jct > 0 ? Fmt("%.3fx", r.mean_jct / *pollux) : "-";
+}
+
 }  // namespace
+
+std::optional<double> PolluxPublishedMeanJct(const std::string& workload) {
+  static constexpr double kPublished[] = {2089, 3323, 2188, 2721, 2674, 2446, 3616, 2952};
+  for (int n = 1; n <= 8; ++n) {
+    if (workload == "workload-" + std::to_string(n) + ".csv") return kPublished[n - 1];
+  }
+  return std::nullopt;
+}
 
 std::string RenderTextTable(const std::vector<SimResult>& runs) {
   std::ostringstream o;
   char line[256];
-  std::snprintf(line, sizeof line, "%-10s %-22s %5s %10s %10s %10s %10s %6s %8s %9s\n", "POLICY", "WORKLOAD",
-                "JOBS", "MEAN_JCT", "P50_JCT", "P99_JCT", "MAKESPAN", "UTIL", "CHANGES", "DECIDE95");
+  std::snprintf(line, sizeof line, "%-14s %-22s %5s %10s %10s %10s %10s %6s %8s %9s %9s\n", "POLICY", "WORKLOAD",
+                "JOBS", "MEAN_JCT", "P50_JCT", "P99_JCT", "MAKESPAN", "UTIL", "CHANGES", "DECIDE95", "VS_POLLUX");
   o << line;
   for (const SimResult& r : runs) {
     std::string w = r.workload.size() > 22 ? r.workload.substr(0, 22) : r.workload;
-    std::snprintf(line, sizeof line, "%-10s %-22s %5zu %9.0fs %9.0fs %9.0fs %9.0fs %5.1f%% %8lld %7.2fms\n",
+    std::snprintf(line, sizeof line, "%-14s %-22s %5zu %9.0fs %9.0fs %9.0fs %9.0fs %5.1f%% %8lld %7.2fms %9s\n",
                   r.policy.c_str(), w.c_str(), r.jobs.size(), r.mean_jct, r.p50_jct, r.p99_jct, r.makespan,
-                  100 * r.utilization, static_cast<long long>(r.placement_changes), r.decide_p95_ms);
+                  100 * r.utilization, static_cast<long long>(r.placement_changes), r.decide_p95_ms, VsPollux(r).c_str());
     o << line;
     if (r.unfinished > 0) o << "  (" << r.unfinished << " jobs did not finish within the run)\n";
   }
@@ -234,15 +247,19 @@ std::string RenderHtmlReport(const std::vector<SimResult>& runs, const std::stri
   o << "<h1>" << Escape(title) << "</h1>";
   o << "<p>Simulated on " << (runs.empty() ? 0 : runs[0].cluster_gpus)
     << " GPUs. JCT = completion time - submission time. Utilization = GPU-seconds held / (GPUs x makespan). "
-       "Changes = placement changes (each pauses the job for 30 s).</p>";
+       "Changes = placement changes (each pauses the job for 30 s). drover learns each job's speedup "
+       "profile online from the steps it runs; drover-oracle is given the true one. vs Pollux = mean JCT "
+       "over Pollux's published mean JCT on the same workload (Pollux learns its profiles online too).</p>";
   o << "<table><tr><th>policy</th><th>workload</th><th>jobs</th><th>mean JCT</th><th>p50 JCT</th>"
-       "<th>p99 JCT</th><th>makespan</th><th>GPU util.</th><th>changes</th><th>Decide p95</th></tr>";
+       "<th>p99 JCT</th><th>makespan</th><th>GPU util.</th><th>changes</th><th>Decide p95</th>"
+       "<th>vs Pollux (published)</th></tr>";
   for (const SimResult& r : runs) {
     o << "<tr><td>" << Escape(r.policy) << "</td><td>" << Escape(r.workload) << "</td><td>" << r.jobs.size()
       << (r.unfinished ? " (" + std::to_string(r.unfinished) + " unfinished)" : "") << "</td><td>"
       << Hms(r.mean_jct) << "</td><td>" << Hms(r.p50_jct) << "</td><td>" << Hms(r.p99_jct) << "</td><td>"
       << Hms(r.makespan) << "</td><td>" << Fmt("%.1f%%", 100 * r.utilization) << "</td><td>"
-      << r.placement_changes << "</td><td>" << Fmt("%.2f ms", r.decide_p95_ms) << "</td></tr>";
+      << r.placement_changes << "</td><td>" << Fmt("%.2f ms", r.decide_p95_ms) << "</td><td>" << VsPollux(r)
+      << "</td></tr>";
   }
   o << "</table>";
   o << JctCdf(runs);

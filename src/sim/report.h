@@ -4,6 +4,7 @@
 // opens anywhere (and in CI artefacts) as it is.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,7 +14,12 @@ namespace drover::sim {
 
 std::string RenderHtmlReport(const std::vector<SimResult>& runs, const std::string& title);
 
-//! The summary table people read in a terminal, one row per run.
+//! Pollux's published mean JCT (Qiao et al., OSDI 2021, artifact) for
+//! `workload` named workload-N.csv, N = 1..8; nullopt for any other.
+std::optional<double> PolluxPublishedMeanJct(const std::string& workload);
+
+//! The summary table people read in a terminal, one row per run; VS_POLLUX is
+//! the run's mean JCT over Pollux's published one where there is one.
 std::string RenderTextTable(const std::vector<SimResult>& runs);
 
 }  // namespace drover::sim

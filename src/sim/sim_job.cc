@@ -24,8 +24,13 @@ SimJob::SimJob(std::string name, const Application* app, double submission_time,
       target_batch_size_(target_batch_size) {}
 
 void SimJob::UpdateGeometry() {
-  geometry_ = target_batch_size_ ? app_->RigidGeometry(key_.num_replicas, *target_batch_size_)
-                                 : app_->OptimalGeometry(key_, epoch_);
+  if (target_batch_size_) {
+    geometry_ = app_->RigidGeometry(key_.num_replicas, *target_batch_size_);
+  } else if (chooser_ && key_.num_replicas > 0) {
+    geometry_ = chooser_(key_, epoch_);
+  } else {
+    geometry_ = app_->OptimalGeometry(key_, epoch_);
+  }
 }
 
 void SimJob::Reallocate(const std::vector<int>& placement) {

@@ -18,6 +18,7 @@
 // stepped from different threads.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +40,11 @@ class SimJob {
 
   SimJob(std::string name, const Application* app, double submission_time,
          std::optional<int> target_num_replicas, std::optional<int> target_batch_size);
+
+  //! Replaces, for an elastic job, Application::OptimalGeometry (the truth)
+  //! with the caller's choice: what a job that learns its own model picks.
+  using GeometryChooser = std::function<Geometry(const PlacementKey& key, int epoch)>;
+  void SetGeometryChooser(GeometryChooser chooser) { chooser_ = std::move(chooser); }
 
   //! Moves the job to `placement` (GPUs per node; an empty or all-zero one takes its GPUs
   //! away). A non-empty placement sets the geometry, starts the 30 s rescale pause and counts a
@@ -103,6 +109,7 @@ class SimJob {
   int epoch_ = 0;
   double attained_service_ = 0;
   std::optional<int> num_restarts_;
+  GeometryChooser chooser_;
 };
 
 }  // namespace drover::sim

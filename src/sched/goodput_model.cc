@@ -1,0 +1,203 @@
+#include "sched/goodput_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+namespace drover::sched {
+namespace {
+
+constexpr int kMaxAccum = 64;
+
+double ComputeTime(const ThroughputParams& p, double local_batch) { return p.a_grad + p.b_grad * local_batch; }
+
+// Candidate local batches in [lo, hi]: every integer up to 64, then steps of
+// about 3%, and both ends.
+std::vector<double> LocalGrid(double lo, double hi) {
+  std::vector<double> out;
+  if (!(hi >= lo) || !(lo > 0)) return out;
+  for (double m = std::ceil(lo); m <= hi && m <= 64; m += 1) out.push_back(m);
+  for (double m = std::max(65.0, std::ceil(lo)); m <= hi; m = std::ceil(m * 1.03)) out.push_back(m);
+  if (out.empty() || out.front() != lo) out.insert(out.begin(), lo);
+  if (out.back() != hi) out.push_back(hi);
+  return out;
+}
+
+}  // namespace
+
+double BatchGain(const GradientNoise& noise, double init_batch, double batch) {
+  if (!noise.known() || !(init_batch > 0)) return 1.0;
+  const double s = batch / init_batch;
+  return (noise.var + noise.sqr) / (noise.var / s + noise.sqr);
+}
+
+BatchChoice BestBatch(const ThroughputParams& params, const GradientNoise& noise, const BatchLimits& limits,
+                      int nodes, int replicas) {
+  BatchChoice best;
+  best.replicas = replicas;
+  if (replicas <= 0 || nodes <= 0) return best;
+  auto consider = [&](double m, int accum) {
+    const double global = replicas * m * (accum + 1);
+    const double time = PredictStepTime(params, nodes, replicas, m) + accum * ComputeTime(params, m);
+    if (!(time > 0)) return;
+    const double goodput = BatchGain(noise, limits.init_batch, global) / time;
+    if (!best.feasible || goodput > best.goodput) {
+      best.local_batch = m;
+      best.accum_steps = accum;
+      best.global_batch = global;
+      best.step_time = time;
+      best.samples_per_s = global / time;
+      best.goodput = goodput;
+      best.feasible = true;
+    }
+  };
+  if (!limits.adaptive) {
+    // The batch is fixed: the fewest micro-steps whose slice fits.
+    for (int accum = 0; accum <= kMaxAccum; ++accum) {
+      const double m = limits.init_batch / (replicas * (accum + 1.0));
+      if (m < limits.min_local) break;
+      if (m <= limits.max_local) {
+        consider(m, accum);
+        break;
+      }
+    }
+    return best;
+  }
+  // Adaptive. Compute time is affine in m with a positive intercept, so for a
+  // given global batch fewer, larger micro-steps are never slower:
+  // accumulation only pays once the local batch is at its largest.
+  const double lo = std::max(limits.min_local, limits.init_batch / replicas);
+  const double hi = std::min(limits.max_local, limits.max_batch / replicas);
+  for (double m : LocalGrid(lo, hi)) consider(m, 0);
+  for (int accum = 1; accum <= kMaxAccum; ++accum) {
+    const double global = replicas * limits.max_local * (accum + 1.0);
+    if (global > limits.max_batch) break;
+    if (global >= limits.init_batch) consider(limits.max_local, accum);
+  }
+  if (!best.feasible && replicas * limits.min_local <= limits.max_batch) {
+    // init_batch / replicas is below min_local: run at min_local, a larger batch than M0.
+    consider(limits.min_local, 0);
+  }
+  return best;
+}
+
+GoodputModel::GoodputModel(BatchLimits limits, ThroughputParams prior)
+    : limits_(limits), prior_(prior), raw_(prior), fit_(prior) {}
+
+void GoodputModel::Observe(const StepObservation& step) {
+  if (!(step.step_time > 0) || !(step.compute_time >= 0) || step.nodes < 1 || step.replicas < 1 || !(step.local_batch > 0)) return;
+  ++steps_;
+  max_replicas_ = std::max(max_replicas_, step.replicas);
+  const Key key{step.nodes, step.replicas, std::llround(step.local_batch * 16)};
+  auto it = points_.find(key);
+  if (it == points_.end()) {
+    if (points_.size() >= kMaxPoints) {
+      auto oldest = std::min_element(points_.begin(), points_.end(),
+                                     [](const auto& a, const auto& b) { return a.second.seq < b.second.seq; });
+      points_.erase(oldest);
+    }
+    points_[key] = Point{step, 1, ++seq_};
+    dirty_ = true;
+    return;
+  }
+  Point& p = it->second;
+  const double before = p.mean.step_time, before_compute = p.mean.compute_time;
+  // A running mean that keeps following a job whose speed drifts.
+  const double w = 1.0 / static_cast<double>(std::min<int64_t>(p.count + 1, 20));
+  p.mean.step_time += w * (step.step_time - p.mean.step_time);
+  if (step.compute_time > 0) {
+    p.mean.compute_time =
+        p.mean.compute_time > 0 ? p.mean.compute_time + w * (step.compute_time - p.mean.compute_time) : step.compute_time;
+  }
+  ++p.count;
+  p.seq = ++seq_;
+  if (std::abs(p.mean.step_time - before) > 0.02 * before ||
+      std::abs(p.mean.compute_time - before_compute) > 0.02 * before_compute) {
+    dirty_ = true;
+  }
+}
+
+void GoodputModel::ObserveNoise(const GradientNoise& noise) {
+  if (!(noise.sqr >= 0) || !(noise.var >= 0) || !noise.known() || !std::isfinite(noise.sqr + noise.var)) return;
+  noise_ = noise;
+}
+
+void GoodputModel::Refit() {
+  dirty_ = false;
+  std::vector<StepObservation> obs;
+  bool multi_node = false, wide = false, any_sync = false;
+  std::set<int64_t> batches;
+  for (const auto& [key, p] : points_) {
+    obs.push_back(p.mean);
+    multi_node |= p.mean.nodes > 1;
+    wide |= p.mean.replicas > 2;
+    any_sync |= p.mean.replicas > 1;
+    batches.insert(std::get<2>(key));
+  }
+  if (obs.empty()) {
+    raw_ = fit_ = prior_;
+    return;
+  }
+  // Start from the last fit: a new point moves it a little.
+  raw_ = FitThroughput(obs, prior_, &raw_);
+  ThroughputParams p = raw_;
+  // What no point determines is assumed as good as what some point shows.
+  if (batches.size() == 1) {
+    const double m = obs.front().local_batch;
+    const double t = ComputeTime(p, m);
+    p.a_grad = t / 2;
+    p.b_grad = t / (2 * m);
+  }
+  if (!any_sync) p.a_local = p.b_local = 0;
+  if (!wide) p.b_local = 0;
+  if (!multi_node) p.a_node = p.a_local, p.b_node = p.b_local;
+  fit_ = p;
+}
+
+const ThroughputParams& GoodputModel::Params() {
+  if (dirty_) Refit();
+  return fit_;
+}
+
+BatchChoice GoodputModel::Best(int nodes, int replicas) {
+  return BestBatch(Params(), noise_, limits_, nodes, replicas);
+}
+
+std::vector<double> GoodputModel::Profile(int max_workers, int gpus_per_node) {
+  gpus_per_node = std::max(gpus_per_node, 1);
+  const int top = std::min(max_workers, std::max(2 * max_replicas_, 1));
+  std::vector<double> speedup(std::max(top, 0) + 1, 0.0);
+  if (top < 1) return speedup;
+  const double base = Best(1, 1).goodput;
+  if (!(base > 0)) return {};
+  for (int k = 1; k <= top; ++k) {
+    const BatchChoice c = Best((k + gpus_per_node - 1) / gpus_per_node, k);
+    speedup[k] = c.feasible ? c.goodput / base : 0.0;
+  }
+  return speedup;
+}
+
+std::vector<std::pair<StepObservation, int64_t>> GoodputModel::Points() const {
+  std::vector<std::pair<StepObservation, int64_t>> out;
+  for (const auto& [key, p] : points_) out.emplace_back(p.mean, p.count);
+  return out;
+}
+
+void GoodputModel::Restore(const std::vector<std::pair<StepObservation, int64_t>>& points,
+                           const GradientNoise& noise) {
+  points_.clear();
+  steps_ = 0;
+  max_replicas_ = 0;
+  for (const auto& [obs, count] : points) {
+    if (!(obs.step_time > 0) || obs.nodes < 1 || obs.replicas < 1 || !(obs.local_batch > 0) || count < 1) continue;
+    if (points_.size() >= kMaxPoints) break;
+    points_[Key{obs.nodes, obs.replicas, std::llround(obs.local_batch * 16)}] = Point{obs, count, ++seq_};
+    steps_ += count;
+    max_replicas_ = std::max(max_replicas_, obs.replicas);
+  }
+  noise_ = noise.known() ? noise : GradientNoise{};
+  raw_ = fit_ = prior_;
+  dirty_ = true;
+}
+
+}  // namespace drover::sched

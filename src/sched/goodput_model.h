@@ -1,0 +1,139 @@
+// GoodputModel: what a job has shown of itself, learned online, turned into
+// the speedup profile the scheduler takes (cluster_state.h JobState::speedup).
+//
+// Two parts, as Pollux (Qiao et al., OSDI 2021) has them:
+//  - throughput: the step time of K replicas over N nodes at local batch m,
+//    ThroughputParams fitted to the steps observed so far (throughput_model.h);
+//  - statistical efficiency: how much of a bigger batch's samples are worth,
+//    from the gradient noise the job measures. With the squared norm of the
+//    true gradient |g|^2 (`sqr`) and the variance of a one-batch estimate of it
+//    (`var`), both at the job's initial batch M0, a step at global batch M
+//    makes the progress of
+//        gain(M) = (var + sqr) / (var / s + sqr),   s = M / M0
+//    steps at M0 (1 <= gain <= s). Goodput is gain over the time of a step.
+//
+// A geometry is (replicas K, local batch m per micro-step, accumulation
+// steps a): global batch M = K m (a + 1), time T_step(m) + a T_grad(m). A job
+// with a fixed batch (BatchLimits::adaptive false) keeps M = M0 and splits it;
+// an adaptive one picks the M in [M0, max_batch] with the best goodput.
+//
+// What is not yet observed is assumed, as Pollux's fit does, to be as good as
+// what is: without a multi-node step, syncing across nodes costs what it does
+// within one; without more than two replicas, sync does not grow with them;
+// with a single local batch, fixed and per-sample compute split the time in
+// half. The profile stops at twice the most replicas the job has run on, so a
+// job grows in steps that each test the model before it is trusted further.
+//
+// Pure and deterministic; a plain value, not synchronised.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <tuple>
+#include <vector>
+
+#include "sched/throughput_model.h"
+
+namespace drover::sched {
+
+//! What a job declares about its batch at submission.
+struct BatchLimits {
+  double init_batch = 64;  //!< global batch its hyperparameters are set for (M0)
+  double max_batch = 64;   //!< largest global batch it accepts (adaptive only)
+  double min_local = 1;    //!< smallest micro-batch worth running on a worker
+  double max_local = 64;   //!< largest micro-batch that fits on a worker
+  bool adaptive = false;   //!< may change the global batch (else M = M0 always)
+};
+
+//! Gradient noise at the initial batch (see above); both 0: unknown, batch
+//! size then buys nothing (gain 1) as a conservative default.
+struct GradientNoise {
+  double sqr = 0;
+  double var = 0;
+  bool known() const { return sqr > 0 || var > 0; }
+};
+
+//! (var + sqr) / (var / s + sqr) with s = batch / init_batch: steps at
+//! init_batch that one step at `batch` is worth. 1 when the noise is unknown.
+double BatchGain(const GradientNoise& noise, double init_batch, double batch);
+
+struct BatchChoice {
+  int replicas = 0;
+  double local_batch = 0;   //!< per micro-step, per replica
+  int accum_steps = 0;      //!< micro-steps beyond the first, per optimizer step
+  double global_batch = 0;  //!< replicas * local_batch * (accum_steps + 1)
+  double step_time = 0;     //!< seconds per optimizer step
+  double samples_per_s = 0;
+  double goodput = 0;       //!< init-batch steps of progress per second
+  bool feasible = false;    //!< false: no geometry within the limits
+};
+
+//! The geometry of `replicas` over `nodes` nodes with the best goodput under
+//! `limits`. Local batches are tried on a grid (integers up to 64, then steps
+//! of about 3%), accumulation up to 64 micro-steps.
+BatchChoice BestBatch(const ThroughputParams& params, const GradientNoise& noise, const BatchLimits& limits,
+                      int nodes, int replicas);
+
+//! The learner. Observe steps and noise as they come; Profile() refits when
+//! something new was seen.
+class GoodputModel {
+ public:
+  explicit GoodputModel(BatchLimits limits, ThroughputParams prior = {});
+
+  //! A measured step (ignored unless its numbers are positive). Steps of one
+  //! (nodes, replicas, local batch) are averaged; at most kMaxPoints such
+  //! points are kept (the oldest go first).
+  void Observe(const StepObservation& step);
+  //! The latest gradient noise at the initial batch; it replaces the last
+  //! (the runtime smooths over steps; noise moves by orders of magnitude
+  //! between early and late epochs, so the model must not lag).
+  void ObserveNoise(const GradientNoise& noise);
+
+  //! The fitted parameters (refitted if a new point came in since).
+  const ThroughputParams& Params();
+  //! speedup[k] for k = 0..max_workers: the goodput of k replicas on nodes of
+  //! `gpus_per_node` (filled in order) over that of one; [0] = 0. It ends at
+  //! k = 2 * MaxReplicasSeen() (at least 1), short of max_workers while the
+  //! job has not run wide enough to trust it further.
+  std::vector<double> Profile(int max_workers, int gpus_per_node);
+  //! The best geometry at (nodes, replicas) by the current fit.
+  BatchChoice Best(int nodes, int replicas);
+
+  int MaxReplicasSeen() const { return max_replicas_; }
+  //! Distinct (nodes, replicas, local batch) points observed.
+  size_t points() const { return points_.size(); }
+  //! Steps observed in all.
+  int64_t steps() const { return steps_; }
+  const BatchLimits& limits() const { return limits_; }
+  const GradientNoise& noise() const { return noise_; }
+
+  //! The averaged points, for storing: Restore() takes them back.
+  std::vector<std::pair<StepObservation, int64_t>> Points() const;
+  void Restore(const std::vector<std::pair<StepObservation, int64_t>>& points, const GradientNoise& noise);
+
+  static constexpr size_t kMaxPoints = 64;
+
+ private:
+  using Key = std::tuple<int, int, int64_t>;  // nodes, replicas, local batch in 1/16ths
+  struct Point {
+    StepObservation mean;
+    int64_t count = 0;
+    int64_t seq = 0;  //!< when last seen, for eviction
+  };
+  void Refit();
+
+  BatchLimits limits_;
+  ThroughputParams prior_;
+  //! The last fit as found (where the next search starts) and as used, with
+  //! what no point determines set optimistically (see above); valid unless dirty_.
+  ThroughputParams raw_, fit_;
+  bool dirty_ = true;
+  std::map<Key, Point> points_;
+  GradientNoise noise_;
+  int max_replicas_ = 0;
+  int64_t steps_ = 0;
+  int64_t seq_ = 0;
+};
+
+}  // namespace drover::sched

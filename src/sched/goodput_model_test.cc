@@ -1,0 +1,132 @@
+#include "sched/goodput_model.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace drover::sched {
+namespace {
+
+ThroughputParams Truth() {
+  ThroughputParams t;
+  t.a_grad = 0.02;
+  t.b_grad = 0.002;
+  t.a_local = 0.01;
+  t.b_local = 0.002;
+  t.a_node = 0.05;
+  t.b_node = 0.01;
+  t.gamma = 1.5;
+  return t;
+}
+
+BatchLimits Fixed(double batch) {
+  BatchLimits l;
+  l.init_batch = l.max_batch = batch;
+  l.min_local = 4;
+  l.max_local = 64;
+  return l;
+}
+
+// gain(M) = (var + sqr) / (var / s + sqr), s = M / M0.
+TEST(GoodputModelTest, BatchGainIsOneAtTheInitialBatchAndBoundedByTheScale) {
+  const GradientNoise noise{1.0, 3.0};
+  EXPECT_DOUBLE_EQ(BatchGain(noise, 64, 64), 1.0);
+  EXPECT_DOUBLE_EQ(BatchGain(noise, 64, 128), 4.0 / (1.5 + 1.0));  // s = 2: 4 / 2.5 = 1.6
+  EXPECT_DOUBLE_EQ(BatchGain({}, 64, 1024), 1.0);                   // unknown noise: no gain
+  // All noise (sqr = 0): a batch twice as big is worth twice the steps.
+  EXPECT_DOUBLE_EQ(BatchGain({0, 1}, 64, 128), 2.0);
+}
+
+// A fixed batch of 256 on 2 replicas is 128 per replica: over max_local 64,
+// so it takes one accumulation step of 64.
+TEST(GoodputModelTest, AFixedBatchIsSplitIntoTheFewestMicroStepsThatFit) {
+  const BatchChoice c = BestBatch(Truth(), {}, Fixed(256), 1, 2);
+  ASSERT_TRUE(c.feasible);
+  EXPECT_EQ(c.local_batch, 64);
+  EXPECT_EQ(c.accum_steps, 1);
+  EXPECT_EQ(c.global_batch, 256);
+  // Too many replicas for the batch: 256 / 128 = 2 < min_local 4.
+  EXPECT_FALSE(BestBatch(Truth(), {}, Fixed(256), 32, 128).feasible);
+}
+
+// With much gradient noise a bigger batch is worth nearly its size, so an
+// adaptive job takes it (a bigger micro-batch amortises the fixed compute
+// time); with none it is worth nothing, so it stays at M0.
+TEST(GoodputModelTest, AnAdaptiveJobGrowsItsBatchOnlyWhenTheNoiseSaysItPays) {
+  BatchLimits l = Fixed(64);
+  l.max_batch = 4096;
+  l.max_local = 1024;
+  l.adaptive = true;
+  const BatchChoice noisy = BestBatch(Truth(), {0.01, 10.0}, l, 1, 1);
+  const BatchChoice quiet = BestBatch(Truth(), {10.0, 0.01}, l, 1, 1);
+  EXPECT_GT(noisy.global_batch, 256);
+  EXPECT_EQ(quiet.global_batch, 64);
+  EXPECT_GT(noisy.goodput, quiet.goodput);
+}
+
+// A job seen on 1 and 2 replicas of one node gets a profile up to 4 (twice
+// what it has run on), optimistic about what it has not seen.
+TEST(GoodputModelTest, TheProfileReachesTwiceTheWidestRunAndFollowsTheFit) {
+  GoodputModel m(Fixed(128));
+  EXPECT_EQ(m.Profile(8, 4), std::vector<double>({0, 1})) << "nothing seen: one worker";
+  const ThroughputParams t = Truth();
+  for (int k : {1, 2}) {
+    const double local = std::min(64.0, 128.0 / k);
+    m.Observe({1, k, local, PredictStepTime(t, 1, k, local)});
+  }
+  const std::vector<double> p = m.Profile(8, 4);
+  ASSERT_EQ(p.size(), 5u);
+  EXPECT_EQ(p[1], 1.0);
+  // The truth's own speedups at 2 (seen) and 4 (not seen, sync assumed flat).
+  const double base = BestBatch(t, {}, Fixed(128), 1, 1).goodput;
+  EXPECT_NEAR(p[2], BestBatch(t, {}, Fixed(128), 1, 2).goodput / base, 0.02 * p[2]);
+  EXPECT_GT(p[3], p[2]);
+  EXPECT_EQ(m.MaxReplicasSeen(), 2);
+  EXPECT_EQ(m.points(), 2u);
+}
+
+// Of two jobs seen at the same sizes, the one whose sync is costly gets the
+// flatter profile; the control, the same job twice, gets the same profile.
+TEST(GoodputModelTest, AJobThatSyncsSlowlyHasTheFlatterProfile) {
+  ThroughputParams fast = Truth(), slow = Truth();
+  slow.a_local = 0.2;
+  slow.b_local = 0.05;
+  GoodputModel a(Fixed(256)), b(Fixed(256)), c(Fixed(256));
+  for (int k : {1, 2, 4}) {
+    const double local = std::min(64.0, 256.0 / k);
+    a.Observe({1, k, local, PredictStepTime(fast, 1, k, local)});
+    b.Observe({1, k, local, PredictStepTime(slow, 1, k, local)});
+    c.Observe({1, k, local, PredictStepTime(fast, 1, k, local)});
+  }
+  const auto pa = a.Profile(4, 4), pb = b.Profile(4, 4), pc = c.Profile(4, 4);
+  EXPECT_GT(pa[4], pb[4] * 1.2);
+  EXPECT_EQ(pa, pc);
+}
+
+TEST(GoodputModelTest, BadObservationsAreIgnoredAndPointsRoundTrip) {
+  GoodputModel m(Fixed(64));
+  m.Observe({1, 1, 64, 0});
+  m.Observe({0, 1, 64, 0.1});
+  m.Observe({1, 1, -3, 0.1});
+  m.ObserveNoise({-1, 2});
+  m.ObserveNoise({NAN, 2});
+  EXPECT_EQ(m.points(), 0u);
+  EXPECT_FALSE(m.noise().known());
+  m.Observe({1, 1, 64, 0.2});
+  m.Observe({1, 1, 64, 0.4});
+  m.Observe({1, 2, 32, 0.15});
+  m.ObserveNoise({1, 2});
+  ASSERT_EQ(m.points(), 2u);
+  EXPECT_EQ(m.steps(), 3);
+  GoodputModel back(Fixed(64));
+  back.Restore(m.Points(), m.noise());
+  EXPECT_EQ(back.steps(), 3);
+  EXPECT_EQ(back.MaxReplicasSeen(), 2);
+  EXPECT_EQ(back.Profile(4, 4), m.Profile(4, 4));
+  GoodputModel other(Fixed(64));
+  other.Restore({{StepObservation{1, 1, 64, 0.3}, 2}}, {});
+  EXPECT_NE(other.Profile(4, 4), m.Profile(4, 4)) << "the control: other points, another profile";
+}
+
+}  // namespace
+}  // namespace drover::sched
