@@ -1,6 +1,7 @@
 #include "api/wire.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include <nlohmann/json.hpp>
@@ -377,6 +378,13 @@ std::string Encode(const WorkerStatus& s) {
   if (s.world_size) j["world_size"] = *s.world_size;
   if (s.port) j["port"] = *s.port;
   if (s.rescale) j["rescale"] = {{"from", s.rescale->from}, {"to", s.rescale->to}, {"pause_ms", s.rescale->pause_ms}};
+  if (s.perf) {
+    const StepPerf& p = *s.perf;
+    json& o = j["perf"] = {{"steps", p.steps},   {"global_batch", p.global_batch}, {"local_batch", p.local_batch},
+                           {"step_s", p.step_s}, {"compute_s", p.compute_s}};
+    if (p.local_grad_sqr) o["local_grad_sqr"] = *p.local_grad_sqr;
+    if (p.global_grad_sqr) o["global_grad_sqr"] = *p.global_grad_sqr;
+  }
   return Dump(j);
 }
 
@@ -409,6 +417,36 @@ Result<WorkerStatus> DecodeWorkerStatus(const std::string& body) {
     DROVER_RETURN_IF_ERROR(OptNumber(c, r, "rescale", "pause_ms", &pause));
     if (!pause || *pause < 0) return c.Bad("rescale.pause_ms", "required: a number of milliseconds, at least 0");
     s.rescale = WorkerStatus::Rescale{static_cast<int>(*from), static_cast<int>(*to), *pause};
+  }
+  if (Present(*o, "perf")) {
+    const json& p = (*o)["perf"];
+    if (!p.is_object()) return c.Bad("perf", "expected an object of step measurements");
+    StepPerf perf;
+    auto steps = Int(c, p, "perf", "steps", 1, kMaxInt64, std::nullopt);
+    if (!steps.ok()) return c.Bad("perf.steps", "required: the number of steps measured, at least 1");
+    perf.steps = *steps;
+    // Every measure is a positive finite number; compute is part of the step.
+    auto positive = [&](const char* key, double* out) -> Status {
+      std::optional<double> v;
+      DROVER_RETURN_IF_ERROR(OptNumber(c, p, "perf", key, &v));
+      if (!v || !(*v > 0) || !std::isfinite(*v)) return c.Bad(std::string("perf.") + key, "required: a number above 0");
+      *out = *v;
+      return Status::Ok();
+    };
+    DROVER_RETURN_IF_ERROR(positive("global_batch", &perf.global_batch));
+    DROVER_RETURN_IF_ERROR(positive("local_batch", &perf.local_batch));
+    DROVER_RETURN_IF_ERROR(positive("step_s", &perf.step_s));
+    DROVER_RETURN_IF_ERROR(positive("compute_s", &perf.compute_s));
+    if (perf.compute_s > perf.step_s * (1 + 1e-9)) return c.Bad("perf.compute_s", "cannot exceed perf.step_s");
+    if (perf.local_batch > perf.global_batch) return c.Bad("perf.local_batch", "cannot exceed perf.global_batch");
+    for (auto [key, out] :
+         {std::pair{"local_grad_sqr", &perf.local_grad_sqr}, {"global_grad_sqr", &perf.global_grad_sqr}}) {
+      DROVER_RETURN_IF_ERROR(OptNumber(c, p, "perf", key, out));
+      if (*out && !(**out >= 0 && std::isfinite(**out))) {
+        return c.Bad(std::string("perf.") + key, "expected a number of at least 0");
+      }
+    }
+    s.perf = perf;
   }
   return s;
 }

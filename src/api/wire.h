@@ -135,6 +135,22 @@ struct SyncResponse {
 // -- the training runtime --------------------------------------------------
 
 //! A worker's status post: heartbeat, readiness, progress, a resize it went through.
+//! What a training worker measured over its steps since its last post, at
+//! the world size it posts: what the server's model of the job's throughput
+//! and gradient noise learns from (sched/goodput_model.h).
+struct StepPerf {
+  int64_t steps = 0;        //!< steps measured
+  double global_batch = 0;  //!< samples per optimizer step, all workers
+  double local_batch = 0;   //!< samples per step on this worker
+  double step_s = 0;        //!< mean seconds per step
+  double compute_s = 0;     //!< of which forward and backward (not waiting for the all-reduce)
+  //! Squared norms of this worker's mean gradient before the all-reduce and
+  //! of the reduced one, smoothed over steps: the gradient noise's raw
+  //! measure (sched::EstimateNoise). Absent on one worker.
+  std::optional<double> local_grad_sqr, global_grad_sqr;
+  friend bool operator==(const StepPerf&, const StepPerf&) = default;
+};
+
 struct WorkerStatus {
   int64_t generation = 0;  //!< the membership generation the worker has joined
   bool ready = false;
@@ -150,6 +166,7 @@ struct WorkerStatus {
     friend bool operator==(const Rescale&, const Rescale&) = default;
   };
   std::optional<Rescale> rescale;
+  std::optional<StepPerf> perf;
   //! Asks the server to open a new generation if the job is still at
   //! `generation` (the group failed but no member is known to be gone).
   bool regroup = false;

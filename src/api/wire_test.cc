@@ -44,6 +44,7 @@ TEST(WireTest, EveryMessageRoundTrips) {
   st.port = 8001;
   st.rescale = WorkerStatus::Rescale{4, 2, 37.5};
   st.regroup = true;
+  st.perf = StepPerf{40, 256, 128, 0.125, 0.1, 8.5, 5.25};
   EXPECT_EQ(*DecodeWorkerStatus(Encode(st)), st);
   Membership m{7, JobState::kRunning, 4,
                {Member{0, 4, "h0", "10.0.0.1", WorkerState::kRunning, true},
@@ -62,6 +63,10 @@ TEST(WireTest, NegativeControlRoundTripSeesAChangedField) {
   st.rescale = WorkerStatus::Rescale{4, 2, 37.5};
   text = Encode(st);
   st.rescale->pause_ms = 37.25;
+  EXPECT_NE(*DecodeWorkerStatus(text), st);
+  st.perf = StepPerf{40, 256, 128, 0.125, 0.1, 8.5, 5.25};
+  text = Encode(st);
+  st.perf->compute_s = 0.11;
   EXPECT_NE(*DecodeWorkerStatus(text), st);
 }
 
@@ -202,6 +207,12 @@ TEST(WireTest, WorkerStatusNamesTheBadField) {
             "rescale.to: required: the number of workers after the resize");
   EXPECT_EQ(error(R"({"generation":1,"rescale":{"from":4,"to":2,"pause_ms":"3"}})"),
             "rescale.pause_ms: expected a number");
+  const std::string perf = R"({"generation":1,"perf":{"steps":3,"global_batch":64,"local_batch":32,)";
+  EXPECT_EQ(error((perf + R"("step_s":0.1,"compute_s":0.2}})").c_str()), "perf.compute_s: cannot exceed perf.step_s");
+  EXPECT_EQ(error((perf + R"("step_s":-1,"compute_s":0.2}})").c_str()), "perf.step_s: required: a number above 0");
+  EXPECT_EQ(error((perf + R"("step_s":1,"compute_s":0.2,"local_grad_sqr":-2}})").c_str()),
+            "perf.local_grad_sqr: expected a number of at least 0");
+  EXPECT_EQ(error(R"({"generation":1,"perf":{"steps":0}})"), "perf.steps: required: the number of steps measured, at least 1");
 }
 
 TEST(WireTest, MembershipRanksSkipExitedMembers) {

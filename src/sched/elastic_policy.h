@@ -22,7 +22,8 @@
 //      speedup^p / p with p < 0 so that jobs holding little come first
 //      (Pollux's fairness knob); a worker a job already holds
 //      counts `stickiness` more, so GPUs move only for a clear gain (each move
-//      pauses both jobs).
+//      pauses both jobs). A worker that gains nothing by the profile still
+//      gets a GPU nobody else gains from (work-conserving), last.
 //   5. Borrow: GPUs nobody is entitled to go to consumers that may borrow —
 //      first to start pending jobs (lowest usage per share first), then to
 //      grow jobs by marginal gain — within every `limit`.

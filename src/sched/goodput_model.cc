@@ -25,6 +25,19 @@ std::vector<double> LocalGrid(double lo, double hi) {
 
 }  // namespace
 
+GradientNoise EstimateNoise(double local_sqr, double global_sqr, double local_batch, double global_batch,
+                            double init_batch) {
+  if (!(local_batch > 0) || !(global_batch > local_batch) || !(init_batch > 0) || !(local_sqr >= 0) ||
+      !(global_sqr >= 0) || !std::isfinite(local_sqr + global_sqr + global_batch + init_batch)) {
+    return {};
+  }
+  const double trace = std::max(0.0, (local_sqr - global_sqr) / (1 / local_batch - 1 / global_batch));
+  // A small floor keeps |G|^2 positive: the estimate of a nearly converged job can dip below 0.
+  const double sqr = std::max(global_sqr - trace / global_batch, 1e-6 * global_sqr);
+  GradientNoise n{sqr, trace / init_batch};
+  return n.known() ? n : GradientNoise{};
+}
+
 double BatchGain(const GradientNoise& noise, double init_batch, double batch) {
   if (!noise.known() || !(init_batch > 0)) return 1.0;
   const double s = batch / init_batch;
@@ -165,12 +178,11 @@ BatchChoice GoodputModel::Best(int nodes, int replicas) {
 
 std::vector<double> GoodputModel::Profile(int max_workers, int gpus_per_node) {
   gpus_per_node = std::max(gpus_per_node, 1);
-  const int top = std::min(max_workers, std::max(2 * max_replicas_, 1));
-  std::vector<double> speedup(std::max(top, 0) + 1, 0.0);
-  if (top < 1) return speedup;
+  if (points_.empty() || max_workers < 1) return {};
+  std::vector<double> speedup(max_workers + 1, 0.0);
   const double base = Best(1, 1).goodput;
   if (!(base > 0)) return {};
-  for (int k = 1; k <= top; ++k) {
+  for (int k = 1; k <= max_workers; ++k) {
     const BatchChoice c = Best((k + gpus_per_node - 1) / gpus_per_node, k);
     speedup[k] = c.feasible ? c.goodput / base : 0.0;
   }

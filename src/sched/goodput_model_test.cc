@@ -37,6 +37,19 @@ TEST(GoodputModelTest, BatchGainIsOneAtTheInitialBatchAndBoundedByTheScale) {
   EXPECT_DOUBLE_EQ(BatchGain({0, 1}, 64, 128), 2.0);
 }
 
+// Gradients made of a true gradient |G|^2 = 4 plus per-sample noise of
+// trace 64: over b = 16 samples |g_i|^2 = 4 + 64/16 = 8, over B = 64
+// |g|^2 = 4 + 1 = 5; the estimate gives back |G|^2 = 4 and var = 64 / M0.
+TEST(GoodputModelTest, EstimateNoiseInvertsTheTwoBatchSizes) {
+  const GradientNoise n = EstimateNoise(8, 5, 16, 64, 32);
+  EXPECT_NEAR(n.sqr, 4, 1e-9);
+  EXPECT_NEAR(n.var, 2, 1e-9);  // 64 / 32
+  EXPECT_FALSE(EstimateNoise(8, 5, 64, 64, 32).known()) << "one worker: nothing to compare";
+  EXPECT_FALSE(EstimateNoise(NAN, 5, 16, 64, 32).known());
+  // The control: equal norms mean no noise at all.
+  EXPECT_EQ(EstimateNoise(5, 5, 16, 64, 32).var, 0);
+}
+
 // A fixed batch of 256 on 2 replicas is 128 per replica: over max_local 64,
 // so it takes one accumulation step of 64.
 TEST(GoodputModelTest, AFixedBatchIsSplitIntoTheFewestMicroStepsThatFit) {
@@ -64,23 +77,24 @@ TEST(GoodputModelTest, AnAdaptiveJobGrowsItsBatchOnlyWhenTheNoiseSaysItPays) {
   EXPECT_GT(noisy.goodput, quiet.goodput);
 }
 
-// A job seen on 1 and 2 replicas of one node gets a profile up to 4 (twice
-// what it has run on), optimistic about what it has not seen.
-TEST(GoodputModelTest, TheProfileReachesTwiceTheWidestRunAndFollowsTheFit) {
+// A job seen on 1 and 2 replicas of one node gets a profile to 8: what it
+// has run on from the fit, the rest optimistic about what it has not seen.
+TEST(GoodputModelTest, TheProfileFollowsTheFitAndIsEmptyUntilAStepIsSeen) {
   GoodputModel m(Fixed(128));
-  EXPECT_EQ(m.Profile(8, 4), std::vector<double>({0, 1})) << "nothing seen: one worker";
+  EXPECT_TRUE(m.Profile(8, 4).empty()) << "nothing seen: unknown";
   const ThroughputParams t = Truth();
   for (int k : {1, 2}) {
     const double local = std::min(64.0, 128.0 / k);
     m.Observe({1, k, local, PredictStepTime(t, 1, k, local)});
   }
   const std::vector<double> p = m.Profile(8, 4);
-  ASSERT_EQ(p.size(), 5u);
+  ASSERT_EQ(p.size(), 9u);
+  EXPECT_EQ(p[0], 0.0);
   EXPECT_EQ(p[1], 1.0);
-  // The truth's own speedups at 2 (seen) and 4 (not seen, sync assumed flat).
+  // The truth's own speedup at 2 (seen); 4 (not seen, sync assumed flat) is higher.
   const double base = BestBatch(t, {}, Fixed(128), 1, 1).goodput;
   EXPECT_NEAR(p[2], BestBatch(t, {}, Fixed(128), 1, 2).goodput / base, 0.02 * p[2]);
-  EXPECT_GT(p[3], p[2]);
+  EXPECT_GT(p[4], p[2]);
   EXPECT_EQ(m.MaxReplicasSeen(), 2);
   EXPECT_EQ(m.points(), 2u);
 }

@@ -66,6 +66,9 @@ class LearnedPolluxJob final : public ModelJob {
   double attained_service() const override { return job_.attained_service(); }
   int restarts() const override { return job_.num_restarts().value_or(0); }
   std::vector<double> Speedup(int max_workers) const override {
+    // Before its first measured step a job asks for one GPU: growing it on a
+    // guess costs a 30 s restart per change when the guess is wrong.
+    if (learner_.points() == 0) return {0, 1};
     return learner_.Profile(max_workers, gpus_per_node_);
   }
 

@@ -40,6 +40,28 @@ std::string Getenv(const char* name, const char* fallback) {
   return v && *v ? v : fallback;
 }
 
+// A worker's step measurements between two posts.
+struct PerfSum {
+  int64_t steps = 0;
+  double step_s = 0, compute_s = 0;  //!< sums
+  double global_batch = 0, local_batch = 0;
+  //! Gradient norms, smoothed over steps (exponentially, 1/10 new); 0: none yet.
+  double local_sqr = 0, global_sqr = 0;
+};
+
+void NotePerf(const StepMetrics& m, PerfSum* p) {
+  p->steps += 1;
+  p->step_s += std::chrono::duration<double>(m.wall).count();
+  p->compute_s += std::chrono::duration<double>(m.compute).count();
+  p->global_batch = static_cast<double>(m.global_samples);
+  p->local_batch = static_cast<double>(m.local_samples);
+  if (m.global_grad_sqr > 0 && std::isfinite(m.local_grad_sqr + m.global_grad_sqr)) {
+    const bool first = p->global_sqr == 0;
+    p->local_sqr = first ? m.local_grad_sqr : 0.9 * p->local_sqr + 0.1 * m.local_grad_sqr;
+    p->global_sqr = first ? m.global_grad_sqr : 0.9 * p->global_sqr + 0.1 * m.global_grad_sqr;
+  }
+}
+
 }  // namespace
 
 // The two helper threads of an elastic worker, each with its own connection:
@@ -54,6 +76,8 @@ struct ElasticRunner::Threads {
   bool leaving = false;
   WorkerStatus status;  //!< the progress to report next
   std::deque<WorkerStatus::Rescale> rescales;
+  //! Step measurements since the last post, at the current world size.
+  PerfSum perf;
   std::thread watcher, heartbeat;
 
   void Watch(JobClient* client) {
@@ -82,6 +106,14 @@ struct ElasticRunner::Threads {
       WorkerStatus s = status;
       s.generation = std::max(known, joined);
       if (!rescales.empty()) s.rescale = rescales.front();
+      if (perf.steps > 0 && perf.compute_s > 0) {
+        const double n = static_cast<double>(perf.steps);
+        s.perf = api::StepPerf{perf.steps, perf.global_batch, perf.local_batch, perf.step_s / n,
+                          std::min(perf.compute_s, perf.step_s) / n};
+        if (perf.global_sqr > 0) s.perf->local_grad_sqr = perf.local_sqr, s.perf->global_grad_sqr = perf.global_sqr;
+        perf.steps = 0;
+        perf.step_s = perf.compute_s = 0;
+      }
       lock.unlock();
       auto r = client->PostStatus(s);
       lock.lock();
@@ -410,6 +442,7 @@ Status ElasticRunner::FitElastic() {
       threads_->known = m->generation;
       threads_->newer = false;
       threads_->status.world_size = new_world;
+      threads_->perf = {};  // measurements are per world size
       if (world > 0 && world != new_world && rank == 0) {
         threads_->rescales.push_back({world, new_world, ev.pause_ms});
       }
@@ -428,6 +461,7 @@ Status ElasticRunner::FitElastic() {
     after_failure = false;
 
     // Train until the signal says the group changes after this step, or a step fails.
+    bool warm = false;  // the first step of a group warms caches up: not measured
     while (!Done()) {
       const auto t0 = Clock::now();
       auto step = trainer_->Step();
@@ -445,6 +479,8 @@ Status ElasticRunner::FitElastic() {
         s.epoch = step->epoch;
         s.loss = step->loss;
         s.samples_per_s = step->samples_per_s;
+        if (warm && step->local_samples > 0) NotePerf(*step, &threads_->perf);
+        warm = true;
       }
       NoteStep(*step);
       if (SaveDue()) {

@@ -248,6 +248,12 @@ void Trainer::StartChunks(bool all) {
          (all || chunks_[next_chunk_].ready == chunks_[next_chunk_].params)) {
     const Chunk& c = chunks_[next_chunk_++];
     auto view = bucket_.narrow(0, c.begin, c.size);
+    // The gradient part of the chunk (chunk 0 also carries the loss and signal).
+    const int64_t grads = std::min(c.size, std::max<int64_t>(n_grad_ - c.begin, 0));
+    if (grads > 0) {
+      auto g = view.narrow(0, 0, grads);
+      local_sqr_ = local_sqr_.defined() ? local_sqr_ + g.dot(g) : g.dot(g);
+    }
     Status st = group_->StartAllReduceSum(view);
     if (!st.ok() && overlap_status_.ok()) overlap_status_ = st;
   }
@@ -304,6 +310,7 @@ Result<StepMetrics> Trainer::StepImpl() {
   bucket_[n_grad_ + 1].fill_(local_signal);
   for (auto& c : chunks_) c.ready = 0;
   next_chunk_ = 0;
+  local_sqr_ = torch::Tensor();
   overlap_status_ = Status::Ok();
   auto all = torch::from_blob(indices->data(), {local}, torch::kInt64).to(device_);
   for (int64_t begin = 0; begin < local; begin += options_.max_micro_batch) {
@@ -327,12 +334,22 @@ Result<StepMetrics> Trainer::StepImpl() {
     overlap_ = false;
   }
   const int overlapped = static_cast<int>(next_chunk_);
+  const auto t_compute = std::chrono::steady_clock::now();
+  double local_sqr = 0, global_sqr = 0;
   if (collective) {
     StartChunks(/*all=*/true);  // what backward did not reach (unused parameters, an empty slice)
     Status finished = group_->FinishAllReduces();
     DROVER_RETURN_IF_ERROR(overlap_status_);
     DROVER_RETURN_IF_ERROR(finished);
+    auto grads = bucket_.narrow(0, 0, n_grad_);
+    if (local_sqr_.defined() && local > 0) {
+      // The bucket holds slice/B of this rank's mean gradient; scale it back.
+      const double share = static_cast<double>(global) / static_cast<double>(local);
+      local_sqr = local_sqr_.item<double>() * share * share;
+      global_sqr = grads.dot(grads).item<double>();
+    }
   }
+  const auto t_sync = std::chrono::steady_clock::now();
   auto tail = bucket_.narrow(0, n_grad_, 2).to(torch::kCPU);
   const double loss = tail[0].item<float>();
   const double signal = tail[1].item<float>();
@@ -353,6 +370,10 @@ Result<StepMetrics> Trainer::StepImpl() {
   m.chunks_overlapped = overlapped;
   m.indices = std::move(*indices);
   m.wall = std::chrono::steady_clock::now() - t0;
+  m.compute = t_compute - t0;
+  m.sync = t_sync - t_compute;
+  m.local_grad_sqr = local_sqr;
+  m.global_grad_sqr = global_sqr;
   m.samples_per_s = m.wall.count() > 0 ? global * 1e9 / static_cast<double>(m.wall.count()) : 0;
   if (on_step_) on_step_(m);
   if (sampler_.epoch() != epoch && on_epoch_end_) on_epoch_end_(epoch);

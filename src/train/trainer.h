@@ -105,6 +105,16 @@ struct StepMetrics {
   double signal = 0;
   //! Gradient chunks whose reduction started while backward still ran.
   int chunks_overlapped = 0;
+  //! Of `wall`: forward and backward, up to the end of the last backward
+  //! (a reduction it overlapped is hidden in it) ...
+  std::chrono::nanoseconds compute{0};
+  //! ... and waiting for the gradients' reduction after it.
+  std::chrono::nanoseconds sync{0};
+  //! Gradient noise, from this rank's gradient before the all-reduce and the
+  //! reduced one (the mean over the global batch): |g_local|^2 and |g|^2 of
+  //! the mean-loss gradients. Both 0 without a group of world size > 1.
+  double local_grad_sqr = 0;
+  double global_grad_sqr = 0;
   //! The sample indices this rank trained on.
   std::vector<int64_t> indices;
 };
@@ -256,6 +266,9 @@ class Trainer {
   bool overlap_backward_ = false;
   bool overlap_ = false;
   size_t next_chunk_ = 0;
+  //! Sum of the squares of this rank's gradients in the chunks started so
+  //! far this step, taken just before each chunk's reduction.
+  torch::Tensor local_sqr_;
   Status overlap_status_;
 };
 
