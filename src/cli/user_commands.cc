@@ -10,6 +10,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -21,6 +22,14 @@
 
 namespace drover::cli {
 namespace {
+
+// printf's format of one number, as a string.
+std::string Fmt(const char* format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
 
 using json = nlohmann::json;
 
@@ -314,6 +323,26 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
           }
           std::printf("  %s  %d -> %d workers%s\n", Clock(s["time"]).c_str(), s["from"].get<int>(),
                       s["to"].get<int>(), pause.c_str());
+        }
+      }
+      if (const json& prof = j.value("profile", json()); prof.is_object()) {
+        // What the scheduler believes of the job's speed, and what that rests on.
+        const json& noise = prof["gradient_noise"];
+        std::printf("\n  Learned profile (%d measured sizes, initial batch %.0f%s):\n", prof["points"].get<int>(),
+                    prof["init_batch"].get<double>(),
+                    noise.is_object() ? (", gradient noise |G|^2 " + Fmt("%.3g", noise["sqr"].get<double>()) +
+                                         " var " + Fmt("%.3g", noise["var"].get<double>()))
+                                            .c_str()
+                                      : ", gradient noise not measured yet (one worker)");
+        std::set<int> seen;
+        for (const json& m : prof["measured"]) seen.insert(m["workers"].get<int>());
+        std::printf("  %-8s %12s %12s %8s  %s\n", "WORKERS", "SAMPLES/S", "GOODPUT", "SPEEDUP", "");
+        for (const json& r : prof["by_size"]) {
+          const int k = r["workers"].get<int>();
+          std::printf("  %-8d %12.1f %12.1f %8s  %s\n", k, r["samples_per_s"].get<double>(),
+                      r["goodput"].get<double>(),
+                      r["speedup"].is_number() ? Fmt("%.2fx", r["speedup"].get<double>()).c_str() : "-",
+                      seen.count(k) ? "measured" : "predicted");
         }
       }
       std::printf("\n  Events:\n");

@@ -26,6 +26,7 @@
 #include "server/auth.h"
 #include "server/launch_env.h"
 #include "sched/decisions.h"
+#include "sched/goodput_model.h"
 #include "sched/policy.h"
 #include "spec/job_parser.h"
 #include "store/store.h"
@@ -87,6 +88,16 @@ struct Job {
 
   //! The status of this incarnation of `w`; null until it posts.
   const WorkerContact* Contact(const store::WorkerRecord& w) const;
+  //! The job's learned performance (what rec.progress.profile holds, fitted);
+  //! null until a worker posted a measured step.
+  sched::GoodputModel* Goodput() const;
+  //! Its speedup profile for the scheduler on hosts of `per_host` workers;
+  //! empty (linear) while unknown.
+  std::vector<double> Speedup(int per_host) const;
+
+  //! Built from rec.progress.profile on first use, then kept in step with it:
+  //! a cache of the record (hence mutable), refitted only when it changes.
+  mutable std::optional<sched::GoodputModel> goodput;
   //! Workers that have not exited (starting, running or stopping).
   int Alive() const;
 };
@@ -112,6 +123,10 @@ class ClusterModel {
   //! Replaces the state with a snapshot (a server start). Hosts count as up
   //! and seen `now`, so their agents have a full timeout to reconnect.
   Status Load(const store::Snapshot& snap, double now);
+
+  //! Workers of `per_worker`'s GPUs the largest host takes (at least 1): the
+  //! node size of the speedup profiles.
+  int WorkersPerHost(const Resources& per_worker) const;
 
   // -- plan ------------------------------------------------------------------
   const ConsumerTree& plan() const { return plan_; }

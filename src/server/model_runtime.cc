@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iterator>
+#include <set>
 
 #include "server/cluster_model.h"
 #include "server/model_util.h"
@@ -21,6 +22,61 @@ Result<std::pair<Job*, store::WorkerRecord*>> ClusterModel::Member(JobId id, int
     return NotFound("worker " + std::to_string(rank) + " of job " + std::to_string(id) + " is not a member");
   }
   return std::pair<Job*, store::WorkerRecord*>{job, &*it};
+}
+
+namespace {
+
+sched::BatchLimits LimitsOf(const store::ProfileRecord& p) {
+  // drover-train keeps its global batch whatever the world size.
+  sched::BatchLimits l;
+  l.init_batch = l.max_batch = l.max_local = p.init_batch;
+  l.min_local = 1;
+  return l;
+}
+
+// A rank's measured steps into the job's model and its stored profile.
+void ObservePerf(Job& job, const api::StepPerf& perf, int world) {
+  store::ProfileRecord& prof = job.rec.progress.profile ? *job.rec.progress.profile
+                                                        : job.rec.progress.profile.emplace();
+  if (prof.init_batch <= 0) prof.init_batch = perf.global_batch;
+  sched::GoodputModel* model = job.Goodput();
+  std::set<std::string> hosts;
+  for (const auto& w : job.workers) {
+    if (w.state != WorkerState::kExited) hosts.insert(w.host);
+  }
+  model->Observe({std::max<int>(1, static_cast<int>(hosts.size())), world, perf.local_batch, perf.step_s,
+                  perf.compute_s});
+  if (perf.local_grad_sqr && perf.global_grad_sqr) {
+    model->ObserveNoise(sched::EstimateNoise(*perf.local_grad_sqr, *perf.global_grad_sqr, perf.local_batch,
+                                             perf.global_batch, prof.init_batch));
+  }
+  prof.points.clear();
+  for (const auto& [o, count] : model->Points()) {
+    prof.points.push_back({o.nodes, o.replicas, o.local_batch, o.step_time, o.compute_time, count});
+  }
+  prof.grad_sqr = model->noise().sqr;
+  prof.grad_var = model->noise().var;
+}
+
+}  // namespace
+
+sched::GoodputModel* Job::Goodput() const {
+  if (!rec.progress.profile || rec.progress.profile->init_batch <= 0) return nullptr;
+  if (!goodput) {
+    const store::ProfileRecord& p = *rec.progress.profile;
+    goodput.emplace(LimitsOf(p));
+    std::vector<std::pair<sched::StepObservation, int64_t>> points;
+    for (const store::PerfPointRecord& r : p.points) {
+      points.push_back({{r.nodes, r.replicas, r.local_batch, r.step_s, r.compute_s}, r.count});
+    }
+    goodput->Restore(points, {p.grad_sqr, p.grad_var});
+  }
+  return &*goodput;
+}
+
+std::vector<double> Job::Speedup(int per_host) const {
+  sched::GoodputModel* model = Goodput();
+  return model ? model->Profile(rec.workers.max, per_host) : std::vector<double>{};
 }
 
 Result<int64_t> ClusterModel::ReportWorkerStatus(JobId id, int rank, const WorkerStatus& s, double now) {
@@ -45,6 +101,8 @@ Result<int64_t> ClusterModel::ReportWorkerStatus(JobId id, int rank, const Worke
   if (s.epoch) p.epoch = s.epoch;
   if (s.samples_per_s) p.samples_per_s = s.samples_per_s;
   if (s.world_size) p.world_size = s.world_size;
+  // One rank's measurements stand for the job's (all ranks step together).
+  if (s.perf && s.world_size && it->rank == 0 && s.generation >= it->generation) ObservePerf(*job, *s.perf, *s.world_size);
 
   if (s.rescale) {
     auto& list = job->rec.rescales;

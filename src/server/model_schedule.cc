@@ -63,6 +63,14 @@ void ClusterModel::AccrueService(double now) {
   }
 }
 
+int ClusterModel::WorkersPerHost(const Resources& per_worker) const {
+  int64_t most = 1;
+  for (const auto& [name, h] : hosts_) {
+    if (per_worker.gpus > 0) most = std::max(most, h.rec.capacity.gpus / per_worker.gpus);
+  }
+  return static_cast<int>(std::min<int64_t>(most, 1 << 16));
+}
+
 int ClusterModel::Schedule(sched::Policy& policy, double now, store::WriteBatch* batch) {
   AccrueService(now);
   sched::ClusterState state;
@@ -99,6 +107,7 @@ int ClusterModel::Schedule(sched::Policy& policy, double now, store::WriteBatch*
       j.workers = WorkerBounds{std::min(j.workers.min, cap->second), cap->second};
     }
     j.per_worker = job.rec.per_worker;
+    j.speedup = job.Speedup(WorkersPerHost(job.rec.per_worker));
     j.submit_time = job.rec.submit_time;
     j.attained_service = job.rec.attained_service;
     std::map<int, int> per_host;

@@ -35,6 +35,39 @@ json JobSummary(const Job& j, const ClusterModel& model) {
           {"samples_per_s", OrNull(j.rec.progress.samples_per_s)}};
 }
 
+// What the server has learned of the job's speed: the points it rests on, the
+// gradient noise, and the predicted rate and goodput at each size. Null until
+// a worker posted a measured step.
+json ProfileJson(const Job& j, const ClusterModel& model) {
+  sched::GoodputModel* g = j.Goodput();
+  if (!g || g->points() == 0) return json();
+  const int per_host = model.WorkersPerHost(j.rec.per_worker);
+  const std::vector<double> speedup = j.Speedup(per_host);
+  json sizes = json::array();
+  for (int k = 1; k <= std::min(j.rec.workers.max, 64); ++k) {
+    const sched::BatchChoice c = g->Best((k + per_host - 1) / per_host, k);
+    if (!c.feasible) continue;
+    sizes.push_back({{"workers", k},
+                     {"samples_per_s", c.samples_per_s},
+                     // Useful samples per second: at the initial batch, what a bigger batch is worth.
+                     {"goodput", c.goodput * g->limits().init_batch},
+                     {"speedup", k < static_cast<int>(speedup.size()) ? json(speedup[k]) : json()}});
+  }
+  json measured = json::array();
+  for (const auto& [o, count] : g->Points()) {
+    measured.push_back({{"nodes", o.nodes}, {"workers", o.replicas}, {"local_batch", o.local_batch},
+                        {"step_s", o.step_time}, {"compute_s", o.compute_time}, {"posts", count}});
+  }
+  const sched::ThroughputParams& p = g->Params();
+  return {{"points", g->points()},
+          {"measured", measured},
+          {"init_batch", g->limits().init_batch},
+          {"gradient_noise", g->noise().known() ? json{{"sqr", g->noise().sqr}, {"var", g->noise().var}} : json()},
+          {"fit", {{"a_grad", p.a_grad}, {"b_grad", p.b_grad}, {"a_local", p.a_local}, {"b_local", p.b_local},
+                   {"a_node", p.a_node}, {"b_node", p.b_node}, {"gamma", p.gamma}}},
+          {"by_size", sizes}};
+}
+
 // `?state=` as a job state, in any case; kInvalidArgument listing the states otherwise.
 Result<JobState> StateFilter(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::toupper(c); });
@@ -147,6 +180,7 @@ void Server::JobRoutes(Router& router) {
       }
       out["worker_list"] = workers;
       out["reported_world_size"] = OrNull(j->rec.progress.world_size);
+      out["profile"] = ProfileJson(*j, model_);
       json rescales = json::array();
       for (const Rescale& r : j->rec.rescales) {
         rescales.push_back({{"time", r.time}, {"from", r.from}, {"to", r.to}, {"pause_ms", OrNull(r.pause_ms)}});

@@ -164,8 +164,30 @@ void from_json(const Json& j, RescaleRecord& r) {
   r.to = j.at("to").get<int>();
   Take(j, "pause_ms", &r.pause_ms);
 }
+void to_json(Json& j, const PerfPointRecord& p) {
+  j = Json{{"nodes", p.nodes},   {"replicas", p.replicas},   {"local_batch", p.local_batch},
+           {"step_s", p.step_s}, {"compute_s", p.compute_s}, {"count", p.count}};
+}
+void from_json(const Json& j, PerfPointRecord& p) {
+  p.nodes = j.at("nodes").get<int>();
+  p.replicas = j.at("replicas").get<int>();
+  p.local_batch = j.at("local_batch").get<double>();
+  p.step_s = j.at("step_s").get<double>();
+  p.compute_s = j.at("compute_s").get<double>();
+  p.count = j.at("count").get<int64_t>();
+}
+void to_json(Json& j, const ProfileRecord& p) {
+  j = Json{{"init_batch", p.init_batch}, {"points", p.points}, {"grad_sqr", p.grad_sqr}, {"grad_var", p.grad_var}};
+}
+void from_json(const Json& j, ProfileRecord& p) {
+  p.init_batch = j.at("init_batch").get<double>();
+  p.points = j.at("points").get<std::vector<PerfPointRecord>>();
+  p.grad_sqr = j.at("grad_sqr").get<double>();
+  p.grad_var = j.at("grad_var").get<double>();
+}
 void to_json(Json& j, const ProgressRecord& p) {
   j = Json::object();
+  Put(j, "profile", p.profile);
   Put(j, "step", p.step);
   Put(j, "epoch", p.epoch);
   Put(j, "loss", p.loss);
@@ -178,6 +200,7 @@ void from_json(const Json& j, ProgressRecord& p) {
   Take(j, "loss", &p.loss);
   Take(j, "samples_per_s", &p.samples_per_s);
   Take(j, "world_size", &p.world_size);
+  Take(j, "profile", &p.profile);
 }
 
 void to_json(Json& j, const TrialRecord& t) {

@@ -37,11 +37,32 @@ struct RescaleRecord {
   friend bool operator==(const RescaleRecord&, const RescaleRecord&) = default;
 };
 
+//! One averaged point of a job's measured steps (sched::StepObservation).
+struct PerfPointRecord {
+  int nodes = 1;
+  int replicas = 1;
+  double local_batch = 0;
+  double step_s = 0;
+  double compute_s = 0;
+  int64_t count = 0;  //!< status posts averaged into it
+  friend bool operator==(const PerfPointRecord&, const PerfPointRecord&) = default;
+};
+
+//! What the server has learned of a job's performance (sched::GoodputModel's
+//! inputs): kept with its progress, so a restart keeps it.
+struct ProfileRecord {
+  double init_batch = 0;  //!< the global batch of its first measured step (M0)
+  std::vector<PerfPointRecord> points;
+  double grad_sqr = 0, grad_var = 0;  //!< the latest gradient noise; 0, 0: unknown
+  friend bool operator==(const ProfileRecord&, const ProfileRecord&) = default;
+};
+
 //! A job's training progress, as its workers last reported it.
 struct ProgressRecord {
   std::optional<int64_t> step, epoch;
   std::optional<double> loss, samples_per_s;
   std::optional<int> world_size;  //!< as the runtime counts it
+  std::optional<ProfileRecord> profile;  //!< once a worker posted a measured step
   friend bool operator==(const ProgressRecord&, const ProgressRecord&) = default;
 };
 

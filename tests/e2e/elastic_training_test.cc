@@ -143,6 +143,19 @@ TEST_F(ElasticTrainingTest, SecondTeamShrinksTheFirstFromFourToTwoWithSamePidsAn
       std::printf("rank 0: %s\n", line.c_str());
     }
   }
+  // The runtime posted its measured steps: the server learned alpha's speed
+  // at the sizes it ran (4, 2, 4 again), with the gradient noise of its group.
+  ASSERT_TRUE(LocalCluster::WaitFor([&] {
+    const json p = Get(a)["profile"];
+    return p.is_object() && p["points"].get<int>() >= 2 && p["gradient_noise"].is_object();
+  }, 10)) << Get(a)["profile"].dump();
+  const json profile = Get(a)["profile"];
+  std::printf("alpha's learned profile: %s\nmeasured: %s\n", profile["by_size"].dump().c_str(),
+              profile["measured"].dump().c_str());
+  for (const json& m : profile["measured"]) {
+    EXPECT_GT(m["step_s"].get<double>(), 0);
+    EXPECT_LE(m["compute_s"].get<double>(), m["step_s"].get<double>());
+  }
   EXPECT_EQ(cluster_->Call("POST", "/api/v1/jobs/" + std::to_string(a) + "/cancel", "{}").status, 200);
 }
 

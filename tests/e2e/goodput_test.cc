@@ -1,0 +1,137 @@
+// End-to-end: the server learns each job's speed from what its workers post
+// (perf: step and compute time, gradient norms) and the scheduler follows it.
+// The workers here are `sleep`s; the test posts their measurements itself (as
+// an admin may), so that the two jobs' speedups are known exactly: the
+// runtime's own posts are covered by the elastic training test.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "tests/e2e/cluster.h"
+
+namespace drover::e2e {
+namespace {
+
+using json = nlohmann::json;
+
+const char* kPlan = R"(consumers:
+  - name: lab
+    owned: 4
+)";
+
+class GoodputTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    cluster_ = std::make_unique<LocalCluster>(DROVER_BINARY, ::testing::TempDir() + "/drover-goodput-" + name);
+    ASSERT_TRUE(cluster_->Start(2, 2)) << "see " << cluster_->dir() << "/*.log";
+    ASSERT_EQ(cluster_->Call("PUT", "/api/v1/plan", kPlan).status, 200);
+  }
+  void TearDown() override {
+    StopPosting();
+    std::string dir = cluster_ ? cluster_->dir() : "";
+    cluster_.reset();
+    if (!HasFailure() && !dir.empty()) std::filesystem::remove_all(dir);
+  }
+
+  json Get(uint64_t id) { return cluster_->Call("GET", "/api/v1/jobs/" + std::to_string(id)).json; }
+  int World(uint64_t id) {
+    const json j = Get(id);
+    return j.contains("world_size") && j["world_size"].is_number() ? j["world_size"].get<int>() : -1;
+  }
+
+  // What rank 0 of job `id` measures on `world` workers at a global batch of
+  // 64: compute is 4 ms + 2 ms per local sample; sync `sync_s` beyond one worker.
+  void Post(uint64_t id, double sync_s) {
+    const json j = Get(id);
+    if (!j.contains("worker_list")) return;
+    for (const json& w : j["worker_list"]) {
+      if (w["rank"] != 0 || w["state"] == "EXITED") continue;
+      const int world = static_cast<int>(j["world_size"].get<int>());
+      const double local = 64.0 / world, compute = 0.004 + 0.002 * local;
+      json body = {{"generation", w["generation"]},
+                   {"world_size", world},
+                   {"perf", {{"steps", 20}, {"global_batch", 64}, {"local_batch", local},
+                             {"step_s", compute + (world > 1 ? sync_s : 0)}, {"compute_s", compute}}}};
+      cluster_->Call("POST", "/api/v1/jobs/" + std::to_string(id) + "/workers/0/status", body.dump());
+    }
+  }
+  // Posts for both jobs every 200 ms until StopPosting, as running workers would.
+  void StartPosting(uint64_t scales, uint64_t syncs) {
+    poster_ = std::thread([this, scales, syncs] {
+      while (!stop_) {
+        Post(scales, 0.0);
+        Post(syncs, 0.3);
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+    });
+  }
+  void StopPosting() {
+    stop_ = true;
+    if (poster_.joinable()) poster_.join();
+  }
+
+  std::unique_ptr<LocalCluster> cluster_;
+  std::thread poster_;
+  std::atomic<bool> stop_{false};
+};
+
+TEST_F(GoodputTest, TheJobThatScalesBetterGetsTheSlotsAndARestartKeepsWhatWasLearned) {
+  const std::string job = "consumer: /lab\nworkers: {min: 1, max: 3}\nresources: {gpus: 1, cpus: 0.1, memory: 64Mi}\n"
+                          "command: [\"sleep\", \"600\"]\n";
+  // `syncs` comes first and, with nothing measured (linear assumed), grows to
+  // 3 of the 4 slots and keeps them: the control.
+  const uint64_t syncs = cluster_->Submit("name: syncs\n" + job);
+  ASSERT_NE(syncs, 0u);
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return World(syncs) == 3; }, 20)) << Get(syncs).dump();
+  const uint64_t scales = cluster_->Submit("name: scales\n" + job);
+  ASSERT_NE(scales, 0u);
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return World(scales) == 1; }, 20)) << Get(scales).dump();
+  EXPECT_TRUE(Get(scales)["profile"].is_null()) << "no profile before any measurement";
+  EXPECT_EQ(World(syncs), 3);
+
+  // Measured: `syncs` waits 300 ms for every all-reduce, so on more workers
+  // it is slower than on one; `scales` does not wait. The slots move.
+  StartPosting(scales, syncs);
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return World(scales) == 3 && World(syncs) == 1; }, 40))
+      << Get(scales).dump() << "\n" << Get(syncs).dump();
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return Get(scales)["profile"]["points"] >= 2; }, 10));
+  const json profile = Get(scales)["profile"];
+  std::printf("learned profile of 'scales': %s\n", profile["by_size"].dump().c_str());
+  std::printf("learned profile of 'syncs':  %s\n", Get(syncs)["profile"]["by_size"].dump().c_str());
+  // Its own measurement on 3 workers: 64 samples in 4 + 2 * 21.3 ms.
+  const json& three = profile["by_size"][2];
+  EXPECT_EQ(three["workers"], 3);
+  const double measured = 64 / (0.004 + 0.002 * 64 / 3.0);
+  EXPECT_NEAR(three["samples_per_s"].get<double>(), measured, 0.05 * measured);
+  const json syncs_three = Get(syncs)["profile"]["by_size"][2];
+  EXPECT_LT(syncs_three["speedup"].get<double>(), 1.0) << "three workers of 'syncs' are slower than one";
+
+  // A restart: the profiles come back from the store. Linear profiles would
+  // split the slots 2/2 again within a scheduling cycle or two.
+  StopPosting();
+  cluster_->KillServer(SIGKILL);
+  ASSERT_TRUE(cluster_->StartServer());
+  const json after = Get(scales)["profile"];
+  ASSERT_TRUE(after.is_object()) << Get(scales).dump();
+  EXPECT_EQ(after["points"], profile["points"]);
+  // The same stored points fit the same (up to where the search stops, and
+  // posts that came in after `profile` was read).
+  ASSERT_EQ(after["by_size"].size(), profile["by_size"].size());
+  for (size_t k = 0; k < after["by_size"].size(); ++k) {
+    const double was = profile["by_size"][k]["samples_per_s"], is = after["by_size"][k]["samples_per_s"];
+    EXPECT_NEAR(is, was, 0.01 * was) << k + 1 << " workers";
+  }
+  stop_ = false;
+  StartPosting(scales, syncs);
+  // Several scheduling cycles (one a second) pass; nothing moves back.
+  EXPECT_FALSE(LocalCluster::WaitFor([&] { return World(scales) != 3 || World(syncs) != 1; }, 4))
+      << Get(scales).dump() << "\n" << Get(syncs).dump();
+}
+
+}  // namespace
+}  // namespace drover::e2e
