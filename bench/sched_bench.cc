@@ -1,16 +1,20 @@
 // Scheduler speed: one Decide at the simulator's 64 GPUs, and at scale
-// (10,000 hosts x 8 GPUs, 100,000 pending jobs in 200 consumers).
+// (10,000 hosts x 8 GPUs, 100,000 pending jobs in 200 consumers), every job
+// with a speedup profile; and what the live server adds each cycle to make
+// those profiles from learned models (sched/goodput_model.h).
 //
 // Each benchmark repetition is one Decide, so the p50/p95 statistics are per
 // call. Peers, for scale (not run here): the Pollux reference policy takes
 // about 2 s per round at 64 GPUs (its paper); Kubernetes' default scheduler
 // places a few hundred pods per second.
 #include <algorithm>
+#include <cmath>
 #include <random>
 
 #include <benchmark/benchmark.h>
 
 #include "sched/elastic_policy.h"
+#include "sched/goodput_model.h"
 #include "sched/policy.h"
 
 namespace drover::sched {
@@ -96,6 +100,9 @@ ClusterState AtScale(bool full) {
     j.workers = elastic ? WorkerBounds{1, g * 2} : WorkerBounds{g, g};
     j.per_worker = {1, 4000, 16384};
     j.submit_time = static_cast<double>(j.id);
+    const double alpha = 0.5 + 0.45 * static_cast<double>(rng() % 1000) / 1000;
+    j.speedup.push_back(0);
+    for (int k = 1; k <= j.workers.max; ++k) j.speedup.push_back(std::pow(k, alpha));
     if (running) {
       int n = j.workers.min;
       if (used + n > 8) host++, used = 0;
@@ -131,6 +138,30 @@ BENCHMARK(BM_DecideAtScaleEmptyCluster)->Iterations(1)->Repetitions(5)->Unit(ben
     ->ComputeStatistics("p50", [](const std::vector<double>& v) { return Percentile(v, 0.5); });
 BENCHMARK(BM_DecideAtScaleBusyCluster)->Iterations(1)->Repetitions(5)->Unit(benchmark::kMillisecond)
     ->ComputeStatistics("p50", [](const std::vector<double>& v) { return Percentile(v, 0.5); });
+
+// The live server's part: each cycle it asks every running job's learned
+// model for its profile (the fit itself runs only when a new point arrives).
+// 100 jobs of up to 16 workers, each fitted to 6 measured sizes.
+void BM_LearnedProfiles100Jobs(benchmark::State& st) {
+  std::vector<GoodputModel> models;
+  for (int j = 0; j < 100; ++j) {
+    BatchLimits l;
+    l.init_batch = l.max_batch = l.max_local = 256;
+    GoodputModel m(l);
+    for (int k : {1, 2, 4, 6, 8, 12}) {
+      const double local = 256.0 / k, compute = 0.01 + 0.001 * local;
+      m.Observe({(k + 3) / 4, k, local, compute + (k > 1 ? 0.02 + 0.002 * (j % 7) : 0), compute});
+    }
+    m.ObserveNoise({1, 4});
+    (void)m.Params();  // fitted once, as on arrival of its points
+    models.push_back(std::move(m));
+  }
+  for (auto _ : st) {
+    for (GoodputModel& m : models) benchmark::DoNotOptimize(m.Profile(16, 4));
+  }
+}
+BENCHMARK(BM_LearnedProfiles100Jobs)->Iterations(1)->Repetitions(50)->Unit(benchmark::kMillisecond)
+    ->ComputeStatistics("p95", [](const std::vector<double>& v) { return Percentile(v, 0.95); });
 
 }  // namespace
 }  // namespace drover::sched
