@@ -41,7 +41,7 @@ pack() {
     die "building the torch-free libraries failed"
   rm -rf "$dir" && mkdir -p "$dir/lib" "$dir/include" "$dir/data"
   local a
-  for a in common/libdrover_common.a train/libdrover_train_data.a net/libdrover_net.a \
+  for a in common/libdrover_common.a sched/libdrover_sched.a train/libdrover_train_data.a net/libdrover_net.a \
            train/libdrover_train_client.a; do
     cp "$build/src/$a" "$dir/lib/" || die "missing $build/src/$a"
   done

@@ -34,6 +34,7 @@ struct Flags {
   int64_t micro_batch = 64;
   std::string batch_mode = "global";
   int64_t per_worker_batch = 64;
+  int64_t max_batch = 0;
   std::string lr_scaling = "none";
   double lr = 0.05;
   double momentum = 0.9;
@@ -78,9 +79,12 @@ int main(int argc, char** argv) {
   app.add_option("--max-steps", f.max_steps, "steps to train (0: no limit)");
   app.add_option("--global-batch", f.global_batch, "samples per step over all workers")->capture_default_str();
   app.add_option("--micro-batch", f.micro_batch, "largest forward/backward per worker")->capture_default_str();
-  app.add_option("--batch-mode", f.batch_mode, "global (constant global batch) or per-worker")
+  app.add_option("--batch-mode", f.batch_mode,
+                 "global (constant global batch), per-worker, or adaptive (the global batch with the best "
+                 "goodput at each size, from --global-batch up to --max-batch, learning rate scaled by its gain)")
       ->capture_default_str();
   app.add_option("--per-worker-batch", f.per_worker_batch, "samples per worker per step (per-worker mode)");
+  app.add_option("--max-batch", f.max_batch, "adaptive mode: the largest global batch (default 8 x --global-batch)");
   app.add_option("--lr-scaling", f.lr_scaling, "per-worker mode: none, linear or sqrt")->capture_default_str();
   app.add_option("--lr", f.lr, "learning rate (SGD)")->capture_default_str();
   app.add_option("--momentum", f.momentum, "SGD momentum")->capture_default_str();
@@ -156,6 +160,10 @@ int main(int argc, char** argv) {
   eo.batch_mode = *mode;
   eo.per_worker_batch = f.per_worker_batch;
   eo.lr_scaling = *scaling;
+  eo.max_batch = f.max_batch;
+  if (*mode == BatchMode::kAdaptive && f.max_batch != 0 && f.max_batch < f.global_batch) {
+    return Fail("--max-batch " + std::to_string(f.max_batch) + " is below --global-batch " + std::to_string(f.global_batch));
+  }
   eo.checkpoint_dir = f.checkpoint_dir;
   eo.checkpoint_every = f.checkpoint_every;
   eo.min_step = std::chrono::milliseconds(f.min_step_ms);

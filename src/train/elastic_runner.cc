@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -149,7 +150,32 @@ Result<std::unique_ptr<ElasticRunner>> ElasticRunner::Create(Trainer* trainer, c
 }
 
 ElasticRunner::ElasticRunner(Trainer* trainer, const ElasticOptions& options)
-    : trainer_(trainer), options_(options), base_lr_(trainer->options().lr) {}
+    : trainer_(trainer), options_(options), base_lr_(trainer->options().lr),
+      init_batch_(trainer->options().global_batch) {
+  if (options_.batch_mode == BatchMode::kAdaptive) {
+    sched::BatchLimits l;
+    l.init_batch = static_cast<double>(init_batch_);
+    l.max_batch = static_cast<double>(options_.max_batch > 0 ? options_.max_batch : 8 * init_batch_);
+    l.min_local = 1;
+    l.max_local = l.max_batch;  // the Trainer accumulates above max_micro_batch itself
+    l.adaptive = true;
+    goodput_ = std::make_unique<sched::GoodputModel>(l);
+  }
+}
+
+void ElasticRunner::Learn(const StepMetrics& m) {
+  if (!goodput_ || m.local_samples <= 0) return;
+  goodput_->Observe({hosts_, m.world_size, static_cast<double>(m.local_samples),
+                     std::chrono::duration<double>(m.wall).count(), std::chrono::duration<double>(m.compute).count()});
+  if (m.global_grad_sqr > 0 && std::isfinite(m.local_grad_sqr + m.global_grad_sqr)) {
+    const bool first = global_sqr_ == 0;
+    local_sqr_ = first ? m.local_grad_sqr : 0.9 * local_sqr_ + 0.1 * m.local_grad_sqr;
+    global_sqr_ = first ? m.global_grad_sqr : 0.9 * global_sqr_ + 0.1 * m.global_grad_sqr;
+    goodput_->ObserveNoise(sched::EstimateNoise(local_sqr_, global_sqr_, static_cast<double>(m.local_samples),
+                                                static_cast<double>(m.global_samples),
+                                                static_cast<double>(init_batch_)));
+  }
+}
 
 ElasticRunner::~ElasticRunner() { StopThreads(); }
 
@@ -166,6 +192,24 @@ bool ElasticRunner::SaveDue() const {
 
 Status ElasticRunner::Configure(int world) {
   if (options_.batch_mode == BatchMode::kConstantGlobal) return Status::Ok();
+  if (options_.batch_mode == BatchMode::kAdaptive) {
+    // Rank 0 chooses from what it measured; the sum over the group, where
+    // every other rank adds 0, is its choice on every rank.
+    std::vector<float> choice(2, 0.0f);
+    if (rank() == 0) {
+      const sched::BatchChoice c = goodput_->Best(hosts_, world);
+      const double batch = c.feasible && goodput_->points() > 0 ? std::round(c.global_batch) : init_batch_;
+      choice = {static_cast<float>(batch),
+                static_cast<float>(sched::BatchGain(goodput_->noise(), static_cast<double>(init_batch_), batch))};
+    }
+    if (group_ && world > 1) DROVER_RETURN_IF_ERROR(group_->AllReduceSum(choice));
+    const int64_t batch = std::max<int64_t>(static_cast<int64_t>(choice[0]), world);
+    spdlog::info("adaptive batch: {} workers on {} hosts: global batch {} (was {}; from {} measured sizes), "
+                 "learning rate x{:.3f}",
+                 world, hosts_, batch, trainer_->options().global_batch, goodput_->points(), choice[1]);
+    DROVER_RETURN_IF_ERROR(trainer_->SetGlobalBatch(batch));
+    return trainer_->SetLearningRate(base_lr_ * std::max(1.0f, choice[1]));
+  }
   DROVER_RETURN_IF_ERROR(trainer_->SetGlobalBatch(options_.per_worker_batch * world));
   return trainer_->SetLearningRate(ScaledLearningRate(base_lr_, options_.lr_scaling, world));
 }
@@ -260,6 +304,7 @@ Status ElasticRunner::FitStandalone() {
     const auto t0 = Clock::now();
     auto m = trainer_->Step();
     if (!m.ok()) return m.status();
+    Learn(*m);
     NoteStep(*m);
     if (SaveDue()) DROVER_RETURN_IF_ERROR(SaveCheckpoint());
     std::this_thread::sleep_until(t0 + options_.min_step);
@@ -295,6 +340,9 @@ void ElasticRunner::StopThreads() {
 
 Status ElasticRunner::Regroup(const MembershipDecision& d) {
   const int world = static_cast<int>(d.group.members.size());
+  std::set<std::string> hosts;
+  for (const auto& member : d.group.members) hosts.insert(member.host);
+  hosts_ = std::max<int>(1, static_cast<int>(hosts.size()));
   const int rank = d.rank;
   const auto t0 = Clock::now();
   DROVER_RETURN_IF_ERROR(group_->Form(d.prefix, rank, world));
@@ -480,8 +528,9 @@ Status ElasticRunner::FitElastic() {
         s.loss = step->loss;
         s.samples_per_s = step->samples_per_s;
         if (warm && step->local_samples > 0) NotePerf(*step, &threads_->perf);
-        warm = true;
       }
+      if (warm) Learn(*step);
+      warm = true;
       NoteStep(*step);
       if (SaveDue()) {
         Status cs = SaveCheckpoint();

@@ -47,6 +47,7 @@
 
 #include "common/status.h"
 #include "train/job_client.h"
+#include "sched/goodput_model.h"
 #include "train/membership.h"
 #include "train/scaling.h"
 #include "train/process_group.h"
@@ -61,6 +62,9 @@ struct ElasticOptions {
   int64_t per_worker_batch = 64;
   //! Per-worker mode only: the learning rate follows the world size.
   LrScaling lr_scaling = LrScaling::kNone;
+  //! Adaptive mode only: the largest global batch (0: 8 x the initial one).
+  //! The initial batch is TrainOptions::global_batch.
+  int64_t max_batch = 0;
   //! Empty: no checkpoints.
   std::filesystem::path checkpoint_dir;
   //! Steps between checkpoints (0: only at the end).
@@ -136,8 +140,11 @@ class ElasticRunner {
   //! only its ready members) under its store prefix, elects the root and
   //! synchronises.
   Status Regroup(const MembershipDecision& d);
-  //! Sets the batch size and learning rate for the world size.
+  //! Sets the batch size and learning rate for the world size. Adaptive:
+  //! group rank 0's choice, shared over the group (a collective).
   Status Configure(int world);
+  //! Adaptive mode: feeds a step into this worker's model.
+  void Learn(const StepMetrics& m);
   //! Waits after a failure at `generation` for a newer one, asking the server
   //! for it if none comes within regroup_after (or at once: `ask_now`).
   void AwaitNewGeneration(int64_t generation, bool ask_now);
@@ -171,6 +178,13 @@ class ElasticRunner {
   //! The last Regroup's parts, for RescaleEvent.
   double form_ms_ = 0;
   double sync_ms_ = 0;
+  //! Adaptive mode: the initial global batch, this worker's model of the
+  //! job's speed, the gradient norms smoothed over steps (0: none yet) and
+  //! the hosts of the current group.
+  int64_t init_batch_ = 0;
+  std::unique_ptr<sched::GoodputModel> goodput_;
+  double local_sqr_ = 0, global_sqr_ = 0;
+  int hosts_ = 1;
 };
 
 //! Trains `trainer` under its job's membership (or standalone): the one call a

@@ -7,7 +7,8 @@ namespace drover::train {
 Result<BatchMode> ParseBatchMode(const std::string& text) {
   if (text == "global") return BatchMode::kConstantGlobal;
   if (text == "per-worker") return BatchMode::kConstantPerWorker;
-  return InvalidArgument("batch mode '" + text + "': expected global or per-worker");
+  if (text == "adaptive") return BatchMode::kAdaptive;
+  return InvalidArgument("batch mode '" + text + "': expected global, per-worker or adaptive");
 }
 
 Result<LrScaling> ParseLrScaling(const std::string& text) {

@@ -54,7 +54,7 @@ drover_test(process_group_test SOURCES ${DROVER_TRAIN_DIR}/process_group_test.cc
 add_library(drover_train STATIC ${DROVER_TRAIN_DIR}/trainer.cc ${DROVER_TRAIN_DIR}/elastic_runner.cc)
 target_link_libraries(drover_train
   PUBLIC drover_train_pg drover_train_data drover_train_client drover_common ${TORCH_LIBRARIES}
-  PRIVATE spdlog::spdlog Threads::Threads)
+  PRIVATE drover_sched spdlog::spdlog Threads::Threads)
 
 # The built-in trainer (Fashion-MNIST CNN/MLP) that elastic jobs name.
 add_executable(drover-train ${DROVER_TRAIN_DIR}/drover_train_main.cc)

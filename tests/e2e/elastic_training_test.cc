@@ -159,6 +159,38 @@ TEST_F(ElasticTrainingTest, SecondTeamShrinksTheFirstFromFourToTwoWithSamePidsAn
   EXPECT_EQ(cluster_->Call("POST", "/api/v1/jobs/" + std::to_string(a) + "/cancel", "{}").status, 200);
 }
 
+// --batch-mode adaptive: at every resize the group takes the batch rank 0's
+// model of the job gives the best goodput at the new size, within [64, 512].
+TEST_F(ElasticTrainingTest, AdaptiveBatchModeChoosesTheBatchAtEachResize) {
+  uint64_t a = cluster_->Submit(Job("alpha", "/teams/alpha", 1, 4,
+                                    ", \"--max-steps\", \"100000\", \"--min-step-ms\", \"20\", \"--batch-mode\", "
+                                    "\"adaptive\", \"--global-batch\", \"64\", \"--max-batch\", \"512\""));
+  ASSERT_NE(a, 0u);
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return Running(a, 4, 20); }, 40)) << Explain(a);
+  uint64_t b = cluster_->Submit(Job("beta", "/teams/beta", 2, 2, ", \"--max-steps\", \"100000\""));
+  ASSERT_NE(b, 0u);
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return World(a) == 2; }, 40)) << Explain(a);
+  std::string line;
+  ASSERT_TRUE(LocalCluster::WaitFor([&] {
+    std::istringstream log(Logs(a, 0));
+    for (std::string l; std::getline(log, l);) {
+      if (l.find("adaptive batch: 2 workers") != std::string::npos) line = l;
+    }
+    return !line.empty();
+  }, 20)) << Logs(a, 0);
+  std::printf("rank 0: %s\n", line.c_str());
+  // From what it measured on 4 workers, the batch it chose for 2.
+  const size_t at = line.find("global batch ");
+  ASSERT_NE(at, std::string::npos);
+  const int batch = std::atoi(line.c_str() + at + 13);
+  EXPECT_GE(batch, 64);
+  EXPECT_LE(batch, 512);
+  EXPECT_EQ(line.find("from 0 measured sizes"), std::string::npos) << "it chose without measurements";
+  for (uint64_t id : {a, b}) {
+    EXPECT_EQ(cluster_->Call("POST", "/api/v1/jobs/" + std::to_string(id) + "/cancel", "{}").status, 200);
+  }
+}
+
 TEST_F(ElasticTrainingTest, SigkillOfOneOfThreeWorkersAndTheJobFinishes) {
   // A short collective timeout: the replacement the scheduler starts joins
   // after its first rendezvous (with survivors that went on without it) fails.
