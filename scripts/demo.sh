@@ -103,7 +103,7 @@ show logs 1 --tail 2
 
 step "the simulator: policies compared on the Pollux workloads and a week of the Philly trace"
 W=data/pollux/workloads
-"$D" sim --policy fifo,tiresias,drover -q --report out/sim-report.html \
+"$D" sim --policy fifo,tiresias,drover --profiles learned,oracle -q --report out/sim-report.html \
   --workload $W/workload-1.csv,$W/workload-2.csv,$W/workload-3.csv,$W/workload-4.csv
 "$D" sim --philly --philly-start 2017-10-02 --philly-days 7 --gpus 384 -q \
   --policy tiresias,drover --report out/philly-report.html | head -3
