@@ -384,6 +384,7 @@ std::string Encode(const WorkerStatus& s) {
                            {"step_s", p.step_s}, {"compute_s", p.compute_s}};
     if (p.local_grad_sqr) o["local_grad_sqr"] = *p.local_grad_sqr;
     if (p.global_grad_sqr) o["global_grad_sqr"] = *p.global_grad_sqr;
+    if (p.max_batch) o["max_batch"] = *p.max_batch;
   }
   return Dump(j);
 }
@@ -445,6 +446,10 @@ Result<WorkerStatus> DecodeWorkerStatus(const std::string& body) {
       if (*out && !(**out >= 0 && std::isfinite(**out))) {
         return c.Bad(std::string("perf.") + key, "expected a number of at least 0");
       }
+    }
+    DROVER_RETURN_IF_ERROR(OptNumber(c, p, "perf", "max_batch", &perf.max_batch));
+    if (perf.max_batch && !(*perf.max_batch >= perf.global_batch && std::isfinite(*perf.max_batch))) {
+      return c.Bad("perf.max_batch", "expected a number of at least perf.global_batch");
     }
     s.perf = perf;
   }

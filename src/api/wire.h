@@ -148,6 +148,9 @@ struct StepPerf {
   //! of the reduced one, smoothed over steps: the gradient noise's raw
   //! measure (sched::EstimateNoise). Absent on one worker.
   std::optional<double> local_grad_sqr, global_grad_sqr;
+  //! The largest global batch the runtime may choose (its adaptive batch
+  //! mode); absent when the batch is fixed.
+  std::optional<double> max_batch;
   friend bool operator==(const StepPerf&, const StepPerf&) = default;
 };
 

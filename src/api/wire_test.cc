@@ -44,7 +44,7 @@ TEST(WireTest, EveryMessageRoundTrips) {
   st.port = 8001;
   st.rescale = WorkerStatus::Rescale{4, 2, 37.5};
   st.regroup = true;
-  st.perf = StepPerf{40, 256, 128, 0.125, 0.1, 8.5, 5.25};
+  st.perf = StepPerf{40, 256, 128, 0.125, 0.1, 8.5, 5.25, 1024};
   EXPECT_EQ(*DecodeWorkerStatus(Encode(st)), st);
   Membership m{7, JobState::kRunning, 4,
                {Member{0, 4, "h0", "10.0.0.1", WorkerState::kRunning, true},
@@ -213,6 +213,8 @@ TEST(WireTest, WorkerStatusNamesTheBadField) {
   EXPECT_EQ(error((perf + R"("step_s":1,"compute_s":0.2,"local_grad_sqr":-2}})").c_str()),
             "perf.local_grad_sqr: expected a number of at least 0");
   EXPECT_EQ(error(R"({"generation":1,"perf":{"steps":0}})"), "perf.steps: required: the number of steps measured, at least 1");
+  EXPECT_EQ(error((perf + R"("step_s":1,"compute_s":0.2,"max_batch":32}})").c_str()),
+            "perf.max_batch: expected a number of at least perf.global_batch");
 }
 
 TEST(WireTest, MembershipRanksSkipExitedMembers) {

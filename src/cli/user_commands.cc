@@ -336,10 +336,10 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
                                       : ", gradient noise not measured yet (one worker)");
         std::set<int> seen;
         for (const json& m : prof["measured"]) seen.insert(m["workers"].get<int>());
-        std::printf("  %-8s %12s %12s %8s  %s\n", "WORKERS", "SAMPLES/S", "GOODPUT", "SPEEDUP", "");
+        std::printf("  %-8s %8s %12s %12s %8s  %s\n", "WORKERS", "BATCH", "SAMPLES/S", "GOODPUT", "SPEEDUP", "");
         for (const json& r : prof["by_size"]) {
           const int k = r["workers"].get<int>();
-          std::printf("  %-8d %12.1f %12.1f %8s  %s\n", k, r["samples_per_s"].get<double>(),
+          std::printf("  %-8d %8.0f %12.1f %12.1f %8s  %s\n", k, r["batch"].get<double>(), r["samples_per_s"].get<double>(),
                       r["goodput"].get<double>(),
                       r["speedup"].is_number() ? Fmt("%.2fx", r["speedup"].get<double>()).c_str() : "-",
                       seen.count(k) ? "measured" : "predicted");

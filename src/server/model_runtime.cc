@@ -27,9 +27,12 @@ Result<std::pair<Job*, store::WorkerRecord*>> ClusterModel::Member(JobId id, int
 namespace {
 
 sched::BatchLimits LimitsOf(const store::ProfileRecord& p) {
-  // drover-train keeps its global batch whatever the world size.
+  // drover-train keeps its global batch whatever the world size, unless in
+  // its adaptive mode; either way it accumulates above its micro-batch itself.
   sched::BatchLimits l;
-  l.init_batch = l.max_batch = l.max_local = p.init_batch;
+  l.init_batch = p.init_batch;
+  l.adaptive = p.max_batch > p.init_batch;
+  l.max_batch = l.max_local = l.adaptive ? p.max_batch : p.init_batch;
   l.min_local = 1;
   return l;
 }
@@ -39,6 +42,10 @@ void ObservePerf(Job& job, const api::StepPerf& perf, int world) {
   store::ProfileRecord& prof = job.rec.progress.profile ? *job.rec.progress.profile
                                                         : job.rec.progress.profile.emplace();
   if (prof.init_batch <= 0) prof.init_batch = perf.global_batch;
+  if (const double max = perf.max_batch.value_or(0); max != prof.max_batch) {
+    prof.max_batch = max;
+    job.goodput.reset();  // other limits: rebuilt from the record below
+  }
   sched::GoodputModel* model = job.Goodput();
   std::set<std::string> hosts;
   for (const auto& w : job.workers) {

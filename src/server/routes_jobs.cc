@@ -48,6 +48,7 @@ json ProfileJson(const Job& j, const ClusterModel& model) {
     const sched::BatchChoice c = g->Best((k + per_host - 1) / per_host, k);
     if (!c.feasible) continue;
     sizes.push_back({{"workers", k},
+                     {"batch", c.global_batch},
                      {"samples_per_s", c.samples_per_s},
                      // Useful samples per second: at the initial batch, what a bigger batch is worth.
                      {"goodput", c.goodput * g->limits().init_batch},
@@ -62,6 +63,7 @@ json ProfileJson(const Job& j, const ClusterModel& model) {
   return {{"points", g->points()},
           {"measured", measured},
           {"init_batch", g->limits().init_batch},
+          {"max_batch", g->limits().adaptive ? json(g->limits().max_batch) : json()},
           {"gradient_noise", g->noise().known() ? json{{"sqr", g->noise().sqr}, {"var", g->noise().var}} : json()},
           {"fit", {{"a_grad", p.a_grad}, {"b_grad", p.b_grad}, {"a_local", p.a_local}, {"b_local", p.b_local},
                    {"a_node", p.a_node}, {"b_node", p.b_node}, {"gamma", p.gamma}}},

@@ -177,10 +177,12 @@ void from_json(const Json& j, PerfPointRecord& p) {
   p.count = j.at("count").get<int64_t>();
 }
 void to_json(Json& j, const ProfileRecord& p) {
-  j = Json{{"init_batch", p.init_batch}, {"points", p.points}, {"grad_sqr", p.grad_sqr}, {"grad_var", p.grad_var}};
+  j = Json{{"init_batch", p.init_batch}, {"max_batch", p.max_batch}, {"points", p.points},
+           {"grad_sqr", p.grad_sqr},     {"grad_var", p.grad_var}};
 }
 void from_json(const Json& j, ProfileRecord& p) {
   p.init_batch = j.at("init_batch").get<double>();
+  p.max_batch = j.value("max_batch", 0.0);
   p.points = j.at("points").get<std::vector<PerfPointRecord>>();
   p.grad_sqr = j.at("grad_sqr").get<double>();
   p.grad_var = j.at("grad_var").get<double>();

@@ -52,6 +52,7 @@ struct PerfPointRecord {
 //! inputs): kept with its progress, so a restart keeps it.
 struct ProfileRecord {
   double init_batch = 0;  //!< the global batch of its first measured step (M0)
+  double max_batch = 0;   //!< adaptive batch: the largest it may choose; 0: fixed
   std::vector<PerfPointRecord> points;
   double grad_sqr = 0, grad_var = 0;  //!< the latest gradient noise; 0, 0: unknown
   friend bool operator==(const ProfileRecord&, const ProfileRecord&) = default;

@@ -48,6 +48,8 @@ struct PerfSum {
   double global_batch = 0, local_batch = 0;
   //! Gradient norms, smoothed over steps (exponentially, 1/10 new); 0: none yet.
   double local_sqr = 0, global_sqr = 0;
+  //! The adaptive batch mode's largest global batch; 0: the batch is fixed.
+  double max_batch = 0;
 };
 
 void NotePerf(const StepMetrics& m, PerfSum* p) {
@@ -112,6 +114,7 @@ struct ElasticRunner::Threads {
         s.perf = api::StepPerf{perf.steps, perf.global_batch, perf.local_batch, perf.step_s / n,
                           std::min(perf.compute_s, perf.step_s) / n};
         if (perf.global_sqr > 0) s.perf->local_grad_sqr = perf.local_sqr, s.perf->global_grad_sqr = perf.global_sqr;
+        if (perf.max_batch > 0) s.perf->max_batch = std::max(perf.max_batch, perf.global_batch);
         perf.steps = 0;
         perf.step_s = perf.compute_s = 0;
       }
@@ -491,6 +494,7 @@ Status ElasticRunner::FitElastic() {
       threads_->newer = false;
       threads_->status.world_size = new_world;
       threads_->perf = {};  // measurements are per world size
+      if (goodput_) threads_->perf.max_batch = goodput_->limits().max_batch;
       if (world > 0 && world != new_world && rank == 0) {
         threads_->rescales.push_back({world, new_world, ev.pause_ms});
       }

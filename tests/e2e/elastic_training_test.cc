@@ -186,6 +186,11 @@ TEST_F(ElasticTrainingTest, AdaptiveBatchModeChoosesTheBatchAtEachResize) {
   EXPECT_GE(batch, 64);
   EXPECT_LE(batch, 512);
   EXPECT_EQ(line.find("from 0 measured sizes"), std::string::npos) << "it chose without measurements";
+  // The server's profile knows the job chooses its batch.
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return Get(a)["profile"].is_object(); }, 10));
+  const json profile = Get(a)["profile"];
+  EXPECT_EQ(profile["max_batch"], 512) << profile.dump();
+  std::printf("alpha's learned profile: %s\n", profile["by_size"].dump().c_str());
   for (uint64_t id : {a, b}) {
     EXPECT_EQ(cluster_->Call("POST", "/api/v1/jobs/" + std::to_string(id) + "/cancel", "{}").status, 200);
   }
