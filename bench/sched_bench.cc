@@ -141,12 +141,14 @@ BENCHMARK(BM_DecideAtScaleBusyCluster)->Iterations(1)->Repetitions(5)->Unit(benc
 
 // The live server's part: each cycle it asks every running job's learned
 // model for its profile (the fit itself runs only when a new point arrives).
-// 100 jobs of up to 16 workers, each fitted to 6 measured sizes.
-void BM_LearnedProfiles100Jobs(benchmark::State& st) {
+// 100 jobs of up to 16 workers, each fitted to 6 measured sizes; `adaptive`:
+// jobs that choose their batch (up to 16x), so every size searches batches.
+std::vector<GoodputModel> FittedModels(bool adaptive) {
   std::vector<GoodputModel> models;
   for (int j = 0; j < 100; ++j) {
     BatchLimits l;
     l.init_batch = l.max_batch = l.max_local = 256;
+    if (adaptive) l.max_batch = l.max_local = 4096, l.adaptive = true;
     GoodputModel m(l);
     for (int k : {1, 2, 4, 6, 8, 12}) {
       const double local = 256.0 / k, compute = 0.01 + 0.001 * local;
@@ -156,11 +158,45 @@ void BM_LearnedProfiles100Jobs(benchmark::State& st) {
     (void)m.Params();  // fitted once, as on arrival of its points
     models.push_back(std::move(m));
   }
+  return models;
+}
+
+// `changed`: every job's gradient noise moved since the last cycle, so every
+// profile is recomputed; otherwise each model answers from its cache.
+void LearnedProfiles(benchmark::State& st, bool adaptive, bool changed) {
+  std::vector<GoodputModel> models = FittedModels(adaptive);
+  for (GoodputModel& m : models) (void)m.Profile(16, 4);
+  double var = 4;
   for (auto _ : st) {
-    for (GoodputModel& m : models) benchmark::DoNotOptimize(m.Profile(16, 4));
+    var += changed ? 0.01 : 0;
+    for (GoodputModel& m : models) {
+      m.ObserveNoise({1, var});
+      benchmark::DoNotOptimize(m.Profile(16, 4));
+    }
   }
 }
+void BM_LearnedProfiles100Jobs(benchmark::State& st) { LearnedProfiles(st, false, true); }
+void BM_LearnedProfiles100AdaptiveJobs(benchmark::State& st) { LearnedProfiles(st, true, true); }
+void BM_LearnedProfiles100AdaptiveJobsUnchanged(benchmark::State& st) { LearnedProfiles(st, true, false); }
 BENCHMARK(BM_LearnedProfiles100Jobs)->Iterations(1)->Repetitions(50)->Unit(benchmark::kMillisecond)
+    ->ComputeStatistics("p95", [](const std::vector<double>& v) { return Percentile(v, 0.95); });
+BENCHMARK(BM_LearnedProfiles100AdaptiveJobs)->Iterations(1)->Repetitions(50)->Unit(benchmark::kMillisecond)
+    ->ComputeStatistics("p95", [](const std::vector<double>& v) { return Percentile(v, 0.95); });
+BENCHMARK(BM_LearnedProfiles100AdaptiveJobsUnchanged)->Iterations(1)->Repetitions(50)->Unit(benchmark::kMillisecond)
+    ->ComputeStatistics("p95", [](const std::vector<double>& v) { return Percentile(v, 0.95); });
+
+// One refit after a new point (warm-started from the last fit), 7 points.
+void BM_RefitOnANewPoint(benchmark::State& st) {
+  std::vector<GoodputModel> models = FittedModels(false);
+  int n = 0;
+  for (auto _ : st) {
+    GoodputModel& m = models[static_cast<size_t>(n) % models.size()];
+    const double local = 256.0 / 16, compute = 0.01 + 0.001 * local;
+    m.Observe({4, 16, local, compute + 0.03 + 0.0001 * n++, compute});
+    benchmark::DoNotOptimize(m.Params());
+  }
+}
+BENCHMARK(BM_RefitOnANewPoint)->Iterations(1)->Repetitions(50)->Unit(benchmark::kMillisecond)
     ->ComputeStatistics("p95", [](const std::vector<double>& v) { return Percentile(v, 0.95); });
 
 }  // namespace

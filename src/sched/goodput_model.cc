@@ -132,11 +132,13 @@ void GoodputModel::Observe(const StepObservation& step) {
 
 void GoodputModel::ObserveNoise(const GradientNoise& noise) {
   if (!(noise.sqr >= 0) || !(noise.var >= 0) || !noise.known() || !std::isfinite(noise.sqr + noise.var)) return;
+  if (!(noise_ == noise)) profile_valid_ = false;
   noise_ = noise;
 }
 
 void GoodputModel::Refit() {
   dirty_ = false;
+  profile_valid_ = false;
   std::vector<StepObservation> obs;
   bool multi_node = false, wide = false, any_sync = false;
   std::set<int64_t> batches;
@@ -179,6 +181,8 @@ BatchChoice GoodputModel::Best(int nodes, int replicas) {
 std::vector<double> GoodputModel::Profile(int max_workers, int gpus_per_node) {
   gpus_per_node = std::max(gpus_per_node, 1);
   if (points_.empty() || max_workers < 1) return {};
+  if (dirty_) Refit();
+  if (profile_valid_ && profile_key_ == std::pair{max_workers, gpus_per_node}) return profile_;
   std::vector<double> speedup(max_workers + 1, 0.0);
   const double base = Best(1, 1).goodput;
   if (!(base > 0)) return {};
@@ -186,6 +190,9 @@ std::vector<double> GoodputModel::Profile(int max_workers, int gpus_per_node) {
     const BatchChoice c = Best((k + gpus_per_node - 1) / gpus_per_node, k);
     speedup[k] = c.feasible ? c.goodput / base : 0.0;
   }
+  profile_ = speedup;
+  profile_key_ = {max_workers, gpus_per_node};
+  profile_valid_ = true;
   return speedup;
 }
 
@@ -209,6 +216,7 @@ void GoodputModel::Restore(const std::vector<std::pair<StepObservation, int64_t>
   }
   noise_ = noise.known() ? noise : GradientNoise{};
   raw_ = fit_ = prior_;
+  profile_valid_ = false;
   dirty_ = true;
 }
 

@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <map>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "sched/throughput_model.h"
@@ -54,6 +55,7 @@ struct GradientNoise {
   double sqr = 0;
   double var = 0;
   bool known() const { return sqr > 0 || var > 0; }
+  friend bool operator==(const GradientNoise&, const GradientNoise&) = default;
 };
 
 //! Gradient noise from one worker's step. `local_sqr` is |g_i|^2 of its own
@@ -145,6 +147,11 @@ class GoodputModel {
   int max_replicas_ = 0;
   int64_t steps_ = 0;
   int64_t seq_ = 0;
+  //! The last Profile() and its arguments: asked every scheduling cycle, it
+  //! changes only with the fit or the noise.
+  std::vector<double> profile_;
+  std::pair<int, int> profile_key_;
+  bool profile_valid_ = false;
 };
 
 }  // namespace drover::sched

@@ -144,3 +144,31 @@ TEST(GoodputModelTest, BadObservationsAreIgnoredAndPointsRoundTrip) {
 
 }  // namespace
 }  // namespace drover::sched
+
+namespace drover::sched {
+namespace {
+
+// Profile() answers from a cache while nothing changed, and not after: a new
+// point or new noise gives a new profile (the control: the same noise again
+// gives the same one).
+TEST(GoodputModelTest, TheProfileCacheFollowsNewPointsAndNoise) {
+  BatchLimits l = Fixed(64);
+  l.max_batch = l.max_local = 1024;
+  l.adaptive = true;
+  GoodputModel m(l);
+  const ThroughputParams t = Truth();
+  m.Observe({1, 1, 64, PredictStepTime(t, 1, 1, 64), PredictStepTime(t, 1, 1, 64)});
+  m.Observe({1, 2, 64, PredictStepTime(t, 1, 2, 64), 0.02 + 0.002 * 64});
+  m.ObserveNoise({10, 1});
+  const std::vector<double> quiet = m.Profile(4, 4);
+  m.ObserveNoise({10, 1});
+  EXPECT_EQ(m.Profile(4, 4), quiet);
+  m.ObserveNoise({0.1, 100});
+  const std::vector<double> noisy = m.Profile(4, 4);
+  EXPECT_NE(noisy, quiet);
+  m.Observe({1, 4, 64, 10 * PredictStepTime(t, 1, 4, 64), 0.02 + 0.002 * 64});
+  EXPECT_NE(m.Profile(4, 4), noisy);
+}
+
+}  // namespace
+}  // namespace drover::sched
