@@ -333,7 +333,7 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
                     noise.is_object() ? (", gradient noise |G|^2 " + Fmt("%.3g", noise["sqr"].get<double>()) +
                                          " var " + Fmt("%.3g", noise["var"].get<double>()))
                                             .c_str()
-                                      : ", gradient noise not measured yet (one worker)");
+                                      : ", gradient noise not measured: it needs 2 workers or more");
         std::set<int> seen;
         for (const json& m : prof["measured"]) seen.insert(m["workers"].get<int>());
         std::printf("  %-8s %8s %12s %12s %8s  %s\n", "WORKERS", "BATCH", "SAMPLES/S", "GOODPUT", "SPEEDUP", "");

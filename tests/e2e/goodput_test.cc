@@ -110,6 +110,19 @@ TEST_F(GoodputTest, TheJobThatScalesBetterGetsTheSlotsAndARestartKeepsWhatWasLea
   EXPECT_NEAR(three["samples_per_s"].get<double>(), measured, 0.05 * measured);
   const json syncs_three = Get(syncs)["profile"]["by_size"][2];
   EXPECT_LT(syncs_three["speedup"].get<double>(), 1.0) << "three workers of 'syncs' are slower than one";
+  // `drover job` shows the table a user reads.
+  std::string shown;
+  const std::string cli = std::string("DROVER_SERVER=") + cluster_->url() + " DROVER_TOKEN=" +
+                          cluster_->admin_token() + " " + DROVER_BINARY + " job " + std::to_string(syncs);
+  if (FILE* p = popen(cli.c_str(), "r")) {
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) shown.append(buf, n);
+    pclose(p);
+  }
+  const size_t table = shown.find("Learned profile");
+  ASSERT_NE(table, std::string::npos) << shown;
+  std::printf("%s\n", shown.substr(table, shown.find("Events:") - table).c_str());
+  EXPECT_NE(shown.find("measured"), std::string::npos) << shown;
 
   // A restart: the profiles come back from the store. Linear profiles would
   // split the slots 2/2 again within a scheduling cycle or two.
