@@ -22,7 +22,7 @@
 // within one; without more than two replicas, sync does not grow with them;
 // with a single local batch, fixed and per-sample compute split the time in
 // half. (Pollux also stops the profile at twice the most replicas a job has
-// run on; in drover's simulator that cost 3-5% mean JCT on workloads 1-4, so
+// run on; in drover's simulator that cost 1-4% mean JCT on workloads 1-4, so
 // the optimistic guess is trusted instead: a job that scales worse than
 // hoped shows it within a round and gives GPUs back.)
 //
