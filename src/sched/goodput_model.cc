@@ -9,7 +9,9 @@ namespace {
 
 constexpr int kMaxAccum = 64;
 
-double ComputeTime(const ThroughputParams& p, double local_batch) { return p.a_grad + p.b_grad * local_batch; }
+bool Valid(const StepObservation& o) {
+  return o.step_time > 0 && o.compute_time >= 0 && o.nodes >= 1 && o.replicas >= 1 && o.local_batch > 0;
+}
 
 // Candidate local batches in [lo, hi]: every integer up to 64, then steps of
 // about 3%, and both ends.
@@ -98,10 +100,8 @@ GoodputModel::GoodputModel(BatchLimits limits, ThroughputParams prior)
     : limits_(limits), prior_(prior), raw_(prior), fit_(prior) {}
 
 void GoodputModel::Observe(const StepObservation& step) {
-  if (!(step.step_time > 0) || !(step.compute_time >= 0) || step.nodes < 1 || step.replicas < 1 || !(step.local_batch > 0)) return;
-  ++steps_;
-  max_replicas_ = std::max(max_replicas_, step.replicas);
-  const Key key{step.nodes, step.replicas, std::llround(step.local_batch * 16)};
+  if (!Valid(step)) return;
+  const Key key = KeyOf(step);
   auto it = points_.find(key);
   if (it == points_.end()) {
     if (points_.size() >= kMaxPoints) {
@@ -196,6 +196,22 @@ std::vector<double> GoodputModel::Profile(int max_workers, int gpus_per_node) {
   return speedup;
 }
 
+GoodputModel::Key GoodputModel::KeyOf(const StepObservation& o) {
+  return {o.nodes, o.replicas, std::llround(o.local_batch * 16)};
+}
+
+int GoodputModel::MaxReplicasSeen() const {
+  int most = 0;
+  for (const auto& [key, p] : points_) most = std::max(most, p.mean.replicas);
+  return most;
+}
+
+int64_t GoodputModel::steps() const {
+  int64_t n = 0;
+  for (const auto& [key, p] : points_) n += p.count;
+  return n;
+}
+
 std::vector<std::pair<StepObservation, int64_t>> GoodputModel::Points() const {
   std::vector<std::pair<StepObservation, int64_t>> out;
   for (const auto& [key, p] : points_) out.emplace_back(p.mean, p.count);
@@ -205,14 +221,10 @@ std::vector<std::pair<StepObservation, int64_t>> GoodputModel::Points() const {
 void GoodputModel::Restore(const std::vector<std::pair<StepObservation, int64_t>>& points,
                            const GradientNoise& noise) {
   points_.clear();
-  steps_ = 0;
-  max_replicas_ = 0;
   for (const auto& [obs, count] : points) {
-    if (!(obs.step_time > 0) || obs.nodes < 1 || obs.replicas < 1 || !(obs.local_batch > 0) || count < 1) continue;
+    if (!Valid(obs) || count < 1) continue;
     if (points_.size() >= kMaxPoints) break;
-    points_[Key{obs.nodes, obs.replicas, std::llround(obs.local_batch * 16)}] = Point{obs, count, ++seq_};
-    steps_ += count;
-    max_replicas_ = std::max(max_replicas_, obs.replicas);
+    points_[KeyOf(obs)] = Point{obs, count, ++seq_};
   }
   noise_ = noise.known() ? noise : GradientNoise{};
   raw_ = fit_ = prior_;

@@ -113,11 +113,12 @@ class GoodputModel {
   //! The best geometry at (nodes, replicas) by the current fit.
   BatchChoice Best(int nodes, int replicas);
 
-  int MaxReplicasSeen() const { return max_replicas_; }
+  //! The most replicas of a point kept.
+  int MaxReplicasSeen() const;
   //! Distinct (nodes, replicas, local batch) points observed.
   size_t points() const { return points_.size(); }
-  //! Steps observed in all.
-  int64_t steps() const { return steps_; }
+  //! Observations behind the points kept.
+  int64_t steps() const;
   const BatchLimits& limits() const { return limits_; }
   const GradientNoise& noise() const { return noise_; }
 
@@ -135,6 +136,7 @@ class GoodputModel {
     int64_t seq = 0;  //!< when last seen, for eviction
   };
   void Refit();
+  static Key KeyOf(const StepObservation& o);
 
   BatchLimits limits_;
   ThroughputParams prior_;
@@ -144,8 +146,6 @@ class GoodputModel {
   bool dirty_ = true;
   std::map<Key, Point> points_;
   GradientNoise noise_;
-  int max_replicas_ = 0;
-  int64_t steps_ = 0;
   int64_t seq_ = 0;
   //! The last Profile() and its arguments: asked every scheduling cycle, it
   //! changes only with the fit or the noise.

@@ -90,7 +90,7 @@ Vec Minimize(const F& f, const Vec& start, double scale, int iterations) {
 }  // namespace
 
 double PredictStepTime(const ThroughputParams& p, int nodes, int replicas, double local_batch) {
-  const double grad = p.a_grad + p.b_grad * local_batch;
+  const double grad = ComputeTime(p, local_batch);
   double sync = 0;
   if (replicas > 1) {
     sync = nodes > 1 ? p.a_node + p.b_node * (replicas - 2) : p.a_local + p.b_local * (replicas - 2);
@@ -117,7 +117,7 @@ ThroughputParams FitThroughput(const std::vector<StepObservation>& obs, const Th
       const double e = std::log(PredictStepTime(p, o.nodes, o.replicas, o.local_batch)) - std::log(o.step_time);
       sum += e * e;
       if (o.compute_time > 0) {
-        const double c = std::log(p.a_grad + p.b_grad * o.local_batch) - std::log(o.compute_time);
+        const double c = std::log(ComputeTime(p, o.local_batch)) - std::log(o.compute_time);
         sum += c * c;
       }
     }

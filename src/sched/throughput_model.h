@@ -39,6 +39,9 @@ struct StepObservation {
   double compute_time = 0;
 };
 
+//! T_grad: one replica's compute (forward and backward) at `local_batch`.
+inline double ComputeTime(const ThroughputParams& p, double local_batch) { return p.a_grad + p.b_grad * local_batch; }
+
 //! The model's step time for K `replicas` over `nodes` nodes at `local_batch`.
 double PredictStepTime(const ThroughputParams& p, int nodes, int replicas, double local_batch);
 

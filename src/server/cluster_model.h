@@ -127,6 +127,8 @@ class ClusterModel {
   //! Workers of `per_worker`'s GPUs the largest host takes (at least 1): the
   //! node size of the speedup profiles.
   int WorkersPerHost(const Resources& per_worker) const;
+  //! The largest host's GPUs (0 without hosts).
+  int64_t MaxHostGpus() const;
 
   // -- plan ------------------------------------------------------------------
   const ConsumerTree& plan() const { return plan_; }

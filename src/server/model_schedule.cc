@@ -63,13 +63,23 @@ void ClusterModel::AccrueService(double now) {
   }
 }
 
-int ClusterModel::WorkersPerHost(const Resources& per_worker) const {
-  int64_t most = 1;
-  for (const auto& [name, h] : hosts_) {
-    if (per_worker.gpus > 0) most = std::max(most, h.rec.capacity.gpus / per_worker.gpus);
-  }
-  return static_cast<int>(std::min<int64_t>(most, 1 << 16));
+namespace {
+
+// Workers of `per_worker`'s GPUs a host of `host_gpus` takes, at least 1.
+int WorkersOn(int64_t host_gpus, const Resources& per_worker) {
+  const int64_t n = per_worker.gpus > 0 ? host_gpus / per_worker.gpus : 1;
+  return static_cast<int>(std::clamp<int64_t>(n, 1, 1 << 16));
 }
+
+}  // namespace
+
+int64_t ClusterModel::MaxHostGpus() const {
+  int64_t most = 0;
+  for (const auto& [name, h] : hosts_) most = std::max(most, h.rec.capacity.gpus);
+  return most;
+}
+
+int ClusterModel::WorkersPerHost(const Resources& per_worker) const { return WorkersOn(MaxHostGpus(), per_worker); }
 
 int ClusterModel::Schedule(sched::Policy& policy, double now, store::WriteBatch* batch) {
   AccrueService(now);
@@ -82,6 +92,7 @@ int ClusterModel::Schedule(sched::Policy& policy, double now, store::WriteBatch*
     names.push_back(name);
     state.hosts.push_back({name, h.rec.capacity, h.rec.state == "up" && !h.rec.cordoned, h.in_doubt.empty()});
   }
+  const int64_t host_gpus = MaxHostGpus();  // the profiles' node size, once per cycle
   std::map<JobId, std::string> backing_off;
   for (const auto& [id, job] : jobs_) {
     if (IsTerminal(job.rec.state)) continue;
@@ -107,7 +118,7 @@ int ClusterModel::Schedule(sched::Policy& policy, double now, store::WriteBatch*
       j.workers = WorkerBounds{std::min(j.workers.min, cap->second), cap->second};
     }
     j.per_worker = job.rec.per_worker;
-    j.speedup = job.Speedup(WorkersPerHost(job.rec.per_worker));
+    j.speedup = job.Speedup(WorkersOn(host_gpus, job.rec.per_worker));
     j.submit_time = job.rec.submit_time;
     j.attained_service = job.rec.attained_service;
     std::map<int, int> per_host;

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "sched/goodput_model.h"
@@ -13,41 +14,16 @@ namespace drover::sim {
 namespace {
 
 // Adapts the reference-faithful SimJob, which keeps its own clock from 0, to
-// the engine, which steps only jobs that have been submitted.
+// the engine, which steps only jobs that have been submitted. A job that
+// learns (`learn`) carries a sched::GoodputModel, as a job on the live
+// platform does: fed by what it measures each round it runs, it picks the
+// job's batch geometry and gives the scheduler its profile. Otherwise both
+// come from the application's true model.
 class PolluxJob final : public ModelJob {
  public:
-  explicit PolluxJob(SimJob job) : job_(std::move(job)) {}
-
-  void Reallocate(double now, const std::vector<int>& per_node) override {
-    CatchUp(now);
-    job_.Reallocate(per_node);
-  }
-  void Step(double now, double seconds) override {
-    CatchUp(now);
-    job_.Step(seconds);
-  }
-  bool finished() const override { return job_.completed(); }
-  double completion_time() const override { return job_.completion_time().value_or(-1); }
-  double attained_service() const override { return job_.attained_service(); }
-  int restarts() const override { return job_.num_restarts().value_or(0); }
-  std::vector<double> Speedup(int max_workers) const override { return job_.SpeedupProfile(max_workers); }
-
- private:
-  // Lets the time pass that the job spent unsubmitted or without GPUs.
-  void CatchUp(double now) {
-    if (job_.current_time() < now) job_.Step(now - job_.current_time());
-  }
-
-  SimJob job_;
-};
-
-// A PolluxJob that learns its own model from the steps it runs, as a job on
-// the live platform does: the model picks its batch geometry and gives the
-// scheduler its profile.
-class LearnedPolluxJob final : public ModelJob {
- public:
-  LearnedPolluxJob(SimJob job, int gpus_per_node)
-      : job_(std::move(job)), gpus_per_node_(gpus_per_node), learner_(LimitsOf(job_.application())) {
+  PolluxJob(SimJob job, bool learn) : job_(std::move(job)) {
+    if (!learn) return;
+    learner_.emplace(LimitsOf(job_.application()));
     job_.SetGeometryChooser([this](const PlacementKey& key, int) { return Choose(key); });
   }
 
@@ -59,17 +35,18 @@ class LearnedPolluxJob final : public ModelJob {
     CatchUp(now);
     const bool ran = !job_.placement().empty() && job_.rescale_time() < seconds;
     job_.Step(seconds);
-    if (ran && !job_.completed()) Measure();
+    if (learner_ && ran && !job_.completed()) Measure();
   }
   bool finished() const override { return job_.completed(); }
   double completion_time() const override { return job_.completion_time().value_or(-1); }
   double attained_service() const override { return job_.attained_service(); }
   int restarts() const override { return job_.num_restarts().value_or(0); }
   std::vector<double> Speedup(int max_workers) const override {
+    if (!learner_) return job_.SpeedupProfile(max_workers);
     // Before its first measured step a job asks for one GPU: growing it on a
     // guess costs a 30 s restart per change when the guess is wrong.
-    if (learner_.points() == 0) return {0, 1};
-    return learner_.Profile(max_workers, gpus_per_node_);
+    if (learner_->points() == 0) return {0, 1};
+    return learner_->Profile(max_workers, kGpusPerNode);
   }
 
  private:
@@ -91,15 +68,15 @@ class LearnedPolluxJob final : public ModelJob {
     const Geometry& g = job_.geometry();
     if (key.num_replicas <= 0 || g.atomic_bsz <= 0) return;
     const StepTimes t = app.Throughput(key, g.atomic_bsz);
-    learner_.Observe({key.num_nodes, key.num_replicas, static_cast<double>(g.atomic_bsz), t.step_time,
-                      t.step_time - t.sync_time});
+    learner_->Observe({key.num_nodes, key.num_replicas, static_cast<double>(g.atomic_bsz), t.step_time,
+                       t.step_time - t.sync_time});
     const GradientStats s = app.GradStats(job_.batch_size(), std::min(job_.epoch(), app.CompletionEpoch()));
-    learner_.ObserveNoise({s.grad_sqr, s.grad_var});
+    learner_->ObserveNoise({s.grad_sqr, s.grad_var});
   }
 
   Geometry Choose(const PlacementKey& key) const {
     const Application& app = job_.application();
-    const sched::BatchChoice c = learner_.Best(key.num_nodes, key.num_replicas);
+    const sched::BatchChoice c = learner_->Best(key.num_nodes, key.num_replicas);
     Geometry g;
     g.num_replicas = key.num_replicas;
     g.feasible = c.feasible;
@@ -109,14 +86,14 @@ class LearnedPolluxJob final : public ModelJob {
     return g;
   }
 
+  // Lets the time pass that the job spent unsubmitted or without GPUs.
   void CatchUp(double now) {
     if (job_.current_time() < now) job_.Step(now - job_.current_time());
   }
 
   SimJob job_;
-  int gpus_per_node_;
   //! Refits lazily when asked, hence mutable behind the const Speedup().
-  mutable sched::GoodputModel learner_;
+  mutable std::optional<sched::GoodputModel> learner_;
 };
 
 }  // namespace
@@ -185,19 +162,15 @@ Result<std::vector<SimJobSpec>> BuildPolluxJobs(const std::vector<WorkloadRow>& 
     s.submit = r.time;
     if (!elastic) {
       s.workers = {r.num_replicas, r.num_replicas};
-      s.model = std::make_unique<PolluxJob>(SimJob::Rigid(r.name, app, r.time, r.num_replicas, r.batch_size));
+      s.model = std::make_unique<PolluxJob>(SimJob::Rigid(r.name, app, r.time, r.num_replicas, r.batch_size), false);
     } else if (r.application == "ncf") {
       s.workers = {1, 1};
-      s.model = std::make_unique<PolluxJob>(SimJob::Rigid(r.name, app, r.time, 1, 32768));
+      s.model = std::make_unique<PolluxJob>(SimJob::Rigid(r.name, app, r.time, 1, 32768), false);
     } else {
       int max = std::clamp(app->max_batch_size() / std::max(app->min_local_bsz(), 1), 1, 64);
       s.workers = {1, max};
       s.use_profile = true;
-      if (profiles == Profiles::kOracle) {
-        s.model = std::make_unique<PolluxJob>(SimJob::Elastic(r.name, app, r.time));
-      } else {
-        s.model = std::make_unique<LearnedPolluxJob>(SimJob::Elastic(r.name, app, r.time), kGpusPerNode);
-      }
+      s.model = std::make_unique<PolluxJob>(SimJob::Elastic(r.name, app, r.time), profiles == Profiles::kLearned);
     }
     jobs.push_back(std::move(s));
   }

@@ -46,23 +46,20 @@ struct PerfSum {
   int64_t steps = 0;
   double step_s = 0, compute_s = 0;  //!< sums
   double global_batch = 0, local_batch = 0;
-  //! Gradient norms, smoothed over steps (exponentially, 1/10 new); 0: none yet.
+  //! The latest smoothed gradient norms (ElasticRunner::SmoothedNorms); 0: none yet.
   double local_sqr = 0, global_sqr = 0;
   //! The adaptive batch mode's largest global batch; 0: the batch is fixed.
   double max_batch = 0;
 };
 
-void NotePerf(const StepMetrics& m, PerfSum* p) {
+void NotePerf(const StepMetrics& m, double local_sqr, double global_sqr, PerfSum* p) {
   p->steps += 1;
   p->step_s += std::chrono::duration<double>(m.wall).count();
   p->compute_s += std::chrono::duration<double>(m.compute).count();
   p->global_batch = static_cast<double>(m.global_samples);
   p->local_batch = static_cast<double>(m.local_samples);
-  if (m.global_grad_sqr > 0 && std::isfinite(m.local_grad_sqr + m.global_grad_sqr)) {
-    const bool first = p->global_sqr == 0;
-    p->local_sqr = first ? m.local_grad_sqr : 0.9 * p->local_sqr + 0.1 * m.local_grad_sqr;
-    p->global_sqr = first ? m.global_grad_sqr : 0.9 * p->global_sqr + 0.1 * m.global_grad_sqr;
-  }
+  p->local_sqr = local_sqr;
+  p->global_sqr = global_sqr;
 }
 
 }  // namespace
@@ -166,15 +163,19 @@ ElasticRunner::ElasticRunner(Trainer* trainer, const ElasticOptions& options)
   }
 }
 
+void ElasticRunner::SmoothedNorms::Add(const StepMetrics& m) {
+  if (!(m.global_grad_sqr > 0) || !std::isfinite(m.local_grad_sqr + m.global_grad_sqr)) return;
+  const bool first = global == 0;
+  local = first ? m.local_grad_sqr : 0.9 * local + 0.1 * m.local_grad_sqr;
+  global = first ? m.global_grad_sqr : 0.9 * global + 0.1 * m.global_grad_sqr;
+}
+
 void ElasticRunner::Learn(const StepMetrics& m) {
   if (!goodput_ || m.local_samples <= 0) return;
   goodput_->Observe({hosts_, m.world_size, static_cast<double>(m.local_samples),
                      std::chrono::duration<double>(m.wall).count(), std::chrono::duration<double>(m.compute).count()});
-  if (m.global_grad_sqr > 0 && std::isfinite(m.local_grad_sqr + m.global_grad_sqr)) {
-    const bool first = global_sqr_ == 0;
-    local_sqr_ = first ? m.local_grad_sqr : 0.9 * local_sqr_ + 0.1 * m.local_grad_sqr;
-    global_sqr_ = first ? m.global_grad_sqr : 0.9 * global_sqr_ + 0.1 * m.global_grad_sqr;
-    goodput_->ObserveNoise(sched::EstimateNoise(local_sqr_, global_sqr_, static_cast<double>(m.local_samples),
+  if (norms_.global > 0) {
+    goodput_->ObserveNoise(sched::EstimateNoise(norms_.local, norms_.global, static_cast<double>(m.local_samples),
                                                 static_cast<double>(m.global_samples),
                                                 static_cast<double>(init_batch_)));
   }
@@ -307,6 +308,7 @@ Status ElasticRunner::FitStandalone() {
     const auto t0 = Clock::now();
     auto m = trainer_->Step();
     if (!m.ok()) return m.status();
+    norms_.Add(*m);
     Learn(*m);
     NoteStep(*m);
     if (SaveDue()) DROVER_RETURN_IF_ERROR(SaveCheckpoint());
@@ -494,6 +496,7 @@ Status ElasticRunner::FitElastic() {
       threads_->newer = false;
       threads_->status.world_size = new_world;
       threads_->perf = {};  // measurements are per world size
+      norms_ = {};
       if (goodput_) threads_->perf.max_batch = goodput_->limits().max_batch;
       if (world > 0 && world != new_world && rank == 0) {
         threads_->rescales.push_back({world, new_world, ev.pause_ms});
@@ -524,6 +527,7 @@ Status ElasticRunner::FitElastic() {
         AwaitNewGeneration(known_generation_, /*ask_now=*/false);
         break;
       }
+      if (warm) norms_.Add(*step);
       {
         std::lock_guard<std::mutex> lock(threads_->mu);
         WorkerStatus& s = threads_->status;
@@ -531,7 +535,7 @@ Status ElasticRunner::FitElastic() {
         s.epoch = step->epoch;
         s.loss = step->loss;
         s.samples_per_s = step->samples_per_s;
-        if (warm && step->local_samples > 0) NotePerf(*step, &threads_->perf);
+        if (warm && step->local_samples > 0) NotePerf(*step, norms_.local, norms_.global, &threads_->perf);
       }
       if (warm) Learn(*step);
       warm = true;

@@ -178,12 +178,17 @@ class ElasticRunner {
   //! The last Regroup's parts, for RescaleEvent.
   double form_ms_ = 0;
   double sync_ms_ = 0;
+  //! The gradient norms (StepMetrics::local/global_grad_sqr), smoothed over
+  //! the steps of one world size (exponentially, 1/10 new); 0: none yet.
+  //! What the heartbeat posts and the adaptive mode's noise both read.
+  struct SmoothedNorms {
+    double local = 0, global = 0;
+    void Add(const StepMetrics& m);
+  } norms_;
   //! Adaptive mode: the initial global batch, this worker's model of the
-  //! job's speed, the gradient norms smoothed over steps (0: none yet) and
-  //! the hosts of the current group.
+  //! job's speed, and the hosts of the current group.
   int64_t init_batch_ = 0;
   std::unique_ptr<sched::GoodputModel> goodput_;
-  double local_sqr_ = 0, global_sqr_ = 0;
   int hosts_ = 1;
 };
 
