@@ -17,7 +17,8 @@ packages=(
   python3-optuna jq                                          # Optuna, the peer in HPO benchmarks (bench/hpo_bench.sh)
   wrk python3-fastapi uvicorn                                # load generator, FastAPI peer in inference benchmarks (bench/infer_bench.sh)
   python3-uvloop python3-httptools                           # uvicorn[standard]'s loop and parser: the peer as users run it
-  nodejs                                                     # npm: the API linter (scripts/lint-api.sh)
+  nodejs                                                     # npm: the API linter (scripts/lint-api.sh), the console's packages
+  chromium                                                   # the browser the console's tests drive (playwright-core)
 )
 
 missing=()

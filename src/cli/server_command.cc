@@ -13,6 +13,7 @@ namespace drover::cli {
 void AddServerCommand(CLI::App& app, int& exit_code) {
   auto opt = std::make_shared<server::ServerOptions>();
   auto listen = std::make_shared<std::string>("127.0.0.1:8080");
+  auto history_days = std::make_shared<double>(30);
   CLI::App* cmd = app.add_subcommand("server", "Run the drover server (API, scheduler, agent coordination)");
   cmd->add_option("--data-dir", opt->data_dir, "where state (SQLite), logs and tokens live")->capture_default_str();
   cmd->add_option("--listen", *listen, "HOST:PORT to listen on (port 0: any free port)")->capture_default_str();
@@ -47,7 +48,15 @@ void AddServerCommand(CLI::App& app, int& exit_code) {
                   "seconds without a status post before a worker that posts status counts as failed (0: never)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  cmd->callback([opt, listen, inference_port, &exit_code]() {
+  cmd->add_option("--history-interval", opt->history.interval,
+                  "seconds between samples of the console's history (0: keep none)")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--history-days", *history_days, "days the console's history is kept (as 5-minute averages)")
+      ->check(CLI::Range(1.0, 3650.0))
+      ->capture_default_str();
+  cmd->callback([opt, listen, inference_port, history_days, &exit_code]() {
+    opt->history.keep = *history_days * 86400;
     size_t colon = listen->rfind(':');
     if (colon == std::string::npos) {
       std::cerr << "drover server: --listen must be HOST:PORT, got '" << *listen << "'\n";

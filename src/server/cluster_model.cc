@@ -137,13 +137,18 @@ std::string ClusterModel::DurableDiff(const ClusterModel& a, const ClusterModel&
   return diff;
 }
 
-Status ClusterModel::ApplyPlan(const ConsumerTree& tree, const std::string& yaml, store::WriteBatch* batch) {
+Status ClusterModel::CheckPlan(const ConsumerTree& tree) const {
   for (const auto& [id, job] : jobs_) {
     if (!IsTerminal(job.rec.state) && tree.Find(job.rec.consumer) < 0) {
       return FailedPrecondition("the new plan drops consumer " + job.rec.consumer + ", which job " +
                                 std::to_string(id) + " (" + api::Name(job.rec.state) + ") uses; cancel it or keep the consumer");
     }
   }
+  return Status::Ok();
+}
+
+Status ClusterModel::ApplyPlan(const ConsumerTree& tree, const std::string& yaml, store::WriteBatch* batch) {
+  DROVER_RETURN_IF_ERROR(CheckPlan(tree));
   plan_ = tree;
   plan_yaml_ = yaml;
   batch->plan_yaml = yaml;

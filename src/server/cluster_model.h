@@ -133,8 +133,10 @@ class ClusterModel {
   // -- plan ------------------------------------------------------------------
   const ConsumerTree& plan() const { return plan_; }
   const std::string& plan_yaml() const { return plan_yaml_; }
-  //! Replaces the plan. kFailedPrecondition if an active job's consumer would
-  //! disappear (naming it).
+  //! kFailedPrecondition if applying `tree` would drop an active job's
+  //! consumer (naming it); else OK.
+  Status CheckPlan(const ConsumerTree& tree) const;
+  //! Replaces the plan, after CheckPlan.
   Status ApplyPlan(const ConsumerTree& tree, const std::string& yaml, store::WriteBatch* batch);
 
   // -- jobs ------------------------------------------------------------------

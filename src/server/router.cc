@@ -37,13 +37,16 @@ void Router::Add(const std::string& method, const std::string& route, std::vecto
   routes_.push_back({method, route, std::regex(Pattern(route)), std::move(roles), std::move(fn)});
 }
 
-void Router::Open(const std::string& method, const std::string& route, std::function<void(httplib::Response&)> fn) {
+void Router::Open(const std::string& method, const std::string& route,
+                  std::function<void(const httplib::Request&, httplib::Response&)> fn) {
   Route r{method, route, std::regex(Pattern(route)), {}, nullptr, true};
-  r.fn = [fn = std::move(fn)](const Principal&, const httplib::Request&, httplib::Response& res) -> std::optional<Wait> {
-    fn(res);
+  r.fn = [fn = std::move(fn)](const Principal&, const httplib::Request& req,
+                              httplib::Response& res) -> std::optional<Wait> {
+    fn(req, res);
     return std::nullopt;
   };
   routes_.push_back(std::move(r));
+  open_.push_back(method + " " + route);
 }
 
 namespace {

@@ -55,14 +55,17 @@ class Router {
   void Delete(const std::string& route, std::vector<Role> roles, Handler fn);
   void GetWaiting(const std::string& route, std::vector<Role> roles, WaitingHandler fn);
   void PostWaiting(const std::string& route, std::vector<Role> roles, WaitingHandler fn);
-  //! A route served without authentication (GET /healthz).
-  void Open(const std::string& method, const std::string& route, std::function<void(httplib::Response&)> fn);
+  //! A route served without authentication (GET /healthz, the console's files).
+  void Open(const std::string& method, const std::string& route,
+            std::function<void(const httplib::Request&, httplib::Response&)> fn);
 
   //! Finds the route of `req`, authenticates, runs its handler (for HttpServer).
   std::optional<Wait> Dispatch(httplib::Request& req, httplib::Response& res);
 
   //! Every authenticated route served, with its methods.
   const std::map<std::string, std::set<std::string>>& routes() const { return methods_; }
+  //! Every route served without authentication, as "METHOD /route".
+  const std::vector<std::string>& open_routes() const { return open_; }
 
   //! `route` as the regular expression a path must match whole.
   static std::string Pattern(const std::string& route);
@@ -83,6 +86,7 @@ class Router {
   const int max_waits_;
   std::vector<Route> routes_;
   std::map<std::string, std::set<std::string>> methods_;  // route -> methods it serves
+  std::vector<std::string> open_;                         // "METHOD /route" of the open ones
   std::mutex waits_mu_;
   std::map<std::string, int> waits_;  // parked requests by principal
 };

@@ -12,7 +12,7 @@ namespace drover::server {
 
 void Server::ClusterRoutes(Router& router) {
   // Liveness, for load balancers and scripts: anyone, no token.
-  router.Open("GET", "/healthz", [](httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+  router.Open("GET", "/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
 
   router.Get("/metrics", kPeople, [this](const Principal&, const httplib::Request&, httplib::Response& res) {
     std::ostringstream o;
@@ -140,26 +140,37 @@ void Server::ClusterRoutes(Router& router) {
     Reply(res, 200, {{"yaml", model_.plan_yaml()}});
   });
 
+  // ?dry_run=1 checks the plan as applying it would, and changes nothing.
   router.Put("/api/v1/plan", kAdmins, [this](const Principal&, const httplib::Request& req, httplib::Response& res) {
     Result<ConsumerTree> tree = ParsePlan(req.body, FileLabel(req, "plan.yaml"));
     if (!tree.ok()) return Fail(res, tree.status());
-    json warnings = json::array();
-    Status st = Mutate([&](store::WriteBatch* batch) -> Status {
-      DROVER_RETURN_IF_ERROR(model_.ApplyPlan(*tree, req.body, batch));
-      // Owned GPUs are guarantees: promising more than the hosts have is allowed
-      // (hosts may be on their way) but said out loud.
+    // Owned GPUs are guarantees: promising more than the hosts have is allowed
+    // (hosts may be on their way) but said out loud.
+    auto warnings = [&] {
+      json out = json::array();
       int64_t cluster = 0, owned = 0;
       for (const auto& [name, h] : model_.hosts()) cluster += h.rec.state == "up" ? h.rec.capacity.gpus : 0;
       for (int c = 1; c < tree->size(); ++c) owned += tree->node(c).parent == 0 ? tree->node(c).plan.owned : 0;
       if (!model_.hosts().empty() && owned > cluster) {
-        warnings.push_back("the plan's consumers own " + std::to_string(owned) + " GPUs but the hosts that are up have " +
-                           std::to_string(cluster) + ": guarantees above that cannot be kept");
+        out.push_back("the plan's consumers own " + std::to_string(owned) + " GPUs but the hosts that are up have " +
+                      std::to_string(cluster) + ": guarantees above that cannot be kept");
       }
+      return out;
+    };
+    json said;
+    if (FlagParam(req, "dry_run")) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (Status st = model_.CheckPlan(*tree); !st.ok()) return Fail(res, st);
+      return Reply(res, 200, {{"consumers", tree->size() - 1}, {"warnings", warnings()}, {"dry_run", true}});
+    }
+    Status st = Mutate([&](store::WriteBatch* batch) -> Status {
+      DROVER_RETURN_IF_ERROR(model_.ApplyPlan(*tree, req.body, batch));
+      said = warnings();
       Trigger();
       return Status::Ok();
     });
     if (!st.ok()) return Fail(res, st);
-    Reply(res, 200, {{"consumers", tree->size() - 1}, {"warnings", warnings}});
+    Reply(res, 200, {{"consumers", tree->size() - 1}, {"warnings", said}});
   });
 }
 

@@ -129,29 +129,63 @@ void Server::JobRoutes(Router& router) {
     }
     auto limit = IntParam(req, "limit");
     auto after = IntParam(req, "after");
+    auto before = IntParam(req, "before");
     if (!limit.ok()) return Fail(res, limit.status());
     if (!after.ok()) return Fail(res, after.status());
+    if (!before.ok()) return Fail(res, before.status());
+    const std::string order = req.has_param("order") ? req.get_param_value("order") : "oldest";
+    if (order != "oldest" && order != "newest") {
+      return Fail(res, InvalidArgument("order: \"" + order + "\" is not oldest or newest"));
+    }
+    const bool newest = order == "newest";
+    if ((newest && *after) || (!newest && *before)) {
+      return Fail(res, InvalidArgument(newest ? "after: goes with order=oldest; page newest-first with before"
+                                              : "before: goes with order=newest; page oldest-first with after"));
+    }
     std::lock_guard<std::mutex> lock(mu_);
     if (!consumer.empty() && model_.plan().Find(consumer) < 0) {
       return Fail(res, NotFound("consumer: " + consumer + " does not exist; `drover consumers` lists them"));
     }
+    auto matches = [&](const Job& j) {
+      return MayUse(who, j.rec.consumer) && (!state || j.rec.state == *state) &&
+             (consumer.empty() || PathWithin(j.rec.consumer, consumer)) && (user.empty() || j.rec.user == user);
+    };
+    // A page of `n` jobs after the cursor, in either order; `next` is the
+    // cursor of the page after it. `total` counts every job the filters match.
     json jobs = json::array();
     JobId last = 0;
+    int64_t total = 0;
     const int64_t n = std::clamp<int64_t>(limit->value_or(100), 1, 1000);
-    for (auto it = model_.jobs().upper_bound(static_cast<JobId>(std::max<int64_t>(after->value_or(0), 0)));
-         it != model_.jobs().end(); ++it) {
-      const Job& j = it->second;
-      if (!MayUse(who, j.rec.consumer)) continue;
-      if (state && j.rec.state != *state) continue;
-      if (!consumer.empty() && !PathWithin(j.rec.consumer, consumer)) continue;
-      if (!user.empty() && j.rec.user != user) continue;
+    auto take = [&](const Job& j) {
+      if (!matches(j)) return;
+      ++total;
       if (static_cast<int64_t>(jobs.size()) == n) {
-        last = jobs.back()["id"];
-        break;
+        if (!last) last = jobs.back()["id"];
+        return;
       }
       jobs.push_back(JobSummary(j, model_));
+    };
+    const auto& all = model_.jobs();
+    if (newest) {
+      const JobId cursor = *before && **before > 0 ? static_cast<JobId>(**before) : 0;
+      for (auto it = all.rbegin(); it != all.rend(); ++it) {
+        if (cursor && it->first >= cursor) {
+          total += matches(it->second);
+          continue;
+        }
+        take(it->second);
+      }
+    } else {
+      const JobId cursor = static_cast<JobId>(std::max<int64_t>(after->value_or(0), 0));
+      for (const auto& [id, j] : all) {
+        if (id <= cursor) {
+          total += matches(j);
+          continue;
+        }
+        take(j);
+      }
     }
-    json out = {{"jobs", jobs}};
+    json out = {{"jobs", jobs}, {"total", total}};
     if (last) out["next"] = last;
     Reply(res, 200, out);
   });

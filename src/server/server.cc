@@ -68,7 +68,7 @@ void Server::RevokeTokensLocked(const std::string& kind, const std::string& owne
 }
 
 Server::Server(ServerOptions options)
-    : opt_(std::move(options)), inference_(std::make_unique<serve::InferenceRouter>()) {
+    : opt_(std::move(options)), history_(opt_.history), inference_(std::make_unique<serve::InferenceRouter>()) {
   // A request held at zero replicas: the next scheduling cycle scales its deployment up.
   inference_->OnDemand([this](const std::string& model) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -163,6 +163,7 @@ void Server::Recover(const Status& why) {
   // what memory becomes, and only then may it accept batches again.
   Result<store::Snapshot> snap = store_->Load();
   Status st = snap.ok() ? LoadLocked(*snap, true) : snap.status();
+  history_.Reset();  // its open averages may hold a sample the store refused
   if (st.ok()) {
     store_->Resume();
   } else {
@@ -306,7 +307,7 @@ Status Server::Run() {
   router_ = std::make_unique<Router>([this](const httplib::Request& req) { return Authenticate(req); }, metrics_,
                                      opt_.max_waits_per_principal);
   Routes(*router_);
-  operations_ = {"GET /healthz"};
+  operations_ = router_->open_routes();
   for (const auto& [route, methods] : router_->routes()) {
     for (const auto& m : methods) operations_.push_back(m + " " + route);
   }
@@ -390,6 +391,7 @@ void Server::SchedulerLoop() {
       stored_timers_ = std::move(timers);
     }
     model_.FlushProgress(&batch);  // what workers reported since the last cycle, so a restart shows it
+    if (history_.Due(now)) history_.Record(now, SampleLocked(), &batch);
     // An ended job's unfinished output line: its last chunks, if any still come, read it back from its log.
     for (auto it = metric_tail_.begin(); it != metric_tail_.end();) {
       const Job* j = model_.FindJob(it->first);
@@ -489,6 +491,7 @@ void Server::Routes(Router& router) {
   RuntimeRoutes(router);
   ExperimentRoutes(router);
   DeploymentRoutes(router);
+  ConsoleRoutes(router);
 }
 
 }  // namespace drover::server

@@ -28,6 +28,7 @@
 #include "server/cluster_model.h"
 #include "server/deployments.h"
 #include "server/experiments.h"
+#include "server/history.h"
 #include "server/kv_store.h"
 #include "server/log_store.h"
 #include "server/metrics.h"
@@ -61,6 +62,7 @@ struct ServerOptions {
   //! listen on any free one and say so, rather than not start.
   bool inference_port_defaulted = false;
   int inference_threads = 128;        //!< the router's handler threads (a request being served holds one)
+  HistoryOptions history;             //!< the console's time series: how often sampled, how long kept
   std::string serve_binary = "drover-serve";  //!< what replicas run (agents find it on their PATH)
   int max_active_jobs_per_user = 10000;  //!< jobs not ended a user (not an admin) may have; more get 429
   size_t max_kv_bytes_per_user = size_t{256} << 20;  //!< values in all of a user's jobs' key-value stores
@@ -106,6 +108,9 @@ class Server {
   void RuntimeRoutes(Router& router);
   void ExperimentRoutes(Router& router);  // experiments and their trials; jobs' metrics
   void DeploymentRoutes(Router& router);  // inference deployments
+  void ConsoleRoutes(Router& router);     // the web console's files and the history its charts draw
+  //! One sample of every history series now (call with mu_ held).
+  std::map<std::string, History::Values> SampleLocked() const;
 
   Status Bootstrap();
   void SchedulerLoop();
@@ -186,6 +191,7 @@ class Server {
   ClusterModel model_;
   ExperimentBook experiments_;
   DeploymentBook deployments_;
+  History history_;
   std::unique_ptr<serve::InferenceRouter> inference_;  // set before serving; thread-safe itself
   std::unique_ptr<HttpServer> inference_http_;
   std::thread inference_thread_;

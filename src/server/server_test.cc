@@ -53,6 +53,10 @@ class FailingStore : public store::Store {
     inner_->Resume();
   }
   Result<std::vector<store::EventRecord>> Events(JobId job, int limit) override { return inner_->Events(job, limit); }
+  Result<std::vector<store::SampleRecord>> Samples(const std::string& series, double resolution, double since,
+                                                   int limit) override {
+    return inner_->Samples(series, resolution, since, limit);
+  }
 
   //! Refuse the next batch for which `pick` holds (once).
   void FailNext(std::function<bool(const store::WriteBatch&)> pick) {
@@ -399,7 +403,7 @@ TEST_F(ServerTest, ServesExactlyTheDocumentedOperationsWithTheirSchemas) {
     YAML::Node get = path.second["get"];
     if (!get) continue;
     std::string route = path.first.as<std::string>(), url = route;
-    for (auto [name, value] : {std::pair{"{id}", "1"}, {"{key}", "k"}, {"{rank}", "0"}, {"{name}", "h1"}}) {
+    for (auto [name, value] : {std::pair{"{id}", "1"}, {"{key}", "k"}, {"{rank}", "0"}, {"{name}", "h1"}, {"{file}", "app.js"}}) {
       if (size_t at = url.find(name); at != std::string::npos) url.replace(at, std::string(name).size(), value);
     }
     httplib::Result r = client_->Get(url, {{"Authorization", "Bearer " + admin_}});

@@ -146,6 +146,19 @@ CREATE TABLE deployments (
 ) STRICT;
 )sql";
 
+// Version 5: history for the console's charts, written by the server's
+// sampler at two resolutions and pruned by age (server/history.h).
+constexpr const char* kV5 = R"sql(
+CREATE TABLE samples (
+  series TEXT NOT NULL,
+  resolution REAL NOT NULL,
+  time REAL NOT NULL,
+  values_json TEXT NOT NULL,
+  PRIMARY KEY (series, resolution, time)
+) STRICT;
+CREATE INDEX samples_by_age ON samples (resolution, time);
+)sql";
+
 // The first column of the first row of `sql` (0 for NULL or no row).
 Result<int64_t> QueryInt(sqlite3* db, const char* sql) {
   sqlite3_stmt* stmt = nullptr;
@@ -202,6 +215,7 @@ const std::vector<Migration>& Migrations() {
       {2, kV2},
       {3, kV3},
       {4, kV4},
+      {5, kV5},
   };
   return kMigrations;
 }

@@ -240,6 +240,7 @@ struct EncodedJson {
   std::vector<std::string> consumers;  //!< per user
   std::vector<std::string> trials;     //!< per experiment
   std::vector<std::string> events;     //!< per deployment
+  std::vector<std::string> samples;    //!< per sample
 };
 
 // nlohmann::json refuses (throws on) strings that are not valid UTF-8.
@@ -266,6 +267,10 @@ Status Encode(const WriteBatch& b, EncodedJson& out) {
     for (size_t i = 0; i < b.deployments.size(); ++i) {
       field = "deployments[" + std::to_string(i) + "].events";
       out.events.push_back(Json(b.deployments[i].events).dump());
+    }
+    for (size_t i = 0; i < b.samples.size(); ++i) {
+      field = "samples[" + std::to_string(i) + "].values";
+      out.samples.push_back(Json(b.samples[i].values).dump());
     }
   } catch (const Json::exception& e) {
     return InvalidArgument(field + ": " + e.what());
@@ -351,6 +356,10 @@ class SqliteStore::Writer {
         {&upsert_experiment_, UpsertSql("experiments", kExperimentCols, "id")},
         {&insert_metric_, UpsertSql("metrics", kMetricCols, "job, seq")},
         {&upsert_deployment_, UpsertSql("deployments", kDeploymentCols, "name")},
+        {&prune_samples_, "DELETE FROM samples WHERE resolution = ? AND time < ?"},
+        {&upsert_sample_,
+         "INSERT INTO samples (series, resolution, time, values_json) VALUES (?, ?, ?, ?) "
+         "ON CONFLICT (series, resolution, time) DO UPDATE SET values_json = excluded.values_json"},
     };
     for (auto& [stmt, sql] : all) {
       Result<Stmt> s = Prepare(db_.get(), sql);
@@ -579,6 +588,17 @@ class SqliteStore::Writer {
                    .rc();
       DROVER_RETURN_IF_ERROR(Step(db, s, rc, [&] { return "deployments[" + std::to_string(i) + "] (" + d.name + ")"; }));
     }
+    for (size_t i = 0; i < b.pruned_samples.size(); ++i) {
+      sqlite3_stmt* s = prune_samples_.get();
+      int rc = Binder(s).Real(b.pruned_samples[i].resolution).Real(b.pruned_samples[i].before).rc();
+      DROVER_RETURN_IF_ERROR(Step(db, s, rc, [&] { return "pruned_samples[" + std::to_string(i) + "]"; }));
+    }
+    for (size_t i = 0; i < b.samples.size(); ++i) {
+      const SampleRecord& r = b.samples[i];
+      sqlite3_stmt* s = upsert_sample_.get();
+      int rc = Binder(s).Text(r.series).Real(r.resolution).Real(r.time).Text(p.json.samples[i]).rc();
+      DROVER_RETURN_IF_ERROR(Step(db, s, rc, [&] { return "samples[" + std::to_string(i) + "] (" + r.series + ")"; }));
+    }
     return Status::Ok();
   }
 
@@ -586,7 +606,7 @@ class SqliteStore::Writer {
   Stmt begin_, commit_, rollback_, savepoint_, release_, rollback_to_;
   Stmt set_plan_, set_next_id_, upsert_job_, insert_event_, upsert_host_, upsert_worker_,
       delete_worker_, upsert_user_, upsert_token_, delete_token_, delete_user_, clear_timers_, insert_timer_,
-      upsert_experiment_, insert_metric_, upsert_deployment_;
+      upsert_experiment_, insert_metric_, upsert_deployment_, prune_samples_, upsert_sample_;
 };
 
 namespace {
@@ -643,6 +663,9 @@ class SqliteStore::Reader {
         {&r->events_,
          "SELECT job, time, type, message FROM events WHERE job = ? "
          "ORDER BY time DESC, id DESC LIMIT ?"},
+        {&r->samples_,
+         "SELECT series, resolution, time, values_json FROM samples "
+         "WHERE series = ? AND resolution = ? AND time >= ? ORDER BY time DESC LIMIT ?"},
     };
     for (auto& [stmt, sql] : all) {
       Result<Stmt> s = Prepare(r->db_.get(), sql);
@@ -677,6 +700,22 @@ class SqliteStore::Reader {
     if (!st.ok()) return st;
     std::reverse(events.begin(), events.end());
     return events;
+  }
+
+  Result<std::vector<SampleRecord>> Samples(const std::string& series, double resolution, double since, int limit) {
+    std::vector<SampleRecord> out;
+    sqlite3_stmt* s = samples_.get();
+    int rc = Binder(s).Text(series).Real(resolution).Real(since).Int(limit).rc();
+    if (rc != SQLITE_OK) return SqliteStatus(db_.get(), rc, "binding samples query");
+    Status st = ForEachRow(db_.get(), s, [&](sqlite3_stmt* row) {
+      SampleRecord r{ColText(row, 0), sqlite3_column_double(row, 2), sqlite3_column_double(row, 1), {}};
+      DROVER_RETURN_IF_ERROR(FromJson(ColText(row, 3), &r.values, "samples of " + r.series));
+      out.push_back(std::move(r));
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    std::reverse(out.begin(), out.end());
+    return out;
   }
 
  private:
@@ -820,7 +859,7 @@ class SqliteStore::Reader {
   }
 
   Db db_;  // declared first: destroyed after the statements below
-  Stmt begin_, end_, plan_, next_id_, jobs_, hosts_, workers_, users_, tokens_, timers_, events_, experiments_,
+  Stmt begin_, end_, plan_, next_id_, jobs_, hosts_, workers_, users_, tokens_, timers_, events_, samples_, experiments_,
       metrics_, deployments_;
 };
 
@@ -1002,6 +1041,14 @@ Result<std::vector<EventRecord>> SqliteStore::Events(JobId job, int limit) {
   if (limit == 0) return std::vector<EventRecord>{};
   std::lock_guard lock(read_mu_);
   return reader_->Events(job, limit);
+}
+
+Result<std::vector<SampleRecord>> SqliteStore::Samples(const std::string& series, double resolution, double since,
+                                                      int limit) {
+  if (limit < 0) return InvalidArgument("samples limit " + std::to_string(limit) + " is negative");
+  if (limit == 0) return std::vector<SampleRecord>{};
+  std::lock_guard lock(read_mu_);
+  return reader_->Samples(series, resolution, since, limit);
 }
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& dir) {

@@ -73,6 +73,8 @@ class SqliteStore : public Store {
   void Resume() override;
   //! kInvalidArgument if `limit` is negative; none for 0.
   Result<std::vector<EventRecord>> Events(JobId job, int limit) override;
+  Result<std::vector<SampleRecord>> Samples(const std::string& series, double resolution, double since,
+                                            int limit) override;
 
   //! Batches queued and not yet committed (for tests and metrics).
   size_t pending() const;

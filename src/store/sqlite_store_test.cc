@@ -354,6 +354,44 @@ TEST(SqliteStoreTest, EventsReturnsTheNewestOldestFirst) {
   EXPECT_EQ(store->Events(1, -1).status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(SqliteStoreTest, SamplesAreReadBySeriesAndResolutionAndPrunedByAge) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.path());
+  WriteBatch b;
+  for (double t : {30.0, 10.0, 20.0}) b.samples.push_back({"cluster", t, 10, {{"gpus_used", t / 10}}});
+  b.samples.push_back({"cluster", 0, 300, {{"gpus_used", 1.5}}});
+  b.samples.push_back({"job:7", 20, 10, {{"loss", 0.25}, {"samples_per_s", 1e3}}});
+  ASSERT_TRUE(store->Apply(b).ok());
+  auto times = [&](const std::string& series, double resolution, double since, int limit) {
+    std::vector<double> out;
+    Result<std::vector<SampleRecord>> rows = store->Samples(series, resolution, since, limit);
+    if (rows.ok()) {
+      for (const SampleRecord& r : *rows) out.push_back(r.time);
+    }
+    return out;
+  };
+  EXPECT_EQ(times("cluster", 10, 0, 100), (std::vector<double>{10, 20, 30}));
+  EXPECT_EQ(times("cluster", 10, 0, 2), (std::vector<double>{20, 30}));  // the newest
+  EXPECT_EQ(times("cluster", 10, 15, 100), (std::vector<double>{20, 30}));
+  EXPECT_EQ(times("cluster", 300, 0, 100), (std::vector<double>{0}));
+  Result<std::vector<SampleRecord>> job = store->Samples("job:7", 10, 0, 10);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(*job, (std::vector<SampleRecord>{{"job:7", 20, 10, {{"loss", 0.25}, {"samples_per_s", 1e3}}}}));
+  EXPECT_TRUE(store->Samples("job:8", 10, 0, 10).value().empty());
+  EXPECT_EQ(store->Samples("cluster", 10, 0, -1).status().code(), StatusCode::kInvalidArgument);
+
+  // The same key again replaces; a prune drops only its resolution's older rows, before the batch's samples.
+  WriteBatch next;
+  next.pruned_samples.push_back({10, 25});
+  next.samples.push_back({"cluster", 20, 10, {{"gpus_used", 9}}});
+  ASSERT_TRUE(store->Apply(next).ok());
+  std::vector<SampleRecord> left = store->Samples("cluster", 10, 0, 100).value();
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[0].values.at("gpus_used"), 9);
+  EXPECT_EQ(times("cluster", 300, 0, 100), (std::vector<double>{0}));
+  EXPECT_TRUE(store->Samples("job:7", 10, 0, 10).value().empty());
+}
+
 TEST(SqliteStoreTest, ConcurrentApplyLosesNothingAndKeepsPerThreadOrder) {
   TempDir dir;
   auto store = OpenOrDie(dir.path());

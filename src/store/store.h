@@ -200,6 +200,23 @@ struct DeploymentRecord {
   friend bool operator==(const DeploymentRecord&, const DeploymentRecord&) = default;
 };
 
+//! One point of a history series (the console's charts): numbers by name,
+//! averaged over `resolution` seconds from `time`. Series are named
+//! "cluster", "consumers", "job:ID" and "deployment:NAME".
+struct SampleRecord {
+  std::string series;
+  double time = 0;
+  double resolution = 0;
+  std::map<std::string, double> values;
+  friend bool operator==(const SampleRecord&, const SampleRecord&) = default;
+};
+
+//! Drops every sample of `resolution` older than `before` (bounded retention).
+struct SamplePrune {
+  double resolution = 0;
+  double before = 0;
+};
+
 struct WriteBatch {
   std::optional<std::string> plan_yaml;
   std::vector<JobRecord> jobs;
@@ -217,6 +234,8 @@ struct WriteBatch {
   std::vector<ExperimentRecord> experiments;  //!< upserts by id, with all their trials
   std::vector<MetricRecord> metrics;          //!< appended; (job, seq) is unique
   std::vector<DeploymentRecord> deployments;  //!< upserts by name
+  std::vector<SampleRecord> samples;          //!< upserts by (series, resolution, time)
+  std::vector<SamplePrune> pruned_samples;    //!< applied before `samples`
   bool empty() const;
 };
 
@@ -253,6 +272,9 @@ class Store {
   virtual void Resume() {}
   //! Events of one job, oldest first; at most `limit` of the newest.
   virtual Result<std::vector<EventRecord>> Events(JobId job, int limit) = 0;
+  //! Samples of `series` at `resolution` from `since` on, oldest first; at most `limit` of the newest.
+  virtual Result<std::vector<SampleRecord>> Samples(const std::string& series, double resolution, double since,
+                                                    int limit) = 0;
 };
 
 //! Opens (creating if needed) `dir`/drover.db in WAL mode and migrates its

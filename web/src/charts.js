@@ -1,0 +1,125 @@
+// Charts on uPlot: series over time (lines, steps, stacked areas), curves
+// against a resource, and points against a parameter. Each returns an
+// element and an update(...) that redraws with new data in place.
+import uPlot from './uPlot.esm.js';
+import { h } from './ui.js';
+
+export const palette = ['#1f5fbf', '#d9480f', '#2b8a3e', '#862e9c', '#c2255c', '#0b7285', '#e67700', '#5c940d',
+  '#364fc7', '#a61e4d'];
+
+function frame(title) {
+  const plot = h('div', { class: 'plot' });
+  const note = h('p', { class: 'empty', hidden: true }, 'No data yet.');
+  const el = h('figure', { class: 'chart', role: 'group', 'aria-label': title }, h('h3', {}, title), note, plot);
+  return { el, plot, note };
+}
+
+function width(el) { return Math.max(280, (el.parentElement ? el.parentElement.clientWidth : 600) - 24); }
+
+// A uPlot kept in `f.plot`, rebuilt when the set of series changes, else fed new data.
+function keeper(f, height) {
+  let u = null;
+  let sig = '';
+  const resize = () => { if (u) u.setSize({ width: width(f.el), height }); };
+  window.addEventListener('resize', resize);
+  return (opts, data, signature) => {
+    const has = data[0] && data[0].length > 0;
+    f.note.hidden = has;
+    f.plot.hidden = !has;
+    if (!has) return;
+    if (u && signature === sig) { u.setData(data); return; }
+    if (u) u.destroy();
+    sig = signature;
+    u = new uPlot({ width: width(f.el), height, ...opts }, data, f.plot);
+  };
+}
+
+// Series over time. series: [{key, label, color?, dash?, step?, fill?}].
+// update(points): points are [{time, key: value, ...}] (the history API's).
+// With `stacked`, each series is drawn on top of the ones before it; the
+// legend still shows each one's own value.
+export function timeChart(title, { series, stacked = false, height = 200, yLabel = '', lines = [] } = {}) {
+  const f = frame(title);
+  const draw = keeper(f, height);
+  const update = (points, extra = series) => {
+    const keys = extra;
+    const xs = points.map((p) => p.time);
+    const raw = keys.map((s) => points.map((p) => (p[s.key] === undefined ? null : p[s.key])));
+    let ys = raw;
+    if (stacked) {
+      const acc = xs.map(() => 0);
+      ys = raw.map((col) => col.map((v, i) => (acc[i] += v || 0)));
+    }
+    const all = [...keys.map((s, i) => ({ s, y: ys[i], raw: raw[i], stackedSeries: stacked })),
+      ...lines.map((s) => ({ s, y: points.map((p) => (p[s.key] === undefined ? null : p[s.key])), raw: null }))];
+    // Stacked areas are drawn top first, so each lower band paints over the one above.
+    const order = stacked ? [...all.keys()].sort((a, b) => (all[a].raw && all[b].raw ? b - a : all[a].raw ? -1 : 1)) : [...all.keys()];
+    const opts = {
+      scales: { x: { time: true } },
+      axes: [{}, { label: yLabel, size: 56 }],
+      cursor: { drag: { x: true, y: false } },
+      series: [{}, ...order.map((i) => {
+        const { s, raw: r } = all[i];
+        const color = s.color || palette[i % palette.length];
+        return {
+          label: s.label,
+          stroke: color,
+          width: 2,
+          dash: s.dash,
+          fill: stacked && r ? `${color}55` : s.fill,
+          spanGaps: !stacked,
+          paths: s.step ? uPlot.paths.stepped({ align: 1 }) : undefined,
+          value: (u, v, si, idx) => {
+            const val = r ? r[idx] : v;
+            return val === null || val === undefined ? '—' : Number.isInteger(val) ? val : val.toFixed(3);
+          },
+        };
+      })],
+    };
+    draw(opts, [xs, ...order.map((i) => all[i].y)], order.map((i) => all[i].s.label).join('|'));
+  };
+  return { el: f.el, update };
+}
+
+// Curves against a resource (a trial's epochs): curves is [{label, points: [[x, y], ...]}].
+export function curveChart(title, { height = 240, xLabel = '', yLabel = '' } = {}) {
+  const f = frame(title);
+  const draw = keeper(f, height);
+  const update = (curves) => {
+    const xs = [...new Set(curves.flatMap((c) => c.points.map((p) => p[0])))].sort((a, b) => a - b);
+    const at = new Map(xs.map((x, i) => [x, i]));
+    const ys = curves.map((c) => {
+      const col = xs.map(() => null);
+      for (const [x, y] of c.points) col[at.get(x)] = y;
+      return col;
+    });
+    const opts = {
+      scales: { x: { time: false } },
+      axes: [{ label: xLabel }, { label: yLabel, size: 56 }],
+      series: [{ label: xLabel }, ...curves.map((c, i) => ({
+        label: c.label, stroke: palette[i % palette.length], width: c.width || 1.5, spanGaps: true, points: { show: true, size: 4 },
+      }))],
+    };
+    draw(opts, [xs, ...ys], curves.map((c) => c.label).join('|'));
+  };
+  return { el: f.el, update };
+}
+
+// Points of y against x (a parameter against the metric), x on a log scale if `log`.
+export function scatterChart(title, { height = 240, xLabel = '', yLabel = '', log = false } = {}) {
+  const f = frame(title);
+  const draw = keeper(f, height);
+  const update = (points, opts2 = {}) => {
+    const sorted = points.filter((p) => p[1] !== null && p[1] !== undefined).sort((a, b) => a[0] - b[0]);
+    const isLog = opts2.log ?? log;
+    const opts = {
+      scales: { x: { time: false, distr: isLog ? 3 : 1 } },
+      axes: [{ label: opts2.xLabel || xLabel }, { label: yLabel, size: 56 }],
+      series: [{ label: opts2.xLabel || xLabel }, {
+        label: yLabel, stroke: palette[0], paths: () => null, points: { show: true, size: 9, fill: `${palette[0]}88` },
+      }],
+    };
+    draw(opts, [sorted.map((p) => p[0]), sorted.map((p) => p[1])], `${opts2.xLabel || xLabel}|${isLog}`);
+  };
+  return { el: f.el, update };
+}
