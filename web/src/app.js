@@ -25,11 +25,19 @@ const routes = [
 let current = null;  // {refresh, dispose} of the page shown
 let timer = null;
 let busy = false;
+let shown = 0;       // counts navigations, so a page that loads late does not replace a newer one
 
+// A refresh that fails says so above the page (and clears once one works).
 async function poll() {
   if (!current || !current.refresh || busy || document.visibilityState !== 'visible') return;
   busy = true;
-  try { await current.refresh(); } catch (e) { console.warn(e); } finally { busy = false; }
+  const status = document.getElementById('poll-status');
+  try {
+    await current.refresh();
+    if (status) status.textContent = '';
+  } catch (e) {
+    if (status) status.textContent = `Could not refresh: ${e.message}`;
+  } finally { busy = false; }
 }
 
 async function show() {
@@ -52,10 +60,16 @@ async function show() {
   }
   const match = (path || '#/').match(route[0]);
   const view = h('div', { class: 'page' });
-  main.append(view);
+  main.append(h('p', { id: 'poll-status', class: 'error', role: 'status' }), view);
+  const seq = ++shown;
   try {
-    current = await route[1](view, match.slice(1), params);
-    await poll();  // the first data
+    const page = await route[1](view, match.slice(1), params);
+    if (page.refresh) await page.refresh();  // the first data: a failure here is the page's
+    if (seq !== shown) {
+      if (page.dispose) page.dispose();
+      return;
+    }
+    current = page;
     timer = setInterval(poll, POLL_MS);
   } catch (e) {
     view.replaceChildren(h('h1', {}, 'Could not load this page'), h('p', { class: 'error', role: 'alert' }, e.message));

@@ -14,7 +14,7 @@ function frame(title) {
   return { el, plot, note };
 }
 
-function width(el) { return Math.max(280, (el.parentElement ? el.parentElement.clientWidth : 600) - 24); }
+function width(el) { return Math.max(260, (el.clientWidth || 600) - 16); }
 
 // A uPlot kept in `f.plot`, rebuilt when the set of series changes, else fed new data.
 function keeper(f, height) {
@@ -23,7 +23,7 @@ function keeper(f, height) {
   const resize = () => { if (u) u.setSize({ width: width(f.el), height }); };
   window.addEventListener('resize', resize);
   return (opts, data, signature) => {
-    const has = data[0] && data[0].length > 0;
+    const has = data[0] && data[0].length > 0 && data.slice(1).some((col) => col.some((v) => v !== null && v !== undefined));
     f.note.hidden = has;
     f.plot.hidden = !has;
     if (!has) return;

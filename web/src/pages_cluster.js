@@ -83,8 +83,9 @@ export async function consumersPage(view) {
         { label: 'Demand', num: true, get: (c) => c.demand },
         { label: 'Runs as', get: (c) => c.run_as || '—' },
       ], cs.consumers));
-      // The top-level consumers, stacked; each one's entitlement dashed.
-      const top = cs.consumers.filter((c) => depth(c.path) === 1).map((c) => c.path);
+      // The leaves of the tree (where jobs run), stacked; each one's entitlement dashed.
+      const paths = cs.consumers.map((c) => c.path);
+      const top = paths.filter((p) => p !== '/' && !paths.some((q) => q.startsWith(`${p}/`)));
       if (top.join() !== shown) {
         shown = top.join();
         stacked = timeChart('Allocated GPUs (stacked) and entitlement (dashed)', {

@@ -59,7 +59,7 @@ export async function jobsPage(view, _match, params) {
         { label: 'Why', get: (j) => h('span', { class: 'reason' }, j.reason || '') },
       ], page.jobs, { empty: 'No job matches.' }));
       renderInto(pager, [page.total, page.next, f.before], () => [
-        h('span', { class: 'muted' }, `${page.total.toLocaleString()} jobs`),
+        h('span', { class: 'muted' }, `${page.total.toLocaleString('en-US')} job${page.total === 1 ? '' : 's'}`),
         f.before ? h('button', { type: 'button', onclick: () => { go({ before: history.pop() || '' }); } }, 'Newer') : null,
         page.next ? h('button', { type: 'button', onclick: () => { history.push(f.before); go({ before: page.next }); } }, 'Older') : null,
       ]);
@@ -95,7 +95,7 @@ export async function jobPage(view, [id]) {
         h('h1', {}, `Job ${j.id}: ${j.name} `, stateBadge(j.state)),
         h('p', {}, `${j.consumer} · ${j.user} · workers ${j.world_size} of ${j.workers.min}..${j.workers.max} · ${j.gpus} GPUs · submitted ${fmt.time(j.submit_time)}`
           + `${j.step !== null ? ` · step ${j.step}` : ''}${j.samples_per_s ? ` · ${fmt.num(j.samples_per_s, 1)} samples/s` : ''}`),
-        j.reason ? h('p', { class: 'reason', id: 'job-reason' }, (['PENDING', 'PREEMPTED'].includes(j.state) ? 'Waiting: ' : '') + j.reason) : null,
+        j.reason && j.state !== 'RUNNING' ? h('p', { class: 'reason', id: 'job-reason' }, (['PENDING', 'PREEMPTED'].includes(j.state) ? 'Waiting: ' : '') + j.reason) : null,
       ]);
       const ended = ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(j.state);
       const sig = `${ended}|${j.workers.min}|${j.workers.max}`;
@@ -148,12 +148,14 @@ function j0(id) {
 
 function profileTable(p) {
   if (!p || !p.by_size || !p.by_size.length) return [];
-  return [h('h3', {}, `Learned speed profile (${p.measured} measured sizes)`), table([
+  const seen = new Set(p.measured.map((m) => m.workers));
+  return [h('h3', {}, `Learned speed profile (${seen.size} measured size${seen.size === 1 ? '' : 's'}, initial batch ${fmt.num(p.init_batch, 0)})`), table([
     { label: 'Workers', num: true, get: (r) => r.workers },
     { label: 'Batch', num: true, get: (r) => fmt.num(r.batch, 0) },
     { label: 'Samples/s', num: true, get: (r) => fmt.num(r.samples_per_s, 1) },
     { label: 'Goodput', num: true, get: (r) => fmt.num(r.goodput, 1) },
     { label: 'Speedup', num: true, get: (r) => `${fmt.num(r.speedup, 2)}×` },
+    { label: '', get: (r) => (seen.has(r.workers) ? 'measured' : 'predicted') },
   ], p.by_size)];
 }
 

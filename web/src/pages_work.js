@@ -33,7 +33,7 @@ export async function experimentPage(view, [id]) {
   const curves = curveChart('Learning curves of all trials', { height: 280, xLabel: 'resource (epoch)' });
   const paramSel = h('select', { id: 'param' });
   const scatter = scatterChart('Parameter against the metric', { height: 280 });
-  view.append(head, err, actions, h('h2', {}, 'Trials'), trials,
+  view.append(head, err, actions, h('h2', {}, 'Trials'), trials, h('h2', {}, 'Curves and parameters'),
     h('div', { class: 'grid2' }, curves.el, h('div', {}, h('div', { class: 'row' }, h('label', { for: 'param' }, 'Parameter', paramSel)), scatter.el)));
   let sort = { key: 'best', dir: 0 };  // dir 0: the goal's order
   let last = null;

@@ -76,7 +76,7 @@ export function stateBadge(s) { return h('span', { class: `state ${s}` }, s); }
 // where a page wants it, is the page's (it re-renders).
 export function table(columns, rows, { caption, rowClass, empty = 'Nothing here yet.' } = {}) {
   if (!rows.length) return h('p', { class: 'empty' }, empty);
-  return h('table', {},
+  return h('table', { class: 'data' },
     caption ? h('caption', { class: 'muted' }, caption) : null,
     h('thead', {}, h('tr', {}, columns.map((c) => h('th', { class: c.num ? 'num' : null, scope: 'col' }, c.header || c.label)))),
     h('tbody', {}, rows.map((r) => h('tr', { class: rowClass ? rowClass(r) : null },
@@ -89,7 +89,7 @@ export function renderInto(el, key, build) {
   const k = JSON.stringify(key);
   if (el.dataset.key === k) return;
   el.dataset.key = k;
-  el.replaceChildren(...[].concat(build()));
+  el.replaceChildren(...[].concat(build()).flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
 }
 
 export function errorBox() { return h('p', { class: 'error', role: 'alert' }); }
