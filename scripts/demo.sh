@@ -109,3 +109,13 @@ W=data/pollux/workloads
   --policy tiresias,drover --report out/philly-report.html | head -3
 echo
 echo "reports: out/sim-report.html, out/philly-report.html; cluster logs: $OUT"
+
+step "the web console: everything above, as pictures"
+echo "open http://127.0.0.1:$PORT/ and sign in with the admin token:"
+echo "  $(cat "$OUT/server/admin.token")"
+echo "(overview, consumers with the plan editor, alpha's job with its resizes and curves, beta's experiment and deployment)"
+if [ -t 0 ]; then
+  read -r -p "press Enter to stop the demo cluster " _
+else
+  echo "(stdin is not a terminal: stopping the demo cluster now)"
+fi

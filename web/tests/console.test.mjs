@@ -95,7 +95,9 @@ test("a resize appears on the job's timeline with its pause; live loss and sampl
   await page.getByRole('heading', { name: /Job 1: alpha-train/ }).waitFor();
   // beta takes back its 2 slots: alpha shrinks 4 -> 2 in-process.
   await c.api('POST', '/api/v1/jobs', JSON.stringify({
-    name: 'beta-sleep', consumer: '/teams/beta', workers: 2, resources: { gpus: 1 }, command: ['sleep', '1000'],
+    name: 'beta-sleep', consumer: '/teams/beta', workers: 2, resources: { gpus: 1 },
+    // Output that would run script if a page wrote it as markup.
+    command: ['sh', '-c', 'echo "<img src=x onerror=window.pwned=1><script>window.pwned=2</script>"; exec sleep 1000'],
   }), bob);
   await page.getByRole('cell', { name: '4 → 2' }).waitFor({ timeout: 90000 });
   const rescale = (await job(1)).rescales.find((r) => r.from === 4 && r.to === 2);
@@ -155,6 +157,9 @@ test("cancelling from the job's page stops its worker processes", async () => {
   assert.ok(pids.every((p) => p > 0 && alive(p)), `workers ${pids} should be running`);
   const page = await signedIn(b, c, bob);
   await page.goto(`${c.url}/#/jobs/2`);
+  // The worker's output shows as the text it is.
+  await page.locator('pre.logs').filter({ hasText: '<img src=x onerror=window.pwned=1>' }).waitFor();
+  assert.equal(await page.evaluate(() => window.pwned), undefined);
   await page.getByRole('button', { name: 'Cancel job' }).click();
   await page.getByRole('button', { name: 'Yes, cancel it' }).click();
   await page.locator('h1 .state.CANCELLED').waitFor({ timeout: 20000 });
