@@ -32,11 +32,28 @@ export async function jobsPage(view, _match, params) {
   const body = h('div');
   const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' });
   view.append(h('h1', {}, 'Jobs'), filters, err, pager, body);
-  const history = [];  // the `before` cursors of the pages before this one
+  const filterQuery = () => {
+    const q = new URLSearchParams();
+    for (const k of ['state', 'consumer', 'user']) if (f[k]) q.set(k, f[k]);
+    return q;
+  };
+  // The page before this one (newer jobs): the PAGE matching jobs just above
+  // this page's first, asked of the server oldest-first; their cursor is the
+  // newest of them + 1 (none left above: the first page).
+  const newer = async (first) => {
+    const q = filterQuery();
+    q.set('order', 'oldest');
+    q.set('after', first);
+    q.set('limit', PAGE);
+    const up = await api(`/api/v1/jobs?${q}`);
+    go({ before: up.next ? up.jobs[up.jobs.length - 1].id + 1 : '' });
+  };
   return {
     async refresh() {
-      const q = new URLSearchParams({ order: 'newest', limit: PAGE });
-      for (const k of ['state', 'consumer', 'user', 'before']) if (f[k]) q.set(k, f[k]);
+      const q = filterQuery();
+      q.set('order', 'newest');
+      q.set('limit', PAGE);
+      if (f.before) q.set('before', f.before);
       let page;
       try {
         page = await api(`/api/v1/jobs?${q}`);
@@ -60,8 +77,8 @@ export async function jobsPage(view, _match, params) {
       ], page.jobs, { empty: 'No job matches.' }));
       renderInto(pager, [page.total, page.next, f.before], () => [
         h('span', { class: 'muted' }, `${page.total.toLocaleString('en-US')} job${page.total === 1 ? '' : 's'}`),
-        f.before ? h('button', { type: 'button', onclick: () => { go({ before: history.pop() || '' }); } }, 'Newer') : null,
-        page.next ? h('button', { type: 'button', onclick: () => { history.push(f.before); go({ before: page.next }); } }, 'Older') : null,
+        f.before && page.jobs.length ? h('button', { type: 'button', onclick: () => newer(page.jobs[0].id).catch((e) => { err.textContent = e.message; }) }, 'Newer') : null,
+        page.next ? h('button', { type: 'button', onclick: () => go({ before: page.next }) }, 'Older') : null,
       ]);
     },
   };

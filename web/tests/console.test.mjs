@@ -109,6 +109,17 @@ test("a resize appears on the job's timeline with its pause; live loss and sampl
   await visible(page, 'Workers over time (each step is a resize)');
   await page.locator('pre.logs').filter({ hasText: /step|loss/ }).waitFor({ timeout: 30000 });
   await shot(page, '03-job-resized');
+  // Change bounds from the page: bad bounds get the server's message and change nothing.
+  await page.getByLabel('Min workers').fill('3');
+  await page.getByLabel('Max workers').fill('2');
+  await page.getByRole('button', { name: 'Change bounds' }).click();
+  await page.getByRole('alert').filter({ hasText: /min/ }).waitFor();
+  assert.deepEqual((await job(1)).workers, { min: 1, max: 4 });
+  await page.getByLabel('Min workers').fill('1');
+  await page.getByLabel('Max workers').fill('3');
+  await page.getByRole('button', { name: 'Change bounds' }).click();
+  await until('the new bounds', async () => (await job(1)).workers.max === 3);
+  await page.getByText(/workers \d of 1\.\.3/).waitFor();
   assert.deepEqual(page.errors, []);
   await page.close();
 });
@@ -227,6 +238,23 @@ test("an experiment's trials, the best, curves and parameters appear", async () 
   await page.getByRole('button', { name: 'Sort by reports' }).click();
   await shot(page, '06-experiment');
   assert.deepEqual(page.errors, []);
+
+  // Stop from the page: the running trials' jobs are cancelled.
+  const long = await c.api('POST', '/api/v1/experiments', JSON.stringify({
+    name: 'beta-long', consumer: '/teams/beta',
+    search: { algorithm: 'random', metric: 'acc', goal: 'maximize', max_trials: 2, max_parallel: 2 },
+    parameters: { x: { type: 'double', min: 0, max: 1 } }, trial: { resources: { gpus: 1 }, command: ['sleep', '1000'] },
+  }), bob);
+  await page.goto(`${c.url}/#/experiments/${long.id}`);
+  await page.getByText('2 running').waitFor({ timeout: 30000 });
+  await page.getByRole('button', { name: 'Stop experiment' }).click();
+  await page.getByRole('button', { name: 'Yes, stop it' }).click();
+  await page.locator('h1 .state.STOPPED').waitFor({ timeout: 20000 });
+  const trialJobs = (await c.api('GET', `/api/v1/experiments/${long.id}`, undefined, bob)).trials.map((t) => t.job);
+  await until('the trials to be cancelled', async () => {
+    const states = await Promise.all(trialJobs.map(async (t) => (await job(t)).state));
+    return states.every((x) => x === 'CANCELLED');
+  });
   await page.close();
 });
 
@@ -308,6 +336,13 @@ test('10,000 jobs in the store: the jobs page renders its first page in under 1 
     // The next page comes from the server too.
     await page.getByRole('button', { name: 'Older' }).click();
     await page.locator('table.data > tbody > tr').first().filter({ hasText: new RegExp(`^${N - 50}`) }).waitFor();
+    await page.getByRole('button', { name: 'Older' }).click();
+    await page.locator('table.data > tbody > tr').first().filter({ hasText: new RegExp(`^${N - 100}`) }).waitFor();
+    await page.getByRole('button', { name: 'Newer' }).click();
+    await page.locator('table.data > tbody > tr').first().filter({ hasText: new RegExp(`^${N - 50}`) }).waitFor();
+    await page.getByRole('button', { name: 'Newer' }).click();
+    await page.locator('table.data > tbody > tr').first().filter({ hasText: new RegExp(`^${N}`) }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Newer' }).count(), 0);
     await page.close();
   } finally {
     await big.stop();

@@ -134,7 +134,8 @@ export async function signedIn(b, cluster, token, viewport = { width: 1440, heig
   const page = await b.newPage({ viewport });
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  // Script errors; not the browser's notes of error statuses, which tests provoke and check themselves.
+  page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text()); });
   page.errors = errors;
   await page.goto(`${cluster.url}/`);
   await page.getByLabel('API token').fill(token);
