@@ -1,6 +1,8 @@
 #include "server/router.h"
 
 #include <chrono>
+#include <cstdio>
+#include <functional>
 
 #include <httplib.h>
 
@@ -69,6 +71,20 @@ void Router::Delete(const std::string& r, std::vector<Role> roles, Handler fn) {
 void Router::GetWaiting(const std::string& r, std::vector<Role> roles, WaitingHandler fn) { Add("GET", r, std::move(roles), std::move(fn)); }
 void Router::PostWaiting(const std::string& r, std::vector<Role> roles, WaitingHandler fn) { Add("POST", r, std::move(roles), std::move(fn)); }
 
+// A GET answered in full gets an ETag (its body's hash); asked again with that
+// tag in If-None-Match, it answers 304 without the body. The console's polls
+// thus move bytes only when what they show has changed.
+void Router::Conditional(const httplib::Request& req, httplib::Response& res) {
+  if (res.status != 200 || res.body.empty()) return;  // errors, and streamed answers (logs)
+  char tag[24];
+  std::snprintf(tag, sizeof tag, "\"%016zx\"", std::hash<std::string>{}(res.body));
+  res.set_header("ETag", tag);
+  if (req.get_header_value("If-None-Match") == tag) {
+    res.status = 304;
+    res.body.clear();
+  }
+}
+
 std::optional<Wait> Router::Dispatch(httplib::Request& req, httplib::Response& res) {
   auto t0 = std::chrono::steady_clock::now();
   const Route* found = nullptr;
@@ -122,6 +138,7 @@ std::optional<Wait> Router::Dispatch(httplib::Request& req, httplib::Response& r
       }
     }
     std::optional<Wait> wait = found->fn(*who, req, res);
+    if (!wait && req.method == "GET") Conditional(req, res);
     if (wait) {
       {
         std::lock_guard<std::mutex> lock(waits_mu_);

@@ -80,6 +80,8 @@ class Router {
   };
   void Add(const std::string& method, const std::string& route, std::vector<Role> roles, WaitingHandler fn);
   static std::string Key(const Principal& who);
+  //! ETag and 304 for a GET answered in full (see router.cc).
+  static void Conditional(const httplib::Request& req, httplib::Response& res);
 
   Authenticate authenticate_;
   Metrics& metrics_;

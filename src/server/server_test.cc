@@ -357,6 +357,38 @@ std::string Violation(const YAML::Node& doc, YAML::Node schema, const json& v, c
 
 // Every operation the server serves is documented and every documented one
 // served; every GET answers 200 with what its schema requires.
+TEST_F(ServerTest, AGetAnswersNotModifiedUntilWhatItShowsChanges) {
+  auto get = [&](const std::string& tag) {
+    httplib::Headers h = {{"Authorization", "Bearer " + admin_}};
+    if (!tag.empty()) h.emplace("If-None-Match", tag);
+    return client_->Get("/api/v1/hosts", h);
+  };
+  httplib::Result first = get("");
+  ASSERT_TRUE(first);
+  const std::string tag = first->get_header_value("ETag");
+  ASSERT_FALSE(tag.empty());
+  httplib::Result same = get(tag);
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->status, 304);
+  EXPECT_EQ(same->body, "");
+  httplib::Result other = get("\"0000000000000000\"");  // the control: another tag gets the body
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 200);
+  EXPECT_EQ(other->body, first->body);
+  ASSERT_EQ(Call("POST", "/api/v1/agent/register", R"({"name":"h9","gpu_slots":1,"cpus":1,"memory_mib":1024})", join_)
+                .first,
+            200);
+  httplib::Result changed = get(tag);
+  ASSERT_TRUE(changed);
+  EXPECT_EQ(changed->status, 200);
+  EXPECT_NE(changed->get_header_value("ETag"), tag);
+  // Errors carry no tag.
+  httplib::Result missing = client_->Get("/api/v1/jobs/99", {{"Authorization", "Bearer " + admin_}});
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_FALSE(missing->has_header("ETag"));
+}
+
 TEST_F(ServerTest, ServesExactlyTheDocumentedOperationsWithTheirSchemas) {
   YAML::Node doc = YAML::LoadFile(DROVER_OPENAPI);
   std::set<std::string> documented, served;

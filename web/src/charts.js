@@ -7,6 +7,13 @@ import { h } from './ui.js';
 export const palette = ['#1f5fbf', '#d9480f', '#2b8a3e', '#862e9c', '#c2255c', '#0b7285', '#e67700', '#5c940d',
   '#364fc7', '#a61e4d'];
 
+// `hex` mixed with white: an opaque tint, so a stacked band hides the one above it where they overlap.
+function tint(hex, white = 0.6) {
+  const n = parseInt(hex.slice(1), 16);
+  const mix = (c) => Math.round(c + (255 - c) * white);
+  return `rgb(${mix(n >> 16)}, ${mix((n >> 8) & 255)}, ${mix(n & 255)})`;
+}
+
 function frame(title) {
   const plot = h('div', { class: 'plot' });
   const note = h('p', { class: 'empty', hidden: true }, 'No data yet.');
@@ -66,7 +73,7 @@ export function timeChart(title, { series, stacked = false, height = 200, yLabel
           stroke: color,
           width: 2,
           dash: s.dash,
-          fill: stacked && r ? `${color}55` : s.fill,
+          fill: stacked && r ? tint(color) : s.fill,
           spanGaps: !stacked,
           paths: s.step ? uPlot.paths.stepped({ align: 1 }) : undefined,
           value: (u, v, si, idx) => {
