@@ -79,6 +79,7 @@ void Router::Conditional(const httplib::Request& req, httplib::Response& res) {
   char tag[24];
   std::snprintf(tag, sizeof tag, "\"%016zx\"", std::hash<std::string>{}(res.body));
   res.set_header("ETag", tag);
+  res.set_header("Cache-Control", "private, no-cache");  // the browser may keep it, but asks again each time
   if (req.get_header_value("If-None-Match") == tag) {
     res.status = 304;
     res.body.clear();
