@@ -357,7 +357,8 @@ Status Server::Run() {
     spdlog::info("inference router listening on {}:{}", opt_.host, inference_port_.load());
   }
   scheduler_ = std::thread([this] { SchedulerLoop(); });
-  spdlog::info("drover server listening on {}:{} (data in {})", opt_.host, port, opt_.data_dir);
+  spdlog::info("drover server listening on {}:{} (data in {}); web console at {}://{}:{}/", opt_.host, port,
+               opt_.data_dir, opt_.tls_cert.empty() ? "http" : "https", opt_.host, port);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) http_->Stop();  // stopped while starting

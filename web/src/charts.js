@@ -17,8 +17,9 @@ function tint(hex, white = 0.6) {
 function frame(title) {
   const plot = h('div', { class: 'plot' });
   const note = h('p', { class: 'empty', hidden: true }, 'No data yet.');
-  const el = h('figure', { class: 'chart', role: 'group', 'aria-label': title }, h('h3', {}, title), note, plot);
-  return { el, plot, note };
+  const summary = h('p', { class: 'sr-only' });  // the chart in words, for screen readers
+  const el = h('figure', { class: 'chart', role: 'group', 'aria-label': title }, h('h3', {}, title), note, summary, plot);
+  return { el, plot, note, summary };
 }
 
 function width(el) { return Math.max(260, (el.clientWidth || 600) - 16); }
@@ -84,6 +85,12 @@ export function timeChart(title, { series, stacked = false, height = 200, yLabel
       })],
     };
     draw(opts, [xs, ...order.map((i) => all[i].y)], order.map((i) => all[i].s.label).join('|'));
+    const latest = all.map(({ s, raw: r, y }) => {
+      const col = r || y;
+      for (let i = col.length - 1; i >= 0; --i) if (col[i] !== null && col[i] !== undefined) return `${s.label} ${Number.isInteger(col[i]) ? col[i] : col[i].toFixed(2)}`;
+      return null;
+    }).filter(Boolean);
+    f.summary.textContent = latest.length ? `Latest: ${latest.join(', ')}.` : '';
   };
   return { el: f.el, update };
 }

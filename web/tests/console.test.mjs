@@ -78,6 +78,8 @@ test('overview: hosts, slots used and free, jobs, utilisation over time', async 
   await page.getByRole('cell', { name: 'host-a' }).waitFor();
   await page.getByRole('cell', { name: 'host-b' }).waitFor();
   await visible(page, 'GPU slots in use');
+  // The chart in words, for screen readers.
+  await page.locator('figure[aria-label="GPU slots in use"] .sr-only').filter({ hasText: 'Latest: used 4, slots on hosts up 4.' }).waitFor();
   await shot(page, '02-overview');
   // A laptop and a wall screen: nothing wider than the window.
   for (const width of [1024, 2560]) {
