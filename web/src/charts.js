@@ -28,7 +28,16 @@ function width(el) { return Math.max(260, (el.clientWidth || 600) - 16); }
 function keeper(f, height) {
   let u = null;
   let sig = '';
-  const resize = () => { if (u) u.setSize({ width: width(f.el), height }); };
+  // Follows the window's width while the chart is on the page; gone with it.
+  const resize = () => {
+    if (!f.el.isConnected && u) {
+      window.removeEventListener('resize', resize);
+      u.destroy();
+      u = null;
+      return;
+    }
+    if (u) u.setSize({ width: width(f.el), height });
+  };
   window.addEventListener('resize', resize);
   return (opts, data, signature) => {
     const has = data[0] && data[0].length > 0 && data.slice(1).some((col) => col.some((v) => v !== null && v !== undefined));
