@@ -151,6 +151,30 @@ TEST(ElasticPolicyTest, SpareGpusGoWhereTheyAddMost) {
   EXPECT_EQ(Workers(s, 2), 7);
 }
 
+// A profile that dips at the worker crossing onto a second host (3 on one,
+// then the network) but gains past it: growth looks at the best average
+// gain of the next workers, not only the next one, so the spare GPUs go past
+// the dip rather than to a job that gains a little per worker.
+TEST(ElasticPolicyTest, GrowthLooksPastADipInTheProfile) {
+  auto run = [](std::vector<double> dipping) {
+    ClusterState s = Cluster(2, 4);
+    AddConsumer(s, "/", "a", {});
+    JobState& big = AddJob(s, 1, "/a", 1, 8);
+    big.placement = {{0, 4}};
+    big.speedup = std::move(dipping);
+    JobState& modest = AddJob(s, 2, "/a", 1, 4, 1);
+    modest.placement = {{1, 1}};
+    modest.speedup = {0, 1, 1.05, 1.08, 1.1};
+    ElasticPolicy p = Drover();
+    Apply(s, p.Decide(s, 0));
+    return std::pair{Workers(s, 1), Workers(s, 2)};
+  };
+  // Crossing hosts at 5 costs, then 6..8 scale well: 8 workers beat 4 by far.
+  EXPECT_EQ(run({0, 1, 1.9, 2.7, 3.4, 3.3, 4.6, 5.9, 7.2}), (std::pair{7, 1}));
+  // The control: the same job with no gain past 4 leaves the spare GPUs to the other.
+  EXPECT_EQ(run({0, 1, 1.9, 2.7, 3.4, 3.3, 3.3, 3.3, 3.3}), (std::pair{4, 4}));
+}
+
 TEST(ElasticPolicyTest, LimitCapsAConsumer) {
   ClusterState s = Cluster(1, 8);
   AddConsumer(s, "/", "a", {.limit = 3});

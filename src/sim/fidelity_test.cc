@@ -38,9 +38,10 @@ TEST(PolluxFidelityTest, TiresiasMatchesTheReferenceWithin3Percent) {
   }
 }
 
-// Given the true speedup profiles, drover's policy is at most three quarters
-// of Tiresias; learning them online, as on the live platform, costs some of
-// that (0.76 when written) but must stay clearly ahead.
+// Given the true speedup profiles, drover's policy is at most 0.70 of
+// Tiresias (0.64 when written, with growth along the profile's concave
+// hull); learning them online, as on the live platform, costs some of that
+// (0.73 when written) but must stay clearly ahead.
 TEST(PolluxFidelityTest, DroverMeanJctIsWellBelowTiresiasWithLearnedOrTrueProfiles) {
   double learned = 0, oracle = 0, tiresias = 0;
   for (int w = 1; w <= 4; ++w) {
@@ -50,8 +51,8 @@ TEST(PolluxFidelityTest, DroverMeanJctIsWellBelowTiresiasWithLearnedOrTrueProfil
   }
   std::printf("mean JCT over workloads 1-4: learned %.0f, oracle %.0f, Tiresias (reference) %.0f\n", learned / 4,
               oracle / 4, tiresias / 4);
-  EXPECT_LE(oracle / tiresias, 0.75);
-  EXPECT_LE(learned / tiresias, 0.82);
+  EXPECT_LE(oracle / tiresias, 0.70);
+  EXPECT_LE(learned / tiresias, 0.78);
   EXPECT_GT(learned, oracle) << "learning should cost something: the oracle is the bound";
 }
 
