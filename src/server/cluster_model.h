@@ -129,6 +129,8 @@ class ClusterModel {
   int WorkersPerHost(const Resources& per_worker) const;
   //! The largest host's GPUs (0 without hosts).
   int64_t MaxHostGpus() const;
+  //! GPUs held by workers that have not exited, by host (hosts with none absent).
+  std::map<std::string, int64_t> GpusInUse() const;
 
   // -- plan ------------------------------------------------------------------
   const ConsumerTree& plan() const { return plan_; }

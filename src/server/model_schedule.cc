@@ -79,6 +79,16 @@ int64_t ClusterModel::MaxHostGpus() const {
   return most;
 }
 
+std::map<std::string, int64_t> ClusterModel::GpusInUse() const {
+  std::map<std::string, int64_t> used;
+  for (const auto& [id, j] : jobs_) {
+    for (const auto& w : j.workers) {
+      if (w.state != WorkerState::kExited) used[w.host] += j.rec.per_worker.gpus;
+    }
+  }
+  return used;
+}
+
 int ClusterModel::WorkersPerHost(const Resources& per_worker) const { return WorkersOn(MaxHostGpus(), per_worker); }
 
 int ClusterModel::Schedule(sched::Policy& policy, double now, store::WriteBatch* batch) {

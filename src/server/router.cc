@@ -117,6 +117,7 @@ std::optional<Wait> Router::Dispatch(httplib::Request& req, httplib::Response& r
   };
   if (found->open) {
     found->fn(Principal{}, req, res);
+    if (req.method == "GET") Conditional(req, res);
     observe(res.status);
     return std::nullopt;
   }

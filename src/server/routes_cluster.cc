@@ -44,11 +44,10 @@ void Server::ClusterRoutes(Router& router) {
                                                               httplib::Response& res) {
     std::lock_guard<std::mutex> lock(mu_);
     json hosts = json::array();
+    const std::map<std::string, int64_t> in_use = model_.GpusInUse();
     for (const auto& [name, host] : model_.hosts()) {
-      int64_t used = 0;
-      for (const auto& [id, j] : model_.jobs()) {
-        for (const auto& w : j.workers) used += (w.host == name && w.state != WorkerState::kExited) * j.rec.per_worker.gpus;
-      }
+      auto used_it = in_use.find(name);
+      const int64_t used = used_it == in_use.end() ? 0 : used_it->second;
       hosts.push_back({{"name", name}, {"state", host.rec.state}, {"drained", host.rec.cordoned},
                        {"in_doubt", host.in_doubt.empty() ? json(nullptr) : json(host.in_doubt)},
                        {"capacity", ResourcesJson(host.rec.capacity)}, {"gpus_used", used},

@@ -3,7 +3,6 @@
 // user signs in with, so a page sees exactly what that token may), and the
 // history its charts draw, which the scheduler loop samples (history.h).
 #include <algorithm>
-#include <memory>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -37,7 +36,6 @@ void ConsoleHeaders(httplib::Response& res) {
   res.set_header("X-Content-Type-Options", "nosniff");
   res.set_header("X-Frame-Options", "DENY");
   res.set_header("Referrer-Policy", "no-referrer");
-  res.set_header("Cache-Control", "no-cache");
 }
 
 constexpr int kMaxPoints = 5000;  // per read: 6 h of samples at 10 s is 2160
@@ -45,32 +43,18 @@ constexpr int kMaxPoints = 5000;  // per read: 6 h of samples at 10 s is 2160
 }  // namespace
 
 void Server::ConsoleRoutes(Router& router) {
-  struct File {
-    std::string type, etag;
-    std::string_view bytes;
-  };
-  auto files = std::make_shared<std::map<std::string, File, std::less<>>>();
-  for (const ConsoleAsset& a : ConsoleAssets()) {
-    (*files)[std::string(a.name)] = {ContentType(a.name), "\"" + Sha256Hex(std::string(a.bytes)).substr(0, 16) + "\"",
-                                     a.bytes};
-  }
-  auto serve = [files](const std::string& name, const httplib::Request& req, httplib::Response& res) {
-    auto it = files->find(name);
-    if (it == files->end()) return Reply(res, 404, {{"error", "no such console file: " + name}});
+  // The router tags every full GET answer and answers 304 to a tag that still holds.
+  auto serve = [](const std::string& name, httplib::Response& res) {
+    const auto& all = ConsoleAssets();
+    auto it = std::find_if(all.begin(), all.end(), [&](const ConsoleAsset& a) { return a.name == name; });
+    if (it == all.end()) return Reply(res, 404, {{"error", "no such console file: " + name}});
     ConsoleHeaders(res);
-    res.set_header("ETag", it->second.etag);
-    if (req.get_header_value("If-None-Match") == it->second.etag) {
-      res.status = 304;
-      return;
-    }
     res.status = 200;
-    res.set_content(std::string(it->second.bytes), it->second.type);
+    res.set_content(std::string(it->bytes), ContentType(it->name));
   };
-  router.Open("GET", "/", [serve](const httplib::Request& req, httplib::Response& res) {
-    serve("index.html", req, res);
-  });
+  router.Open("GET", "/", [serve](const httplib::Request&, httplib::Response& res) { serve("index.html", res); });
   router.Open("GET", "/assets/{file}", [serve](const httplib::Request& req, httplib::Response& res) {
-    serve(req.matches[1].str(), req, res);
+    serve(req.matches[1].str(), res);
   });
 
   // -- history: ?since=UNIX_SECONDS (default: an hour ago) ----------------------
@@ -134,10 +118,10 @@ std::map<std::string, History::Values> Server::SampleLocked() const {
     (h.rec.state == "up" ? up : down) += 1;
     if (h.rec.state == "up") gpus += h.rec.capacity.gpus;
   }
+  for (const auto& [host, n] : model_.GpusInUse()) used += n;
   for (const auto& [id, j] : model_.jobs()) {
     if (j.rec.state == api::JobState::kPending || j.rec.state == api::JobState::kPreempted) ++pending;
     if (j.rec.state == api::JobState::kRunning || j.rec.state == api::JobState::kStarting) ++running;
-    for (const auto& w : j.workers) used += (w.state != api::WorkerState::kExited) * j.rec.per_worker.gpus;
     if (j.rec.state != api::JobState::kRunning) continue;
     History::Values& v = out["job:" + std::to_string(id)];
     v["workers"] = static_cast<double>(j.workers.size());

@@ -146,44 +146,31 @@ void Server::JobRoutes(Router& router) {
     if (!consumer.empty() && model_.plan().Find(consumer) < 0) {
       return Fail(res, NotFound("consumer: " + consumer + " does not exist; `drover consumers` lists them"));
     }
-    auto matches = [&](const Job& j) {
-      return MayUse(who, j.rec.consumer) && (!state || j.rec.state == *state) &&
-             (consumer.empty() || PathWithin(j.rec.consumer, consumer)) && (user.empty() || j.rec.user == user);
-    };
-    // A page of `n` jobs after the cursor, in either order; `next` is the
+    // A page of `n` jobs past the cursor, in either order; `next` is the
     // cursor of the page after it. `total` counts every job the filters match.
+    const JobId cursor = static_cast<JobId>(std::max<int64_t>(newest ? before->value_or(0) : after->value_or(0), 0));
     json jobs = json::array();
     JobId last = 0;
     int64_t total = 0;
     const int64_t n = std::clamp<int64_t>(limit->value_or(100), 1, 1000);
-    auto take = [&](const Job& j) {
-      if (!matches(j)) return;
-      ++total;
-      if (static_cast<int64_t>(jobs.size()) == n) {
-        if (!last) last = jobs.back()["id"];
+    auto visit = [&](JobId id, const Job& j) {
+      if (!MayUse(who, j.rec.consumer) || (state && j.rec.state != *state) ||
+          (!consumer.empty() && !PathWithin(j.rec.consumer, consumer)) || (!user.empty() && j.rec.user != user)) {
         return;
       }
-      jobs.push_back(JobSummary(j, model_));
+      ++total;
+      const bool past_cursor = newest ? (!cursor || id < cursor) : id > cursor;
+      if (!past_cursor) return;
+      if (static_cast<int64_t>(jobs.size()) < n) {
+        jobs.push_back(JobSummary(j, model_));
+      } else if (!last) {
+        last = jobs.back()["id"];
+      }
     };
-    const auto& all = model_.jobs();
     if (newest) {
-      const JobId cursor = *before && **before > 0 ? static_cast<JobId>(**before) : 0;
-      for (auto it = all.rbegin(); it != all.rend(); ++it) {
-        if (cursor && it->first >= cursor) {
-          total += matches(it->second);
-          continue;
-        }
-        take(it->second);
-      }
+      for (auto it = model_.jobs().rbegin(); it != model_.jobs().rend(); ++it) visit(it->first, it->second);
     } else {
-      const JobId cursor = static_cast<JobId>(std::max<int64_t>(after->value_or(0), 0));
-      for (const auto& [id, j] : all) {
-        if (id <= cursor) {
-          total += matches(j);
-          continue;
-        }
-        take(j);
-      }
+      for (const auto& [id, j] : model_.jobs()) visit(id, j);
     }
     json out = {{"jobs", jobs}, {"total", total}};
     if (last) out["next"] = last;

@@ -58,46 +58,45 @@ function keeper(f, height) {
 export function timeChart(title, { series, stacked = false, height = 200, yLabel = '', lines = [] } = {}) {
   const f = frame(title);
   const draw = keeper(f, height);
-  const update = (points, extra = series) => {
-    const keys = extra;
+  const update = (points) => {
     const xs = points.map((p) => p.time);
-    const raw = keys.map((s) => points.map((p) => (p[s.key] === undefined ? null : p[s.key])));
-    let ys = raw;
-    if (stacked) {
-      const acc = xs.map(() => 0);
-      ys = raw.map((col) => col.map((v, i) => (acc[i] += v || 0)));
-    }
-    const all = [...keys.map((s, i) => ({ s, y: ys[i], raw: raw[i], stackedSeries: stacked })),
-      ...lines.map((s) => ({ s, y: points.map((p) => (p[s.key] === undefined ? null : p[s.key])), raw: null }))];
-    // Stacked areas are drawn top first, so each lower band paints over the one above.
-    const order = stacked ? [...all.keys()].sort((a, b) => (all[a].raw && all[b].raw ? b - a : all[a].raw ? -1 : 1)) : [...all.keys()];
+    const column = (key) => points.map((p) => (p[key] === undefined ? null : p[key]));
+    // Each drawn series: its own values (legend, summary) and what is drawn (stacked: the running sum).
+    const acc = xs.map(() => 0);
+    const all = [
+      ...series.map((s) => {
+        const own = column(s.key);
+        return { s, own, y: stacked ? own.map((v, i) => (acc[i] += v || 0)) : own, band: stacked };
+      }),
+      ...lines.map((s) => { const own = column(s.key); return { s, own, y: own, band: false }; }),
+    ];
+    // Stacked bands are drawn top first, so each lower band paints over the one above; lines last.
+    const order = [...all.keys()];
+    if (stacked) order.splice(0, series.length, ...order.slice(0, series.length).reverse());
+    const show = (v, digits) => (v === null || v === undefined ? '—' : Number.isInteger(v) ? v : v.toFixed(digits));
     const opts = {
       scales: { x: { time: true } },
       axes: [{}, { label: yLabel, size: 56 }],
       cursor: { drag: { x: true, y: false } },
       series: [{}, ...order.map((i) => {
-        const { s, raw: r } = all[i];
+        const { s, own, band } = all[i];
         const color = s.color || palette[i % palette.length];
         return {
           label: s.label,
           stroke: color,
           width: 2,
           dash: s.dash,
-          fill: stacked && r ? tint(color) : s.fill,
+          fill: band ? tint(color) : s.fill,
           spanGaps: !stacked,
           paths: s.step ? uPlot.paths.stepped({ align: 1 }) : undefined,
-          value: (u, v, si, idx) => {
-            const val = r ? r[idx] : v;
-            return val === null || val === undefined ? '—' : Number.isInteger(val) ? val : val.toFixed(3);
-          },
+          value: (u, v, si, idx) => show(own[idx], 3),
         };
       })],
     };
     draw(opts, [xs, ...order.map((i) => all[i].y)], order.map((i) => all[i].s.label).join('|'));
-    const latest = all.map(({ s, raw: r, y }) => {
-      const col = r || y;
-      for (let i = col.length - 1; i >= 0; --i) if (col[i] !== null && col[i] !== undefined) return `${s.label} ${Number.isInteger(col[i]) ? col[i] : col[i].toFixed(2)}`;
-      return null;
+    const latest = all.map(({ s, own }) => {
+      const i = own.findLastIndex((v) => v !== null && v !== undefined);
+      return i < 0 ? null : `${s.label} ${show(own[i], 2)}`;
     }).filter(Boolean);
     f.summary.textContent = latest.length ? `Latest: ${latest.join(', ')}.` : '';
   };

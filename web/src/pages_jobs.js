@@ -1,7 +1,7 @@
 // Jobs: a filtered table paged by the server (newest first), and a job's page
 // with its workers, the timeline of its resizes, live curves, events, logs
 // that follow, and cancel / change-bounds actions.
-import { api, h, fmt, table, renderInto, stateBadge, errorBox, confirmButton, session } from './ui.js';
+import { api, h, fmt, table, renderInto, stateBadge, errorBox, confirmButton, authHeaders } from './ui.js';
 import { timeChart, palette } from './charts.js';
 
 const PAGE = 50;
@@ -104,10 +104,11 @@ export async function jobPage(view, [id]) {
     h('h2', {}, 'Training'), h('div', { class: 'grid2' }, loss.el, speed.el), profile,
     h('h2', {}, 'Workers'), workers, h('h2', {}, 'Events'), events, h('h2', {}, 'Logs'), logs.el);
   let built = '';
+  const from = Math.floor(Date.now() / 1000 - 3600);  // fixed at the first read, so points stay put
   return {
     dispose: () => logs.stop(),
     async refresh() {
-      const [j, hist] = await Promise.all([api(`/api/v1/jobs/${id}`), api(`/api/v1/jobs/${id}/history?since=${Math.floor(j0(id))}`)]);
+      const [j, hist] = await Promise.all([api(`/api/v1/jobs/${id}`), api(`/api/v1/jobs/${id}/history?since=${from}`)]);
       renderInto(head, [j.name, j.state, j.reason, j.world_size, j.step, j.loss, j.samples_per_s], () => [
         h('h1', {}, `Job ${j.id}: ${j.name} `, stateBadge(j.state)),
         h('p', {}, `${j.consumer} · ${j.user} · workers ${j.world_size} of ${j.workers.min}..${j.workers.max} · ${j.gpus} GPUs · submitted ${fmt.time(j.submit_time)}`
@@ -154,13 +155,6 @@ export async function jobPage(view, [id]) {
       logs.workers(j.worker_list.map((w) => w.rank), ended);
     },
   };
-}
-
-// The history's start: an hour before now, kept from the first read so points stay put.
-const starts = new Map();
-function j0(id) {
-  if (!starts.has(id)) starts.set(id, Date.now() / 1000 - 3600);
-  return starts.get(id);
 }
 
 function profileTable(p) {
@@ -210,7 +204,7 @@ function logView(id) {
     note.textContent = 'following…';
     try {
       const res = await fetch(`/api/v1/jobs/${id}/logs?tail=200&follow=1${r === null ? '' : `&worker=${r}`}`,
-        { headers: { Authorization: `Bearer ${session.token}` }, signal: ctl.signal });
+        { headers: authHeaders(), signal: ctl.signal });
       if (!res.ok) { note.textContent = (await res.json()).error; return; }
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       for (;;) {

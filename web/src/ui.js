@@ -15,8 +15,10 @@ export class ApiError extends Error {
 // Calls the API with the session's token. `body`: a string is sent as YAML,
 // anything else as JSON. Resolves to the parsed JSON (or text); rejects with
 // an ApiError carrying the server's message.
+export function authHeaders() { return { Authorization: `Bearer ${session.token}` }; }
+
 export async function api(path, { method = 'GET', body, signal } = {}) {
-  const headers = { Authorization: `Bearer ${session.token}` };
+  const headers = authHeaders();
   let payload;
   if (body !== undefined) {
     headers['Content-Type'] = typeof body === 'string' ? 'application/yaml' : 'application/json';
