@@ -47,6 +47,10 @@ struct JobState {
   //! relative to one (speedup[0] == 0). Empty when unknown; then the
   //! scheduler assumes linear scaling.
   std::vector<double> speedup;
+  //! Seconds a resize stops the job (its workers regroup, or it restarts);
+  //! 0 when unknown or free. A grow is held back when the job, by its profile,
+  //! would not win the pause back (see ElasticPolicy).
+  double resize_pause = 0;
 
   bool running() const { return !placement.empty(); }
   int gpus_per_worker() const { return static_cast<int>(per_worker.gpus); }

@@ -28,6 +28,7 @@ struct Work {
   std::string reason;     // why it is pending, when it is
   PendingKind kind = PendingKind::kCapacity;  // and what kind of wait that is
   std::string change;     // why its placement changed, when it did
+  bool held = false;      // its growth was held back this cycle: it grows no more
 };
 
 std::string Gpus(int64_t n) { return std::to_string(n) + (n == 1 ? " GPU" : " GPUs"); }
@@ -51,6 +52,7 @@ class Cycle {
     for (int c : consumer_order_) Grow(by_consumer_[c], /*within_entitlement=*/true);
     Borrow();
     Grow(order_, /*within_entitlement=*/false);
+    if (HoldBackGrowthNotWorthItsPause()) Grow(order_, /*within_entitlement=*/false);
     Place();
     Backfill();
     Emit();
@@ -276,9 +278,30 @@ class Cycle {
     return r + (left > 0 ? "reclaiming them, grace ends in " + Secs(left) : "reclaiming them now");
   }
 
+  // Running jobs that would grow by less than their resize pause is worth
+  // keep their size (see the header). True when any was held back.
+  bool HoldBackGrowthNotWorthItsPause() {
+    bool any = false;
+    for (size_t j = 0; j < w_.size(); ++j) {
+      Work& w = w_[j];
+      const JobState& jb = job(j);
+      if (w.cur == 0 || w.target <= w.cur || !(jb.resize_pause > 0)) continue;
+      if (w.target >= static_cast<int>(jb.speedup.size()) || !(jb.speedup[w.cur] > 0)) continue;
+      const double gain = jb.speedup[w.target] / jb.speedup[w.cur] - 1;  // rate, relative
+      const double remaining = jb.attained_service / w.cur;              // seconds, as run so far
+      // Running faster by `gain` saves remaining * gain / (1 + gain).
+      if (remaining * gain / (1 + gain) >= jb.resize_pause) continue;
+      Commit(static_cast<int>(j), w.cur);
+      w.held = true;
+      any = true;
+    }
+    return any;
+  }
+
   double Gain(int j, int t) const {
     const JobState& jb = job(j);
     if (t >= jb.workers.max) return -1;
+    if (w_[j].held && t >= w_[j].cur) return -1;
     double g = 1.0;
     if (!jb.speedup.empty()) {
       if (t + 1 >= static_cast<int>(jb.speedup.size())) return -1;

@@ -175,6 +175,30 @@ TEST(ElasticPolicyTest, GrowthLooksPastADipInTheProfile) {
   EXPECT_EQ(run({0, 1, 1.9, 2.7, 3.4, 3.3, 3.3, 3.3, 3.3}), (std::pair{4, 4}));
 }
 
+// A job that has run a minute on 4 GPUs would, by its profile, run 24%
+// faster on 8: over the minute it is likely still to run that saves about
+// 11 s, less than the 30 s a resize stops it for, so it keeps 4. The
+// controls: the same job after an hour grows, and so does a job whose
+// resizes cost nothing known.
+TEST(ElasticPolicyTest, AGrowThatWouldNotWinBackItsPauseIsHeld) {
+  auto run = [](double ran_s, double pause_s) {
+    ClusterState s = Cluster(1, 8);
+    AddConsumer(s, "/", "a", {});
+    JobState& j = AddJob(s, 1, "/a", 1, 8);
+    j.placement = {{0, 4}};
+    j.speedup = {0, 1, 1.9, 2.7, 3.4, 3.6, 3.8, 4.0, 4.2};
+    j.attained_service = 4 * ran_s;
+    j.resize_pause = pause_s;
+    ElasticPolicy p = Drover();
+    Decisions d = p.Decide(s, 0);
+    Apply(s, d);
+    return Workers(s, 1);
+  };
+  EXPECT_EQ(run(60, 30), 4);
+  EXPECT_EQ(run(3600, 30), 8);
+  EXPECT_EQ(run(60, 0), 8);
+}
+
 TEST(ElasticPolicyTest, LimitCapsAConsumer) {
   ClusterState s = Cluster(1, 8);
   AddConsumer(s, "/", "a", {.limit = 3});

@@ -46,14 +46,40 @@ double BatchGain(const GradientNoise& noise, double init_batch, double batch) {
   return (noise.var + noise.sqr) / (noise.var / s + noise.sqr);
 }
 
+ComputeCorrection::ComputeCorrection(const std::vector<std::pair<double, double>>& ratios) {
+  for (const auto& [m, r] : ratios) {
+    if (m > 0 && r > 0 && std::isfinite(m) && std::isfinite(r)) points_.push_back({std::log(m), std::log(r), m});
+  }
+  std::sort(points_.begin(), points_.end());
+}
+
+std::vector<double> ComputeCorrection::batches() const {
+  std::vector<double> out;
+  for (const Point& p : points_) out.push_back(p.m);
+  return out;
+}
+
+double ComputeCorrection::At(double local_batch) const {
+  if (points_.empty() || !(local_batch > 0)) return 1.0;
+  const double x = std::log(local_batch);
+  if (x <= points_.front().log_m) return std::exp(points_.front().log_ratio);
+  if (x >= points_.back().log_m) return std::exp(points_.back().log_ratio);
+  auto hi = std::upper_bound(points_.begin(), points_.end(), x, [](double v, const Point& p) { return v < p.log_m; });
+  auto lo = std::prev(hi);
+  const double t = (x - lo->log_m) / (hi->log_m - lo->log_m);
+  return std::exp(lo->log_ratio + t * (hi->log_ratio - lo->log_ratio));
+}
+
 BatchChoice BestBatch(const ThroughputParams& params, const GradientNoise& noise, const BatchLimits& limits,
-                      int nodes, int replicas) {
+                      int nodes, int replicas, const ComputeCorrection& correction, int sync_replicas) {
   BatchChoice best;
   best.replicas = replicas;
   if (replicas <= 0 || nodes <= 0) return best;
+  const double sync = SyncTime(params, nodes, sync_replicas > 0 ? sync_replicas : replicas);
   auto consider = [&](double m, int accum) {
     const double global = replicas * m * (accum + 1);
-    const double time = PredictStepTime(params, nodes, replicas, m) + accum * ComputeTime(params, m);
+    const double grad = ComputeTime(params, m) * correction.At(m);
+    const double time = CombineStep(params, grad, sync) + accum * grad;
     if (!(time > 0)) return;
     const double goodput = BatchGain(noise, limits.init_batch, global) / time;
     if (!best.feasible || goodput > best.goodput) {
@@ -80,14 +106,20 @@ BatchChoice BestBatch(const ThroughputParams& params, const GradientNoise& noise
   }
   // Adaptive. Compute time is affine in m with a positive intercept, so for a
   // given global batch fewer, larger micro-steps are never slower:
-  // accumulation only pays once the local batch is at its largest.
+  // accumulation only pays once the local batch is at its largest, or at a
+  // local batch the job measured faster than the affine form says.
   const double lo = std::max(limits.min_local, limits.init_batch / replicas);
   const double hi = std::min(limits.max_local, limits.max_batch / replicas);
   for (double m : LocalGrid(lo, hi)) consider(m, 0);
-  for (int accum = 1; accum <= kMaxAccum; ++accum) {
-    const double global = replicas * limits.max_local * (accum + 1.0);
-    if (global > limits.max_batch) break;
-    if (global >= limits.init_batch) consider(limits.max_local, accum);
+  std::vector<double> micro = correction.batches();
+  micro.push_back(limits.max_local);
+  for (double m : micro) {
+    if (m < limits.min_local || m > limits.max_local) continue;
+    for (int accum = 1; accum <= kMaxAccum; ++accum) {
+      const double global = replicas * m * (accum + 1.0);
+      if (global > limits.max_batch) break;
+      if (global >= limits.init_batch) consider(m, accum);
+    }
   }
   if (!best.feasible && replicas * limits.min_local <= limits.max_batch) {
     // init_batch / replicas is below min_local: run at min_local, a larger batch than M0.
@@ -96,8 +128,8 @@ BatchChoice BestBatch(const ThroughputParams& params, const GradientNoise& noise
   return best;
 }
 
-GoodputModel::GoodputModel(BatchLimits limits, ThroughputParams prior)
-    : limits_(limits), prior_(prior), raw_(prior), fit_(prior) {}
+GoodputModel::GoodputModel(BatchLimits limits, ThroughputParams prior, bool learned_prior)
+    : limits_(limits), prior_(prior), learned_prior_(learned_prior), raw_(prior), fit_(prior) {}
 
 void GoodputModel::Observe(const StepObservation& step) {
   if (!Valid(step)) return;
@@ -140,33 +172,54 @@ void GoodputModel::Refit() {
   dirty_ = false;
   profile_valid_ = false;
   std::vector<StepObservation> obs;
-  bool multi_node = false, wide = false, any_sync = false;
   std::set<int64_t> batches;
+  std::set<int> local_sync, node_sync;  // replica counts seen syncing within one node, across nodes
   for (const auto& [key, p] : points_) {
     obs.push_back(p.mean);
-    multi_node |= p.mean.nodes > 1;
-    wide |= p.mean.replicas > 2;
-    any_sync |= p.mean.replicas > 1;
+    if (p.mean.replicas > 1) (p.mean.nodes > 1 ? node_sync : local_sync).insert(p.mean.replicas);
     batches.insert(std::get<2>(key));
   }
+  local_sync_max_ = local_sync.empty() ? 0 : *local_sync.rbegin();
+  node_sync_max_ = node_sync.empty() ? 0 : *node_sync.rbegin();
+  correction_ = ComputeCorrection();
   if (obs.empty()) {
     raw_ = fit_ = prior_;
     return;
   }
-  // Start from the last fit: a new point moves it a little.
-  raw_ = FitThroughput(obs, prior_, &raw_);
-  ThroughputParams p = raw_;
-  // What no point determines is assumed as good as what some point shows.
-  if (batches.size() == 1) {
-    const double m = obs.front().local_batch;
-    const double t = ComputeTime(p, m);
-    p.a_grad = t / 2;
-    p.b_grad = t / (2 * m);
+  // What the points cannot tell apart is tied during the fit, unless a
+  // learned prior decides it (see the header).
+  FitTies ties;
+  if (!learned_prior_) {
+    ties.no_local_slope = local_sync.size() < 2;
+    ties.node_as_local = node_sync.empty();
+    ties.node_slope_as_local = node_sync.size() == 1;
   }
-  if (!any_sync) p.a_local = p.b_local = 0;
-  if (!wide) p.b_local = 0;
-  if (!multi_node) p.a_node = p.a_local, p.b_node = p.b_local;
+  // Start from the last fit: a new point moves it a little.
+  raw_ = FitThroughput(obs, prior_, &raw_, ties);
+  ThroughputParams p = raw_;
+  if (!learned_prior_) {
+    // What no point determines is assumed as good as what some point shows.
+    if (batches.size() == 1) {
+      const double m = obs.front().local_batch;
+      const double t = ComputeTime(p, m);
+      p.a_grad = t / 2;
+      p.b_grad = t / (2 * m);
+    }
+    if (local_sync.empty()) p.a_local = node_sync.empty() ? 0 : std::min(p.a_local, p.a_node);
+    if (local_sync.empty() && node_sync.empty()) p.a_node = 0;
+  }
   fit_ = p;
+  // Measured compute against the fit, by local batch (the mean over its points).
+  std::map<int64_t, std::pair<double, int>> ratio;
+  for (const auto& [key, point] : points_) {
+    if (point.mean.compute_time <= 0) continue;
+    auto& [sum, n] = ratio[std::get<2>(key)];
+    sum += point.mean.compute_time / ComputeTime(fit_, point.mean.local_batch);
+    ++n;
+  }
+  std::vector<std::pair<double, double>> ratios;
+  for (const auto& [m16, r] : ratio) ratios.emplace_back(static_cast<double>(m16) / 16.0, r.first / r.second);
+  correction_ = ComputeCorrection(ratios);
 }
 
 const ThroughputParams& GoodputModel::Params() {
@@ -175,12 +228,17 @@ const ThroughputParams& GoodputModel::Params() {
 }
 
 BatchChoice GoodputModel::Best(int nodes, int replicas) {
-  return BestBatch(Params(), noise_, limits_, nodes, replicas);
+  const ThroughputParams& params = Params();
+  // Sync beyond the most replicas seen syncing (across nodes, or within one
+  // when no multi-node step was seen) is what it was there.
+  const int seen = nodes > 1 && node_sync_max_ > 0 ? node_sync_max_ : local_sync_max_;
+  const int sync_replicas = seen >= 2 ? std::min(replicas, seen) : replicas;
+  return BestBatch(params, noise_, limits_, nodes, replicas, correction_, sync_replicas);
 }
 
 std::vector<double> GoodputModel::Profile(int max_workers, int gpus_per_node) {
   gpus_per_node = std::max(gpus_per_node, 1);
-  if (points_.empty() || max_workers < 1) return {};
+  if ((points_.empty() && !learned_prior_) || max_workers < 1) return {};
   if (dirty_) Refit();
   if (profile_valid_ && profile_key_ == std::pair{max_workers, gpus_per_node}) return profile_;
   std::vector<double> speedup(max_workers + 1, 0.0);
@@ -204,6 +262,14 @@ int GoodputModel::MaxReplicasSeen() const {
   int most = 0;
   for (const auto& [key, p] : points_) most = std::max(most, p.mean.replicas);
   return most;
+}
+
+bool GoodputModel::Informative() const {
+  std::set<int> synced;
+  for (const auto& [key, p] : points_) {
+    if (p.mean.replicas > 1) synced.insert(p.mean.replicas);
+  }
+  return points_.size() >= 4 && synced.size() >= 2;
 }
 
 int64_t GoodputModel::steps() const {
@@ -230,6 +296,15 @@ void GoodputModel::Restore(const std::vector<std::pair<StepObservation, int64_t>
   raw_ = fit_ = prior_;
   profile_valid_ = false;
   dirty_ = true;
+}
+
+void PriorBook::Offer(const std::string& kind, GoodputModel& model) {
+  if (model.Informative()) by_kind_[kind] = model.Params();
+}
+
+const ThroughputParams* PriorBook::Find(const std::string& kind) const {
+  auto it = by_kind_.find(kind);
+  return it == by_kind_.end() ? nullptr : &it->second;
 }
 
 }  // namespace drover::sched

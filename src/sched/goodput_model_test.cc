@@ -27,6 +27,15 @@ BatchLimits Fixed(double batch) {
   return l;
 }
 
+//! A batch that may grow from `init` to `max`, `max_local` at most per micro-step.
+BatchLimits Adaptive(double init, double max, double max_local) {
+  BatchLimits l = Fixed(init);
+  l.max_batch = max;
+  l.max_local = max_local;
+  l.adaptive = true;
+  return l;
+}
+
 // gain(M) = (var + sqr) / (var / s + sqr), s = M / M0.
 TEST(GoodputModelTest, BatchGainIsOneAtTheInitialBatchAndBoundedByTheScale) {
   const GradientNoise noise{1.0, 3.0};
@@ -66,10 +75,7 @@ TEST(GoodputModelTest, AFixedBatchIsSplitIntoTheFewestMicroStepsThatFit) {
 // adaptive job takes it (a bigger micro-batch amortises the fixed compute
 // time); with none it is worth nothing, so it stays at M0.
 TEST(GoodputModelTest, AnAdaptiveJobGrowsItsBatchOnlyWhenTheNoiseSaysItPays) {
-  BatchLimits l = Fixed(64);
-  l.max_batch = 4096;
-  l.max_local = 1024;
-  l.adaptive = true;
+  const BatchLimits l = Adaptive(64, 4096, 1024);
   const BatchChoice noisy = BestBatch(Truth(), {0.01, 10.0}, l, 1, 1);
   const BatchChoice quiet = BestBatch(Truth(), {10.0, 0.01}, l, 1, 1);
   EXPECT_GT(noisy.global_batch, 256);
@@ -152,9 +158,7 @@ namespace {
 // point or new noise gives a new profile (the control: the same noise again
 // gives the same one).
 TEST(GoodputModelTest, TheProfileCacheFollowsNewPointsAndNoise) {
-  BatchLimits l = Fixed(64);
-  l.max_batch = l.max_local = 1024;
-  l.adaptive = true;
+  const BatchLimits l = Adaptive(64, 1024, 1024);
   GoodputModel m(l);
   const ThroughputParams t = Truth();
   m.Observe({1, 1, 64, PredictStepTime(t, 1, 1, 64), PredictStepTime(t, 1, 1, 64)});
@@ -168,6 +172,106 @@ TEST(GoodputModelTest, TheProfileCacheFollowsNewPointsAndNoise) {
   EXPECT_NE(noisy, quiet);
   m.Observe({1, 4, 64, 10 * PredictStepTime(t, 1, 4, 64), 0.02 + 0.002 * 64});
   EXPECT_NE(m.Profile(4, 4), noisy);
+}
+
+}  // namespace
+}  // namespace drover::sched
+
+namespace drover::sched {
+namespace {
+
+TEST(ComputeCorrectionTest, ExactWhereMeasuredInterpolatedBetweenFlatBeyond) {
+  const ComputeCorrection c({{64, 1.5}, {16, 1.0}, {0, 3}, {32, NAN}});
+  EXPECT_FALSE(c.empty());
+  EXPECT_DOUBLE_EQ(c.At(16), 1.0);
+  EXPECT_DOUBLE_EQ(c.At(64), 1.5);
+  EXPECT_DOUBLE_EQ(c.At(8), 1.0);
+  EXPECT_DOUBLE_EQ(c.At(256), 1.5);
+  EXPECT_NEAR(c.At(32), std::sqrt(1.5), 1e-12) << "halfway in log m, halfway in log ratio";
+  EXPECT_EQ(ComputeCorrection().At(32), 1.0);
+  EXPECT_EQ(c.batches(), (std::vector<double>{16, 64}));
+}
+
+// A job whose compute bends at large micro-batches (memory pressure: 128
+// samples take 1.5x what the affine form says) has measured 32, 64 and 128.
+// Its fit is affine, so without the correction it would run its batch of
+// 128 at once; with it, it accumulates 2 x 64. The control: a job whose
+// compute is affine keeps 128 at once.
+TEST(GoodputModelTest, AJobIsNotSteeredToALocalBatchItsOwnStepsShowedSlow) {
+  const BatchLimits l = Adaptive(128, 256, 128);
+  auto run = [&](double bend) {
+    GoodputModel m(l);
+    const ThroughputParams t = Truth();
+    for (double local : {32.0, 64.0, 128.0}) {
+      double compute = ComputeTime(t, local) * (local > 64 ? bend : 1.0);
+      m.Observe({1, 1, local, compute, compute});
+    }
+    return m.Best(1, 1);
+  };
+  const BatchChoice bent = run(1.5), affine = run(1.0);
+  EXPECT_EQ(bent.local_batch, 64);
+  EXPECT_EQ(bent.accum_steps, 1);
+  EXPECT_EQ(affine.local_batch, 128);
+  EXPECT_EQ(affine.accum_steps, 0);
+}
+
+// Sync fitted as linear over 2..4 replicas is not extrapolated past 4: the
+// profile at 16 is what 4's sync with 16's compute gives, above what the
+// linear growth would leave. The control: a job that has seen 16 sync
+// slowly keeps its measured, flatter profile.
+TEST(GoodputModelTest, SyncPastTheMostReplicasSeenIsWhatItWasThere) {
+  ThroughputParams t = Truth();
+  t.b_node = 0.03;
+  const BatchLimits l = Adaptive(64, 4096, 4096);
+  auto seen_up_to = [&](int most) {
+    GoodputModel m(l);
+    for (auto [nodes, replicas] : {std::pair{1, 1}, {1, 2}, {1, 4}, {2, 3}, {2, 4}, {4, most}}) {
+      for (double local : {32.0, 64.0}) m.Observe({nodes, replicas, local, PredictStepTime(t, nodes, replicas, local)});
+    }
+    m.ObserveNoise({1, 50});
+    return m.Profile(16, 4);
+  };
+  const std::vector<double> short_seen = seen_up_to(4), long_seen = seen_up_to(16);
+  EXPECT_GT(short_seen[16], long_seen[16] * 1.05);
+  const double linear = BestBatch(t, {1, 50}, l, 4, 16).goodput / BestBatch(t, {1, 50}, l, 1, 1).goodput;
+  EXPECT_NEAR(long_seen[16] / linear, 1.0, 0.05) << "seen at 16, the linear sync stands";
+}
+
+// A prior learned from an earlier job fills in what this job has not seen:
+// it has a profile before its first step, and its first steps, all on one
+// node, leave the cross-node sync where the earlier job measured it (slow:
+// the profile falls past one node). The control, a job with a generic prior,
+// guesses cross-node sync as cheap as within a node.
+TEST(GoodputModelTest, ALearnedPriorFillsInWhatTheJobHasNotSeen) {
+  ThroughputParams t = Truth();
+  t.a_node = 0.5;
+  const BatchLimits l = Adaptive(64, 1024, 1024);
+  GoodputModel earlier(l);
+  EXPECT_FALSE(earlier.Informative());
+  for (auto [nodes, replicas] : {std::pair{1, 1}, {1, 2}, {1, 4}, {2, 8}}) {
+    earlier.Observe({nodes, replicas, 64, PredictStepTime(t, nodes, replicas, 64)});
+  }
+  EXPECT_TRUE(earlier.Informative());
+  PriorBook book;
+  EXPECT_EQ(book.Find("resnet"), nullptr);
+  GoodputModel thin(l);
+  thin.Observe({1, 1, 64, PredictStepTime(t, 1, 1, 64)});
+  book.Offer("resnet", thin);
+  EXPECT_EQ(book.Find("resnet"), nullptr) << "one point is not enough to start another job from";
+  book.Offer("resnet", earlier);
+  ASSERT_NE(book.Find("resnet"), nullptr);
+  EXPECT_EQ(book.Find("bert"), nullptr);
+
+  GoodputModel informed(l, *book.Find("resnet"), /*learned_prior=*/true), generic(l);
+  EXPECT_EQ(informed.Profile(8, 4).size(), 9u) << "a profile before any step";
+  EXPECT_TRUE(generic.Profile(8, 4).empty());
+  for (int k : {1, 2, 4}) {
+    informed.Observe({1, k, 64, PredictStepTime(t, 1, k, 64)});
+    generic.Observe({1, k, 64, PredictStepTime(t, 1, k, 64)});
+  }
+  const std::vector<double> pi = informed.Profile(8, 4), pg = generic.Profile(8, 4);
+  EXPECT_LT(pi[8], pi[4]) << "past one node, the earlier job's slow sync";
+  EXPECT_GT(pg[8], pg[4]) << "the control: a generic prior guesses it cheap";
 }
 
 }  // namespace

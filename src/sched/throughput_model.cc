@@ -89,18 +89,18 @@ Vec Minimize(const F& f, const Vec& start, double scale, int iterations) {
 
 }  // namespace
 
-double PredictStepTime(const ThroughputParams& p, int nodes, int replicas, double local_batch) {
-  const double grad = ComputeTime(p, local_batch);
-  double sync = 0;
-  if (replicas > 1) {
-    sync = nodes > 1 ? p.a_node + p.b_node * (replicas - 2) : p.a_local + p.b_local * (replicas - 2);
-  }
+double SyncTime(const ThroughputParams& p, int nodes, int replicas) {
+  if (replicas <= 1) return 0;
+  return nodes > 1 ? p.a_node + p.b_node * (replicas - 2) : p.a_local + p.b_local * (replicas - 2);
+}
+
+double CombineStep(const ThroughputParams& p, double grad, double sync) {
   if (sync <= 0) return grad;
   return std::pow(std::pow(grad, p.gamma) + std::pow(sync, p.gamma), 1 / p.gamma);
 }
 
 ThroughputParams FitThroughput(const std::vector<StepObservation>& obs, const ThroughputParams& prior,
-                               const ThroughputParams* start) {
+                               const ThroughputParams* start, const FitTies& ties) {
   std::vector<StepObservation> use;
   for (const StepObservation& o : obs) {
     if (o.step_time > 0 && o.replicas >= 1 && o.nodes >= 1 && o.local_batch > 0) use.push_back(o);
@@ -110,8 +110,15 @@ ThroughputParams FitThroughput(const std::vector<StepObservation>& obs, const Th
   // A light pull towards the prior: parameters the observations do not
   // determine (no multi-node step yet, say) stay where the prior puts them.
   const double pull = 1e-5;
+  auto tied = [&](const Vec& v) {
+    ThroughputParams p = FromLog(v);
+    if (ties.no_local_slope) p.b_local = 0;
+    if (ties.node_as_local) p.a_node = p.a_local;
+    if (ties.node_as_local || ties.node_slope_as_local) p.b_node = p.b_local;
+    return p;
+  };
   auto loss = [&](const Vec& v) {
-    const ThroughputParams p = FromLog(v);
+    const ThroughputParams p = tied(v);
     double sum = 0;
     for (const StepObservation& o : use) {
       const double e = std::log(PredictStepTime(p, o.nodes, o.replicas, o.local_batch)) - std::log(o.step_time);
@@ -126,10 +133,15 @@ ThroughputParams FitThroughput(const std::vector<StepObservation>& obs, const Th
     return sum / static_cast<double>(use.size()) + pull * reg;
   };
   // Restarts from the best point so far: Nelder-Mead stalls on this surface otherwise.
-  Vec best = start ? ToLog(*start) : anchor;
+  Vec best = anchor;
+  if (start) {
+    // A parameter a tie held at 0 starts again from the prior's value.
+    const Vec from = ToLog(*start);
+    for (int d = 0; d < kDims; ++d) best[d] = from[d] > std::log(1e-12) ? from[d] : anchor[d];
+  }
   const int rounds = start ? 4 : 10;
   for (int round = 0; round < rounds; ++round) best = Minimize(loss, best, round % 2 == 0 ? 1.0 : 0.3, 4000);
-  return FromLog(best);
+  return tied(best);
 }
 
 }  // namespace drover::sched

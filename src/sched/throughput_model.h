@@ -42,8 +42,24 @@ struct StepObservation {
 //! T_grad: one replica's compute (forward and backward) at `local_batch`.
 inline double ComputeTime(const ThroughputParams& p, double local_batch) { return p.a_grad + p.b_grad * local_batch; }
 
+//! T_sync: the synchronisation of K `replicas` over `nodes` nodes (0 for one replica).
+double SyncTime(const ThroughputParams& p, int nodes, int replicas);
+
+//! A step of compute `grad` and synchronisation `sync`, as much overlapped as gamma says.
+double CombineStep(const ThroughputParams& p, double grad, double sync);
+
 //! The model's step time for K `replicas` over `nodes` nodes at `local_batch`.
-double PredictStepTime(const ThroughputParams& p, int nodes, int replicas, double local_batch);
+inline double PredictStepTime(const ThroughputParams& p, int nodes, int replicas, double local_batch) {
+  return CombineStep(p, ComputeTime(p, local_batch), SyncTime(p, nodes, replicas));
+}
+
+//! Which sync parameters the observations cannot determine, and so are tied
+//! to others during the fit (the optimistic guess Pollux's fit also makes).
+struct FitTies {
+  bool no_local_slope = false;  //!< b_local = 0: one replica count seen on a single node
+  bool node_as_local = false;   //!< a_node, b_node = a_local, b_local: no multi-node step seen
+  bool node_slope_as_local = false;  //!< b_node = b_local: one replica count seen across nodes
+};
 
 //! The parameters that best fit `obs`, starting from `prior` (which also
 //! weighs, lightly, on parameters the observations say little about).
@@ -51,6 +67,6 @@ double PredictStepTime(const ThroughputParams& p, int nodes, int replicas, doubl
 //! `start`, when given (a previous fit), is where the search begins: a
 //! refit after one more point then takes a few rounds instead of ten.
 ThroughputParams FitThroughput(const std::vector<StepObservation>& obs, const ThroughputParams& prior = {},
-                               const ThroughputParams* start = nullptr);
+                               const ThroughputParams* start = nullptr, const FitTies& ties = {});
 
 }  // namespace drover::sched

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cmath>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <sstream>
 
@@ -15,14 +16,15 @@ namespace {
 
 // Adapts the reference-faithful SimJob, which keeps its own clock from 0, to
 // the engine, which steps only jobs that have been submitted. A job that
-// learns (`learn`) carries a sched::GoodputModel, as a job on the live
+// learns (given a `book`) carries a sched::GoodputModel, as a job on the live
 // platform does: fed by what it measures each round it runs, it picks the
 // job's batch geometry and gives the scheduler its profile. Otherwise both
 // come from the application's true model.
 class PolluxJob final : public ModelJob {
  public:
-  PolluxJob(SimJob job, bool learn) : job_(std::move(job)) {
-    if (!learn) return;
+  //! `book`: where jobs that learn share their fits (null: the job does not learn).
+  PolluxJob(SimJob job, std::shared_ptr<sched::PriorBook> book) : job_(std::move(job)), book_(std::move(book)) {
+    if (!book_) return;
     learner_.emplace(LimitsOf(job_.application()));
     job_.SetGeometryChooser([this](const PlacementKey& key, int) { return Choose(key); });
   }
@@ -35,7 +37,10 @@ class PolluxJob final : public ModelJob {
     CatchUp(now);
     const bool ran = !job_.placement().empty() && job_.rescale_time() < seconds;
     job_.Step(seconds);
-    if (learner_ && ran && !job_.completed()) Measure();
+    if (learner_ && ran && !job_.completed()) {
+      Measure();
+      book_->Offer(job_.application().name(), *learner_);
+    }
   }
   bool finished() const override { return job_.completed(); }
   double completion_time() const override { return job_.completion_time().value_or(-1); }
@@ -43,9 +48,16 @@ class PolluxJob final : public ModelJob {
   int restarts() const override { return job_.num_restarts().value_or(0); }
   std::vector<double> Speedup(int max_workers) const override {
     if (!learner_) return job_.SpeedupProfile(max_workers);
-    // Before its first measured step a job asks for one GPU: growing it on a
-    // guess costs a 30 s restart per change when the guess is wrong.
-    if (learner_->points() == 0) return {0, 1};
+    if (learner_->points() == 0 && !learner_->learned_prior()) {
+      // Asked first when submitted: start from an earlier job of the application if one has shown enough.
+      if (const sched::ThroughputParams* prior = book_->Find(job_.application().name())) {
+        learner_.emplace(LimitsOf(job_.application()), *prior, /*learned_prior=*/true);
+      } else {
+        // Knowing nothing, a job asks for one GPU: growing it on a guess
+        // costs a 30 s restart per change when the guess is wrong.
+        return {0, 1};
+      }
+    }
     return learner_->Profile(max_workers, kGpusPerNode);
   }
 
@@ -92,6 +104,7 @@ class PolluxJob final : public ModelJob {
   }
 
   SimJob job_;
+  std::shared_ptr<sched::PriorBook> book_;
   //! Refits lazily when asked, hence mutable behind the const Speedup().
   mutable std::optional<sched::GoodputModel> learner_;
 };
@@ -151,6 +164,8 @@ Result<std::vector<SimJobSpec>> BuildPolluxJobs(const std::vector<WorkloadRow>& 
                                                 const std::map<std::string, Application>& apps,
                                                 bool elastic, int consumer, Profiles profiles) {
   std::vector<SimJobSpec> jobs;
+  // One per workload: its jobs learn from earlier ones of their application.
+  auto book = profiles == Profiles::kLearned ? std::make_shared<sched::PriorBook>() : nullptr;
   for (const WorkloadRow& r : rows) {
     auto it = apps.find(r.application);
     if (it == apps.end()) return NotFound("job " + r.name + ": no traces for application '" + r.application + "'");
@@ -160,17 +175,18 @@ Result<std::vector<SimJobSpec>> BuildPolluxJobs(const std::vector<WorkloadRow>& 
     s.kind = r.application;
     s.consumer = consumer;
     s.submit = r.time;
+    s.resize_pause = SimJob::kRescaleSeconds;
     if (!elastic) {
       s.workers = {r.num_replicas, r.num_replicas};
-      s.model = std::make_unique<PolluxJob>(SimJob::Rigid(r.name, app, r.time, r.num_replicas, r.batch_size), false);
+      s.model = std::make_unique<PolluxJob>(SimJob::Rigid(r.name, app, r.time, r.num_replicas, r.batch_size), nullptr);
     } else if (r.application == "ncf") {
       s.workers = {1, 1};
-      s.model = std::make_unique<PolluxJob>(SimJob::Rigid(r.name, app, r.time, 1, 32768), false);
+      s.model = std::make_unique<PolluxJob>(SimJob::Rigid(r.name, app, r.time, 1, 32768), nullptr);
     } else {
       int max = std::clamp(app->max_batch_size() / std::max(app->min_local_bsz(), 1), 1, 64);
       s.workers = {1, max};
       s.use_profile = true;
-      s.model = std::make_unique<PolluxJob>(SimJob::Elastic(r.name, app, r.time), profiles == Profiles::kLearned);
+      s.model = std::make_unique<PolluxJob>(SimJob::Elastic(r.name, app, r.time), book);
     }
     jobs.push_back(std::move(s));
   }

@@ -10,10 +10,13 @@
 //
 // Where the profile comes from (Profiles):
 //  - kLearned: as on the live platform, each job learns it. It starts knowing
-//    only its batch limits; every round it runs, it observes the step time of
-//    its placement and batch and its gradient noise (what drover's runtime
-//    measures and posts), and a sched::GoodputModel fitted to what it has
-//    seen gives both the profile and the batch geometry the job runs at.
+//    its batch limits and, from the first job of its application in the
+//    workload that has seen enough (sched::PriorBook), that job's throughput
+//    fit; every round it runs, it observes the step time of its placement
+//    and batch and its gradient noise (what drover's runtime measures and
+//    posts), and a sched::GoodputModel fitted to what it has seen gives both
+//    the profile and the batch geometry the job runs at. Nothing is carried
+//    from one workload (one BuildPolluxJobs call) to another.
 //  - kOracle: the profile and geometry come from the application's true model.
 #pragma once
 

@@ -104,6 +104,7 @@ SimResult Simulate(std::vector<SimJobSpec> jobs, const ConsumerTree& consumers, 
       j.attained_service = s.model->attained_service();
       j.placement = placement[i];
       if (s.use_profile) j.speedup = s.model->Speedup(s.workers.max);
+      j.resize_pause = s.resize_pause;
       state.jobs.push_back(std::move(j));
     }
     auto t0 = std::chrono::steady_clock::now();

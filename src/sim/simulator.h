@@ -44,6 +44,7 @@ struct SimJobSpec {
   double submit = 0;
   WorkerBounds workers;      //!< GPUs (1 per worker); rigid when min == max
   bool use_profile = false;  //!< pass ModelJob::Speedup to the scheduler
+  double resize_pause = 0;   //!< seconds a placement change stops it (sched::JobState)
   std::unique_ptr<ModelJob> model;
 };
 
