@@ -334,6 +334,10 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
                                          " var " + Fmt("%.3g", noise["var"].get<double>()))
                                             .c_str()
                                       : ", gradient noise not measured: it needs 2 workers or more");
+        if (prof.value("prior_from_job", json()).is_number()) {
+          std::printf("  Started from the fit of job %s, an earlier run of the same command.\n",
+                      prof["prior_from_job"].dump().c_str());
+        }
         std::set<int> seen;
         for (const json& m : prof["measured"]) seen.insert(m["workers"].get<int>());
         std::printf("  %-8s %8s %12s %12s %8s  %s\n", "WORKERS", "BATCH", "SAMPLES/S", "GOODPUT", "SPEEDUP", "");

@@ -256,6 +256,12 @@ class ClusterModel {
 
  private:
   Job* MutableJob(JobId id);
+  //! The throughput fit of the newest other job of the same consumer with the
+  //! same command and environment whose model has seen enough to start
+  //! another from (sched::GoodputModel::Informative); none otherwise. Jobs
+  //! of other consumers are never looked at: one tenant's measurements do not
+  //! shape another's.
+  std::optional<store::PriorRecord> PriorFor(const Job& job) const;
   //! Job `id` and its worker `rank` if that is a current (not exited) worker; else kNotFound.
   Result<std::pair<Job*, store::WorkerRecord*>> Member(JobId id, int rank);
   void SetState(Job& job, JobState state, const std::string& why, double now, store::WriteBatch* batch);

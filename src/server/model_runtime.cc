@@ -71,7 +71,14 @@ sched::GoodputModel* Job::Goodput() const {
   if (!rec.progress.profile || rec.progress.profile->init_batch <= 0) return nullptr;
   if (!goodput) {
     const store::ProfileRecord& p = *rec.progress.profile;
-    goodput.emplace(LimitsOf(p));
+    if (p.prior) {
+      const store::PriorRecord& r = *p.prior;
+      goodput.emplace(LimitsOf(p), sched::ThroughputParams{r.a_grad, r.b_grad, r.a_local, r.b_local, r.a_node,
+                                                           r.b_node, r.gamma},
+                      /*learned_prior=*/true);
+    } else {
+      goodput.emplace(LimitsOf(p));
+    }
     std::vector<std::pair<sched::StepObservation, int64_t>> points;
     for (const store::PerfPointRecord& r : p.points) {
       points.push_back({{r.nodes, r.replicas, r.local_batch, r.step_s, r.compute_s}, r.count});
@@ -79,6 +86,21 @@ sched::GoodputModel* Job::Goodput() const {
     goodput->Restore(points, {p.grad_sqr, p.grad_var});
   }
   return &*goodput;
+}
+
+std::optional<store::PriorRecord> ClusterModel::PriorFor(const Job& job) const {
+  for (auto it = jobs_.rbegin(); it != jobs_.rend(); ++it) {
+    const Job& other = it->second;
+    if (other.rec.id == job.rec.id || other.rec.consumer != job.rec.consumer || other.rec.argv != job.rec.argv ||
+        other.rec.env != job.rec.env) {
+      continue;
+    }
+    sched::GoodputModel* model = other.Goodput();
+    if (!model || !model->Informative()) continue;
+    const sched::ThroughputParams& p = model->Params();
+    return store::PriorRecord{other.rec.id, p.a_grad, p.b_grad, p.a_local, p.b_local, p.a_node, p.b_node, p.gamma};
+  }
+  return std::nullopt;
 }
 
 std::vector<double> Job::Speedup(int per_host) const {
@@ -109,7 +131,11 @@ Result<int64_t> ClusterModel::ReportWorkerStatus(JobId id, int rank, const Worke
   if (s.samples_per_s) p.samples_per_s = s.samples_per_s;
   if (s.world_size) p.world_size = s.world_size;
   // One rank's measurements stand for the job's (all ranks step together).
-  if (s.perf && s.world_size && it->rank == 0 && s.generation >= it->generation) ObservePerf(*job, *s.perf, *s.world_size);
+  if (s.perf && s.world_size && it->rank == 0 && s.generation >= it->generation) {
+    // The job's first measured step: it starts from an earlier run of the same thing, if one has shown enough.
+    if (!p.profile) p.profile.emplace().prior = PriorFor(*job);
+    ObservePerf(*job, *s.perf, *s.world_size);
+  }
 
   if (s.rescale) {
     auto& list = job->rec.rescales;

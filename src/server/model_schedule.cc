@@ -71,6 +71,16 @@ int WorkersOn(int64_t host_gpus, const Resources& per_worker) {
   return static_cast<int>(std::clamp<int64_t>(n, 1, 1 << 16));
 }
 
+// The mean pause of the job's latest measured resizes, in seconds; 0 when none was measured.
+double MeasuredResizePause(const store::JobRecord& r) {
+  double sum = 0;
+  int n = 0;
+  for (auto it = r.rescales.rbegin(); it != r.rescales.rend() && n < 5; ++it) {
+    if (it->pause_ms) sum += *it->pause_ms / 1000, ++n;
+  }
+  return n ? sum / n : 0;
+}
+
 }  // namespace
 
 int64_t ClusterModel::MaxHostGpus() const {
@@ -131,6 +141,7 @@ int ClusterModel::Schedule(sched::Policy& policy, double now, store::WriteBatch*
     j.speedup = job.Speedup(WorkersOn(host_gpus, job.rec.per_worker));
     j.submit_time = job.rec.submit_time;
     j.attained_service = job.rec.attained_service;
+    j.resize_pause = MeasuredResizePause(job.rec);
     std::map<int, int> per_host;
     for (const auto& w : job.workers) {
       if (w.state != WorkerState::kExited) ++per_host[index.count(w.host) ? index[w.host] : -1];

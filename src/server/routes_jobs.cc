@@ -60,7 +60,9 @@ json ProfileJson(const Job& j, const ClusterModel& model) {
                         {"step_s", o.step_time}, {"compute_s", o.compute_time}, {"posts", count}});
   }
   const sched::ThroughputParams& p = g->Params();
+  const std::optional<store::PriorRecord>& prior = j.rec.progress.profile->prior;
   return {{"points", g->points()},
+          {"prior_from_job", prior ? json(prior->from_job) : json()},
           {"measured", measured},
           {"init_batch", g->limits().init_batch},
           {"max_batch", g->limits().adaptive ? json(g->limits().max_batch) : json()},

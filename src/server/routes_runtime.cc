@@ -84,10 +84,12 @@ void Server::RuntimeRoutes(Router& router) {
         return c == j->contacts.end() ? std::pair<bool, int>{false, 0} : std::pair{c->second.ready, c->second.port};
       };
       const std::pair<bool, int> served_before = serving();
+      const bool had_profile = j->rec.progress.profile.has_value();
       Result<int64_t> g = model_.ReportWorkerStatus(j->rec.id, rank, *status, Now());
       if (!g.ok()) return NotFound("worker " + rank_text + " of job " + req.matches[1].str() + " is not a member");
-      // A resize's pause is stored at once (its job only); progress once a scheduling cycle.
-      if (status->rescale) model_.FlushProgress(batch, j->rec.id);
+      // A resize's pause, and the first measured step (with the prior the job's fit starts from), are
+      // stored at once (its job only); other progress once a scheduling cycle.
+      if (status->rescale || (!had_profile && j->rec.progress.profile)) model_.FlushProgress(batch, j->rec.id);
       if (status->regroup) {
         g = model_.Regroup(j->rec.id, status->generation, "worker " + rank_text, Now(), batch);
         if (!g.ok()) return g.status();

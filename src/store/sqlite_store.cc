@@ -176,9 +176,24 @@ void from_json(const Json& j, PerfPointRecord& p) {
   p.compute_s = j.at("compute_s").get<double>();
   p.count = j.at("count").get<int64_t>();
 }
+void to_json(Json& j, const PriorRecord& p) {
+  j = Json{{"from_job", p.from_job}, {"a_grad", p.a_grad}, {"b_grad", p.b_grad}, {"a_local", p.a_local},
+           {"b_local", p.b_local},   {"a_node", p.a_node}, {"b_node", p.b_node}, {"gamma", p.gamma}};
+}
+void from_json(const Json& j, PriorRecord& p) {
+  p.from_job = j.at("from_job").get<JobId>();
+  p.a_grad = j.at("a_grad").get<double>();
+  p.b_grad = j.at("b_grad").get<double>();
+  p.a_local = j.at("a_local").get<double>();
+  p.b_local = j.at("b_local").get<double>();
+  p.a_node = j.at("a_node").get<double>();
+  p.b_node = j.at("b_node").get<double>();
+  p.gamma = j.at("gamma").get<double>();
+}
 void to_json(Json& j, const ProfileRecord& p) {
   j = Json{{"init_batch", p.init_batch}, {"max_batch", p.max_batch}, {"points", p.points},
            {"grad_sqr", p.grad_sqr},     {"grad_var", p.grad_var}};
+  Put(j, "prior", p.prior);
 }
 void from_json(const Json& j, ProfileRecord& p) {
   p.init_batch = j.at("init_batch").get<double>();
@@ -186,6 +201,7 @@ void from_json(const Json& j, ProfileRecord& p) {
   p.points = j.at("points").get<std::vector<PerfPointRecord>>();
   p.grad_sqr = j.at("grad_sqr").get<double>();
   p.grad_var = j.at("grad_var").get<double>();
+  Take(j, "prior", &p.prior);
 }
 void to_json(Json& j, const ProgressRecord& p) {
   j = Json::object();

@@ -50,11 +50,20 @@ struct PerfPointRecord {
 
 //! What the server has learned of a job's performance (sched::GoodputModel's
 //! inputs): kept with its progress, so a restart keeps it.
+//! The throughput fit of an earlier job with the same command in the same
+//! consumer, which a job's own fit starts from (sched::PriorBook).
+struct PriorRecord {
+  JobId from_job = 0;
+  double a_grad = 0, b_grad = 0, a_local = 0, b_local = 0, a_node = 0, b_node = 0, gamma = 1;
+  friend bool operator==(const PriorRecord&, const PriorRecord&) = default;
+};
+
 struct ProfileRecord {
   double init_batch = 0;  //!< the global batch of its first measured step (M0)
   double max_batch = 0;   //!< adaptive batch: the largest it may choose; 0: fixed
   std::vector<PerfPointRecord> points;
   double grad_sqr = 0, grad_var = 0;  //!< the latest gradient noise; 0, 0: unknown
+  std::optional<PriorRecord> prior;   //!< chosen at its first measured step, kept
   friend bool operator==(const ProfileRecord&, const ProfileRecord&) = default;
 };
 

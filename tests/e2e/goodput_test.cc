@@ -45,17 +45,17 @@ class GoodputTest : public ::testing::Test {
   }
 
   // What rank 0 of job `id` measures on `world` workers at a global batch of
-  // 64: compute is 4 ms + 2 ms per local sample; sync `sync_s` beyond one worker.
-  void Post(uint64_t id, double sync_s) {
+  // `global`: compute is 4 ms + 2 ms per local sample; sync `sync_s` beyond one worker.
+  void Post(uint64_t id, double sync_s, double global = 64) {
     const json j = Get(id);
     if (!j.contains("worker_list")) return;
     for (const json& w : j["worker_list"]) {
       if (w["rank"] != 0 || w["state"] == "EXITED") continue;
       const int world = static_cast<int>(j["world_size"].get<int>());
-      const double local = 64.0 / world, compute = 0.004 + 0.002 * local;
+      const double local = global / world, compute = 0.004 + 0.002 * local;
       json body = {{"generation", w["generation"]},
                    {"world_size", world},
-                   {"perf", {{"steps", 20}, {"global_batch", 64}, {"local_batch", local},
+                   {"perf", {{"steps", 20}, {"global_batch", global}, {"local_batch", local},
                              {"step_s", compute + (world > 1 ? sync_s : 0)}, {"compute_s", compute}}}};
       cluster_->Call("POST", "/api/v1/jobs/" + std::to_string(id) + "/workers/0/status", body.dump());
     }
@@ -73,6 +73,23 @@ class GoodputTest : public ::testing::Test {
   void StopPosting() {
     stop_ = true;
     if (poster_.joinable()) poster_.join();
+  }
+  // What `drover job ID` prints.
+  std::string Shown(uint64_t id) {
+    std::string shown;
+    const std::string cli = std::string("DROVER_SERVER=") + cluster_->url() + " DROVER_TOKEN=" +
+                            cluster_->admin_token() + " " + DROVER_BINARY + " job " + std::to_string(id);
+    if (FILE* p = popen(cli.c_str(), "r")) {
+      char buf[4096];
+      for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) shown.append(buf, n);
+      pclose(p);
+    }
+    return shown;
+  }
+  bool SetMax(uint64_t id, int max) {
+    return cluster_->Call("PATCH", "/api/v1/jobs/" + std::to_string(id),
+                          json{{"workers", {{"min", 1}, {"max", max}}}}.dump())
+               .status == 200;
   }
 
   std::unique_ptr<LocalCluster> cluster_;
@@ -111,14 +128,7 @@ TEST_F(GoodputTest, TheJobThatScalesBetterGetsTheSlotsAndARestartKeepsWhatWasLea
   const json syncs_three = Get(syncs)["profile"]["by_size"][2];
   EXPECT_LT(syncs_three["speedup"].get<double>(), 1.0) << "three workers of 'syncs' are slower than one";
   // `drover job` shows the table a user reads.
-  std::string shown;
-  const std::string cli = std::string("DROVER_SERVER=") + cluster_->url() + " DROVER_TOKEN=" +
-                          cluster_->admin_token() + " " + DROVER_BINARY + " job " + std::to_string(syncs);
-  if (FILE* p = popen(cli.c_str(), "r")) {
-    char buf[4096];
-    for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) shown.append(buf, n);
-    pclose(p);
-  }
+  const std::string shown = Shown(syncs);
   const size_t table = shown.find("Learned profile");
   ASSERT_NE(table, std::string::npos) << shown;
   std::printf("%s\n", shown.substr(table, shown.find("Events:") - table).c_str());
@@ -144,6 +154,63 @@ TEST_F(GoodputTest, TheJobThatScalesBetterGetsTheSlotsAndARestartKeepsWhatWasLea
   // Several scheduling cycles (one a second) pass; nothing moves back.
   EXPECT_FALSE(LocalCluster::WaitFor([&] { return World(scales) != 3 || World(syncs) != 1; }, 4))
       << Get(scales).dump() << "\n" << Get(syncs).dump();
+}
+
+// A job that ran the same command in the same consumer before, and was
+// measured on 2 to 4 workers (slow to sync: 300 ms), is where the next run's
+// fit starts: after its first post, on one worker, the new run's fit already
+// holds that sync across hosts, and says which job it started from. The
+// controls: a run of another command, and a run of the same command in
+// another consumer, start from nothing: no sync seen, none assumed. A
+// restart keeps where the run started from.
+TEST_F(GoodputTest, ASecondRunOfTheSameCommandStartsFromTheFirstsFit) {
+  ASSERT_EQ(cluster_->Call("PUT", "/api/v1/plan", std::string(kPlan) + "  - name: other\n    owned: 0\n").status, 200);
+  auto spec = [](const std::string& name, const std::string& consumer, const std::string& seconds, int max) {
+    return "name: " + name + "\nconsumer: " + consumer + "\nworkers: {min: 1, max: " + std::to_string(max) +
+           "}\nresources: {gpus: 1, cpus: 0.1, memory: 64Mi}\ncommand: [\"sleep\", \"" + seconds + "\"]\n";
+  };
+  const uint64_t first = cluster_->Submit(spec("first", "/lab", "600", 2));
+  ASSERT_NE(first, 0u);
+  for (int k = 2; k <= 4; ++k) {
+    ASSERT_TRUE(SetMax(first, k));
+    ASSERT_TRUE(LocalCluster::WaitFor([&] { return World(first) == k; }, 20)) << k << ": " << Get(first).dump();
+    for (double global : {64.0, 96.0}) Post(first, 0.3, global);  // two points per size
+    ASSERT_TRUE(LocalCluster::WaitFor([&] { return Get(first)["profile"]["points"] == 2 * (k - 1); }, 10))
+        << Get(first).dump();
+  }
+  EXPECT_TRUE(Get(first)["profile"]["prior_from_job"].is_null());
+  ASSERT_EQ(cluster_->Call("POST", "/api/v1/jobs/" + std::to_string(first) + "/cancel").status, 200);
+
+  // Three one-worker jobs, each posting once: one step on one worker.
+  const uint64_t again = cluster_->Submit(spec("again", "/lab", "600", 1));
+  const uint64_t other_command = cluster_->Submit(spec("other-command", "/lab", "601", 1));
+  const uint64_t other_consumer = cluster_->Submit(spec("other-consumer", "/other", "600", 1));
+  for (uint64_t id : {again, other_command, other_consumer}) {
+    ASSERT_NE(id, 0u);
+    ASSERT_TRUE(LocalCluster::WaitFor([&] { return World(id) == 1; }, 20)) << Get(id).dump();
+    Post(id, 0.3);
+    ASSERT_TRUE(LocalCluster::WaitFor([&] { return Get(id)["profile"].is_object(); }, 10)) << Get(id).dump();
+  }
+  // Sync across hosts as the fit has it (the scheduler's profile beyond one host follows from it).
+  auto node_sync = [&](uint64_t id) {
+    const json fit = Get(id)["profile"]["fit"];
+    return fit["a_node"].get<double>() + fit["b_node"].get<double>();
+  };
+  EXPECT_EQ(Get(again)["profile"]["prior_from_job"], first);
+  EXPECT_NEAR(node_sync(again), 0.3, 0.1) << "the first run's sync, before this one synced at all";
+  for (uint64_t id : {other_command, other_consumer}) {
+    EXPECT_TRUE(Get(id)["profile"]["prior_from_job"].is_null()) << id;
+    EXPECT_LT(node_sync(id), 0.01) << id << ": the control, from nothing, assumes no sync";
+  }
+  const std::string shown = Shown(again);
+  EXPECT_NE(shown.find("Started from the fit of job " + std::to_string(first)), std::string::npos) << shown;
+
+  const double before = node_sync(again);
+  cluster_->KillServer(SIGKILL);
+  ASSERT_TRUE(cluster_->StartServer());
+  ASSERT_TRUE(Get(again)["profile"].is_object()) << Get(again).dump();
+  EXPECT_EQ(Get(again)["profile"]["prior_from_job"], first);
+  EXPECT_NEAR(node_sync(again), before, 0.05 * before);
 }
 
 }  // namespace
