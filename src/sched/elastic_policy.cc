@@ -18,6 +18,10 @@ constexpr double kIdleGain = 1e-9;
 
 constexpr int64_t kNoLimit = std::numeric_limits<int64_t>::max();
 
+// Seconds of resize pause from which a grow the profile gains nothing from
+// is not worth it (see HoldBackGrowthNotWorthItsPause).
+constexpr double kLongPause = 1.0;
+
 // Per-job scratch for one cycle.
 struct Work {
   Placement live;   // workers on hosts that are up; after Place, the new placement
@@ -289,8 +293,13 @@ class Cycle {
       if (w.target >= static_cast<int>(jb.speedup.size()) || !(jb.speedup[w.cur] > 0)) continue;
       const double gain = jb.speedup[w.target] / jb.speedup[w.cur] - 1;  // rate, relative
       const double remaining = jb.attained_service / w.cur;              // seconds, as run so far
-      // Running faster by `gain` saves remaining * gain / (1 + gain).
-      if (remaining * gain / (1 + gain) >= jb.resize_pause) continue;
+      // Running faster by `gain` saves remaining * gain / (1 + gain). A grow the
+      // profile gains nothing from is the work-conserving one (GPUs nobody
+      // gains from, where the profile may be wrong): it stands when a resize
+      // is an in-process regroup (well under a second), and is held when it
+      // is a restart.
+      if (!(gain > 0) && jb.resize_pause < kLongPause) continue;
+      if (gain > 0 && remaining * gain / (1 + gain) >= jb.resize_pause) continue;
       Commit(static_cast<int>(j), w.cur);
       w.held = true;
       any = true;

@@ -28,8 +28,11 @@
 //      run would not win back the resize's pause (JobState::resize_pause)
 //      over the time it is likely still to run, taken, as LAS does, to be
 //      the time it has run (attained service over its workers); the GPUs
-//      go to others. In the simulator, where a resize is a 30 s restart,
-//      this lowered mean JCT on the Pollux workloads 1-4 by about 1%.
+//      go to others. A work-conserving grow (no gain by the profile) is held
+//      only when a resize pauses the job for a second or more (a restart,
+//      not an in-process regroup). In the simulator, where a resize is a
+//      30 s restart, this lowered mean JCT on the Pollux workloads 1-4 by
+//      about 1%.
 //   5. Borrow: GPUs nobody is entitled to go to consumers that may borrow —
 //      first to start pending jobs (lowest usage per share first), then to
 //      grow jobs by marginal gain — within every `limit`.
