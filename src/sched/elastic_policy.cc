@@ -282,8 +282,8 @@ class Cycle {
     return r + (left > 0 ? "reclaiming them, grace ends in " + Secs(left) : "reclaiming them now");
   }
 
-  // Running jobs that would grow by less than their resize pause is worth
-  // keep their size (see the header). True when any was held back.
+  // Running jobs whose grow would not win back its resize pause keep their
+  // size (see the header). True when any was held back.
   bool HoldBackGrowthNotWorthItsPause() {
     bool any = false;
     for (size_t j = 0; j < w_.size(); ++j) {
@@ -298,8 +298,8 @@ class Cycle {
       // gains from, where the profile may be wrong): it stands when a resize
       // is an in-process regroup (well under a second), and is held when it
       // is a restart.
-      if (!(gain > 0) && jb.resize_pause < kLongPause) continue;
-      if (gain > 0 && remaining * gain / (1 + gain) >= jb.resize_pause) continue;
+      const bool worth = gain > 0 ? remaining * gain / (1 + gain) >= jb.resize_pause : jb.resize_pause < kLongPause;
+      if (worth) continue;
       Commit(static_cast<int>(j), w.cur);
       w.held = true;
       any = true;

@@ -111,8 +111,8 @@ BatchChoice BestBatch(const ThroughputParams& params, const GradientNoise& noise
   const double lo = std::max(limits.min_local, limits.init_batch / replicas);
   const double hi = std::min(limits.max_local, limits.max_batch / replicas);
   for (double m : LocalGrid(lo, hi)) consider(m, 0);
-  std::vector<double> micro = correction.batches();
-  micro.push_back(limits.max_local);
+  std::vector<double> micro = correction.batches();  // ascending
+  if (micro.empty() || micro.back() != limits.max_local) micro.push_back(limits.max_local);
   for (double m : micro) {
     if (m < limits.min_local || m > limits.max_local) continue;
     for (int accum = 1; accum <= kMaxAccum; ++accum) {
@@ -205,8 +205,11 @@ void GoodputModel::Refit() {
       p.a_grad = t / 2;
       p.b_grad = t / (2 * m);
     }
-    if (local_sync.empty()) p.a_local = node_sync.empty() ? 0 : std::min(p.a_local, p.a_node);
-    if (local_sync.empty() && node_sync.empty()) p.a_node = 0;
+    if (local_sync.empty() && node_sync.empty()) {
+      p.a_local = p.a_node = 0;
+    } else if (local_sync.empty()) {
+      p.a_local = std::min(p.a_local, p.a_node);
+    }
   }
   fit_ = p;
   // Measured compute against the fit, by local batch (the mean over its points).

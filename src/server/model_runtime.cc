@@ -37,10 +37,10 @@ sched::BatchLimits LimitsOf(const store::ProfileRecord& p) {
   return l;
 }
 
-// A rank's measured steps into the job's model and its stored profile.
+// A rank's measured steps into the job's model and its stored profile (which
+// the caller creates at the first, with the prior the job starts from).
 void ObservePerf(Job& job, const api::StepPerf& perf, int world) {
-  store::ProfileRecord& prof = job.rec.progress.profile ? *job.rec.progress.profile
-                                                        : job.rec.progress.profile.emplace();
+  store::ProfileRecord& prof = *job.rec.progress.profile;
   if (prof.init_batch <= 0) prof.init_batch = perf.global_batch;
   if (const double max = perf.max_batch.value_or(0); max != prof.max_batch) {
     prof.max_batch = max;

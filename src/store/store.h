@@ -48,8 +48,6 @@ struct PerfPointRecord {
   friend bool operator==(const PerfPointRecord&, const PerfPointRecord&) = default;
 };
 
-//! What the server has learned of a job's performance (sched::GoodputModel's
-//! inputs): kept with its progress, so a restart keeps it.
 //! The throughput fit of an earlier job with the same command in the same
 //! consumer, which a job's own fit starts from (sched::PriorBook).
 struct PriorRecord {
@@ -58,6 +56,8 @@ struct PriorRecord {
   friend bool operator==(const PriorRecord&, const PriorRecord&) = default;
 };
 
+//! What the server has learned of a job's performance (sched::GoodputModel's
+//! inputs): kept with its progress, so a restart keeps it.
 struct ProfileRecord {
   double init_batch = 0;  //!< the global batch of its first measured step (M0)
   double max_batch = 0;   //!< adaptive batch: the largest it may choose; 0: fixed

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -206,6 +207,17 @@ uint64_t LocalCluster::Submit(const std::string& yaml, const std::string& token)
   HttpReply r = Call("POST", "/api/v1/jobs", yaml, token);
   if (r.status != 201) return 0;
   return r.json["id"].get<uint64_t>();
+}
+
+std::string LocalCluster::Cli(const std::string& args) const {
+  const std::string cmd = "DROVER_SERVER=" + url() + " DROVER_TOKEN=" + admin_token_ + " " + binary_ + " " + args;
+  std::string out;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    pclose(p);
+  }
+  return out;
 }
 
 std::string LocalCluster::JobState(uint64_t id) {

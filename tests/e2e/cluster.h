@@ -68,6 +68,8 @@ class LocalCluster {
 
   //! Submits `yaml` as admin (or `token`); returns the job id or 0.
   uint64_t Submit(const std::string& yaml, const std::string& token = "");
+  //! What `drover ARGS` prints (stdout) against this cluster, as admin.
+  std::string Cli(const std::string& args) const;
   std::string JobState(uint64_t id);
   bool WaitState(uint64_t id, const std::string& state, double seconds);
 

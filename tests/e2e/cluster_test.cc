@@ -275,16 +275,9 @@ TEST_F(ClusterTest, CrashLoopingElasticJobFailsAfterItsBudget) {
   std::printf("the crash-looping job started %d workers, then failed: %s\n", started, reason.c_str());
   EXPECT_LE(started, 14);
   // `drover job` shows the failing worker's last output.
-  const std::string cli = std::string("DROVER_SERVER=") + cluster_->url() + " DROVER_TOKEN=" +
-                          cluster_->admin_token() + " " + DROVER_BINARY + " job " + std::to_string(id);
   std::string shown;
   ASSERT_TRUE(LocalCluster::WaitFor([&] {
-    shown.clear();
-    if (FILE* p = popen(cli.c_str(), "r")) {
-      char buf[4096];
-      for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) shown.append(buf, n);
-      pclose(p);
-    }
+    shown = cluster_->Cli("job " + std::to_string(id));
     return shown.find("Last output of worker") != std::string::npos;
   }, 10)) << shown;
   EXPECT_NE(shown.find("| failing on rank"), std::string::npos) << shown;

@@ -74,18 +74,6 @@ class GoodputTest : public ::testing::Test {
     stop_ = true;
     if (poster_.joinable()) poster_.join();
   }
-  // What `drover job ID` prints.
-  std::string Shown(uint64_t id) {
-    std::string shown;
-    const std::string cli = std::string("DROVER_SERVER=") + cluster_->url() + " DROVER_TOKEN=" +
-                            cluster_->admin_token() + " " + DROVER_BINARY + " job " + std::to_string(id);
-    if (FILE* p = popen(cli.c_str(), "r")) {
-      char buf[4096];
-      for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) shown.append(buf, n);
-      pclose(p);
-    }
-    return shown;
-  }
   bool SetMax(uint64_t id, int max) {
     return cluster_->Call("PATCH", "/api/v1/jobs/" + std::to_string(id),
                           json{{"workers", {{"min", 1}, {"max", max}}}}.dump())
@@ -128,7 +116,7 @@ TEST_F(GoodputTest, TheJobThatScalesBetterGetsTheSlotsAndARestartKeepsWhatWasLea
   const json syncs_three = Get(syncs)["profile"]["by_size"][2];
   EXPECT_LT(syncs_three["speedup"].get<double>(), 1.0) << "three workers of 'syncs' are slower than one";
   // `drover job` shows the table a user reads.
-  const std::string shown = Shown(syncs);
+  const std::string shown = cluster_->Cli("job " + std::to_string(syncs));
   const size_t table = shown.find("Learned profile");
   ASSERT_NE(table, std::string::npos) << shown;
   std::printf("%s\n", shown.substr(table, shown.find("Events:") - table).c_str());
@@ -202,7 +190,7 @@ TEST_F(GoodputTest, ASecondRunOfTheSameCommandStartsFromTheFirstsFit) {
     EXPECT_TRUE(Get(id)["profile"]["prior_from_job"].is_null()) << id;
     EXPECT_LT(node_sync(id), 0.01) << id << ": the control, from nothing, assumes no sync";
   }
-  const std::string shown = Shown(again);
+  const std::string shown = cluster_->Cli("job " + std::to_string(again));
   EXPECT_NE(shown.find("Started from the fit of job " + std::to_string(first)), std::string::npos) << shown;
 
   const double before = node_sync(again);
