@@ -51,6 +51,11 @@ struct JobState {
   //! 0 when unknown or free. A grow is held back when the job, by its profile,
   //! would not win the pause back (see ElasticPolicy).
   double resize_pause = 0;
+  //! Seconds the job would still run on one worker, by its own estimate (what
+  //! it has left of its declared length, at the rate its profile gives one
+  //! worker); 0 when unknown. Growth favours jobs with less left (see
+  //! ElasticPolicy), as shortest-remaining-first does for mean completion time.
+  double remaining_work = 0;
 
   bool running() const { return !placement.empty(); }
   int gpus_per_worker() const { return static_cast<int>(per_worker.gpus); }

@@ -47,6 +47,7 @@ class Cycle {
         w_(s.jobs.size()) {}
 
   Decisions Run() {
+    WeighRemainingWork();
     TakeLiveWorkers();
     ComputeEntitlements();
     OrderJobs();
@@ -99,6 +100,28 @@ class Cycle {
       }
       w.was = w.cur;
       pool_.TakePlacement(w.live, jb.per_worker);
+    }
+  }
+
+  // Each job's work left, in seconds on one worker: its own estimate, else,
+  // as LAS assumes, as much as it has had (attained service); 0: no idea.
+  // Then its weight in growth (ElasticOptions::remaining_weight).
+  void WeighRemainingWork() {
+    left_.assign(s_.jobs.size(), 0.0);
+    weight_.assign(s_.jobs.size(), 1.0);
+    std::vector<double> known;
+    for (size_t j = 0; j < s_.jobs.size(); ++j) {
+      const JobState& jb = s_.jobs[j];
+      const double r = jb.remaining_work > 0 && std::isfinite(jb.remaining_work) ? jb.remaining_work
+                                                                                  : jb.attained_service;
+      if (r > 0 && std::isfinite(r)) known.push_back(left_[j] = r);
+    }
+    if (known.empty() || opt_.remaining_weight == 0) return;
+    auto mid = known.begin() + known.size() / 2;
+    std::nth_element(known.begin(), mid, known.end());
+    const double median = *mid;
+    for (size_t j = 0; j < s_.jobs.size(); ++j) {
+      if (left_[j] > 0) weight_[j] = std::pow(left_[j] / median, -opt_.remaining_weight);
     }
   }
 
@@ -292,7 +315,7 @@ class Cycle {
       if (w.cur == 0 || w.target <= w.cur || !(jb.resize_pause > 0)) continue;
       if (w.target >= static_cast<int>(jb.speedup.size()) || !(jb.speedup[w.cur] > 0)) continue;
       const double gain = jb.speedup[w.target] / jb.speedup[w.cur] - 1;  // rate, relative
-      const double remaining = jb.attained_service / w.cur;              // seconds, as run so far
+      const double remaining = left_[j] / jb.speedup[w.cur];  // seconds left at the current size
       // Running faster by `gain` saves remaining * gain / (1 + gain). A grow the
       // profile gains nothing from is the work-conserving one (GPUs nobody
       // gains from, where the profile may be wrong): it stands when a resize
@@ -332,7 +355,7 @@ class Cycle {
       g = std::max(g, kIdleGain);
     }
     if (t + 1 <= w_[j].cur) g *= 1.0 + opt_.stickiness;
-    return g / static_cast<double>(std::max<int64_t>(Gpw(j), 1));
+    return g * weight_[j] / static_cast<double>(std::max<int64_t>(Gpw(j), 1));
   }
 
   // Adds workers one at a time to the job that gains most, while the consumer
@@ -588,6 +611,7 @@ class Cycle {
   std::unordered_map<std::string, TimePoint>& owed_since_;
   HostPool pool_;
   std::vector<Work> w_;
+  std::vector<double> left_, weight_;  // per job: work left and weight (WeighRemainingWork)
   Decisions out_;
 
   int64_t capacity_ = 0;

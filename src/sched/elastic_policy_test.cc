@@ -206,6 +206,57 @@ TEST(ElasticPolicyTest, AGrowThatWouldNotWinBackItsPauseIsHeld) {
   EXPECT_EQ(run(3600, 30, slower), 4);
 }
 
+TEST(ElasticPolicyTest, AGrowIsWeighedAgainstTheWorkTheJobSaysIsLeft) {
+  const std::vector<double> scales = {0, 1, 1.9, 2.7, 3.4, 3.6, 3.8, 4.0, 4.2};
+  auto run = [&](double remaining_work) {
+    ClusterState s = Cluster(1, 8);
+    AddConsumer(s, "/", "a", {});
+    JobState& j = AddJob(s, 1, "/a", 1, 8);
+    j.placement = {{0, 4}};
+    j.speedup = scales;
+    j.attained_service = 4 * 3600.0;  // by what it has had, an hour or so to go
+    j.resize_pause = 30;
+    j.remaining_work = remaining_work;
+    ElasticPolicy p = Drover();
+    Apply(s, p.Decide(s, 0));
+    return Workers(s, 1);
+  };
+  EXPECT_EQ(run(0), 8);        // unknown: as long as it ran
+  EXPECT_EQ(run(100), 4);      // 100 s on one worker: 29 s at 4, not worth a 30 s pause
+  EXPECT_EQ(run(100000), 8);
+}
+
+// Two jobs alike but for the work they have left, by their own estimate or,
+// without one, by what they have had.
+TEST(ElasticPolicyTest, AJobWithLessWorkLeftGrowsFirst) {
+  const std::vector<double> scales = {0, 1, 1.8, 2.5, 3.1, 3.6, 4.0, 4.3, 4.5};
+  auto run = [&](double left1, double left2, double had1, double had2, ElasticOptions opt) {
+    ClusterState s = Cluster(1, 8);
+    AddConsumer(s, "/", "a", {});
+    for (int id : {1, 2}) {
+      JobState& j = AddJob(s, id, "/a", 1, 8, id);
+      j.speedup = scales;
+      j.remaining_work = id == 1 ? left1 : left2;
+      j.attained_service = id == 1 ? had1 : had2;
+    }
+    ElasticPolicy p("drover", opt);
+    Apply(s, p.Decide(s, 0));
+    EXPECT_EQ(Workers(s, 1) + Workers(s, 2), 8);
+    return std::pair{Workers(s, 1), Workers(s, 2)};
+  };
+  auto [short1, long2] = run(1000, 10000, 0, 0, {});
+  EXPECT_GT(short1, long2);
+  auto [long1, short2] = run(10000, 1000, 0, 0, {});
+  EXPECT_LT(long1, short2);
+  // Controls: alike, or the weight off, they split evenly.
+  EXPECT_EQ(run(1000, 1000, 0, 0, {}), std::pair(4, 4));
+  EXPECT_EQ(run(1000, 10000, 0, 0, {.remaining_weight = 0}), std::pair(4, 4));
+  // No estimate of their own: what they have had stands in (LAS).
+  auto [had_little, had_much] = run(0, 0, 600, 60000, {});
+  EXPECT_GT(had_little, had_much);
+  EXPECT_EQ(run(0, 0, 600, 600, {}), std::pair(4, 4));
+}
+
 TEST(ElasticPolicyTest, LimitCapsAConsumer) {
   ClusterState s = Cluster(1, 8);
   AddConsumer(s, "/", "a", {.limit = 3});

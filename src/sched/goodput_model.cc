@@ -40,10 +40,47 @@ GradientNoise EstimateNoise(double local_sqr, double global_sqr, double local_ba
   return n.known() ? n : GradientNoise{};
 }
 
-double BatchGain(const GradientNoise& noise, double init_batch, double batch) {
+double BatchGain(const GradientNoise& noise, double init_batch, double batch, const NoiseScaling& scaling) {
   if (!noise.known() || !(init_batch > 0)) return 1.0;
   const double s = batch / init_batch;
-  return (noise.var + noise.sqr) / (noise.var / s + noise.sqr);
+  double var = noise.var;
+  if (scaling.exponent > 0 && scaling.at_batch > 0 && batch > scaling.at_batch) {
+    var *= std::pow(batch / scaling.at_batch, scaling.exponent);
+  }
+  return (var + noise.sqr) / (var / s + noise.sqr);
+}
+
+void NoiseGrowthFit::Observe(int64_t epoch, double batch, const GradientNoise& noise) {
+  if (!(batch > 0) || !(noise.sqr > 0) || !(noise.var > 0) || !std::isfinite(batch + noise.sqr + noise.var)) return;
+  const int64_t b = std::max<int64_t>(1, std::llround(batch));
+  if (by_epoch_.size() >= kMaxEpochs && !by_epoch_.contains(epoch)) {
+    if (epoch < by_epoch_.begin()->first) return;  // older than all kept
+    by_epoch_.erase(by_epoch_.begin());
+  }
+  std::map<int64_t, double>& at = by_epoch_[epoch];
+  if (at.size() >= kMaxBatches && !at.contains(b)) return;
+  at[b] = std::log(noise.var / noise.sqr);
+  dirty_ = true;
+}
+
+double NoiseGrowthFit::Exponent() const {
+  if (!dirty_) return exponent_;
+  dirty_ = false;
+  double sxy = 0, sxx = 0;
+  for (const auto& [epoch, at] : by_epoch_) {
+    if (at.size() < 2) continue;
+    double mx = 0, my = 0;
+    for (const auto& [b, y] : at) mx += std::log(static_cast<double>(b)), my += y;
+    mx /= static_cast<double>(at.size());
+    my /= static_cast<double>(at.size());
+    for (const auto& [b, y] : at) {
+      const double dx = std::log(static_cast<double>(b)) - mx;
+      sxy += dx * (y - my);
+      sxx += dx * dx;
+    }
+  }
+  exponent_ = sxx > 0 ? std::clamp(sxy / sxx, 0.0, 1.0) : 0.0;
+  return exponent_;
 }
 
 ComputeCorrection::ComputeCorrection(const std::vector<std::pair<double, double>>& ratios) {
@@ -71,7 +108,8 @@ double ComputeCorrection::At(double local_batch) const {
 }
 
 BatchChoice BestBatch(const ThroughputParams& params, const GradientNoise& noise, const BatchLimits& limits,
-                      int nodes, int replicas, const ComputeCorrection& correction, int sync_replicas) {
+                      int nodes, int replicas, const ComputeCorrection& correction, int sync_replicas,
+                      const NoiseScaling& scaling) {
   BatchChoice best;
   best.replicas = replicas;
   if (replicas <= 0 || nodes <= 0) return best;
@@ -81,7 +119,7 @@ BatchChoice BestBatch(const ThroughputParams& params, const GradientNoise& noise
     const double grad = ComputeTime(params, m) * correction.At(m);
     const double time = CombineStep(params, grad, sync) + accum * grad;
     if (!(time > 0)) return;
-    const double goodput = BatchGain(noise, limits.init_batch, global) / time;
+    const double goodput = BatchGain(noise, limits.init_batch, global, scaling) / time;
     if (!best.feasible || goodput > best.goodput) {
       best.local_batch = m;
       best.accum_steps = accum;
@@ -162,10 +200,25 @@ void GoodputModel::Observe(const StepObservation& step) {
   }
 }
 
-void GoodputModel::ObserveNoise(const GradientNoise& noise) {
+void GoodputModel::ObserveNoise(const GradientNoise& noise, double at_batch, std::optional<int64_t> epoch) {
   if (!(noise.sqr >= 0) || !(noise.var >= 0) || !noise.known() || !std::isfinite(noise.sqr + noise.var)) return;
-  if (!(noise_ == noise)) profile_valid_ = false;
+  if (!(at_batch > 0) || !std::isfinite(at_batch)) at_batch = 0;
+  const double before = noise_scaling().exponent;
+  if (epoch && at_batch > 0) growth_.Observe(*epoch, at_batch, noise);
+  if (!(noise_ == noise) || at_batch != noise_batch_ || noise_scaling().exponent != before) profile_valid_ = false;
   noise_ = noise;
+  noise_batch_ = at_batch;
+}
+
+void GoodputModel::SetNoiseGrowth(std::optional<double> exponent) {
+  if (exponent && !std::isfinite(*exponent)) return;
+  const double before = noise_scaling().exponent;
+  growth_from_kind_ = exponent ? std::optional(std::clamp(*exponent, 0.0, 1.0)) : std::nullopt;
+  if (noise_scaling().exponent != before) profile_valid_ = false;
+}
+
+NoiseScaling GoodputModel::noise_scaling() const {
+  return {noise_batch_, growth_from_kind_ ? *growth_from_kind_ : growth_.Exponent()};
 }
 
 void GoodputModel::Refit() {
@@ -236,7 +289,7 @@ BatchChoice GoodputModel::Best(int nodes, int replicas) {
   // when no multi-node step was seen) is what it was there.
   const int seen = nodes > 1 && node_sync_max_ > 0 ? node_sync_max_ : local_sync_max_;
   const int sync_replicas = seen >= 2 ? std::min(replicas, seen) : replicas;
-  return BestBatch(params, noise_, limits_, nodes, replicas, correction_, sync_replicas);
+  return BestBatch(params, noise_, limits_, nodes, replicas, correction_, sync_replicas, noise_scaling());
 }
 
 std::vector<double> GoodputModel::Profile(int max_workers, int gpus_per_node) {
@@ -288,7 +341,7 @@ std::vector<std::pair<StepObservation, int64_t>> GoodputModel::Points() const {
 }
 
 void GoodputModel::Restore(const std::vector<std::pair<StepObservation, int64_t>>& points,
-                           const GradientNoise& noise) {
+                           const GradientNoise& noise, double noise_batch) {
   points_.clear();
   for (const auto& [obs, count] : points) {
     if (!Valid(obs) || count < 1) continue;
@@ -296,6 +349,7 @@ void GoodputModel::Restore(const std::vector<std::pair<StepObservation, int64_t>
     points_[KeyOf(obs)] = Point{obs, count, ++seq_};
   }
   noise_ = noise.known() ? noise : GradientNoise{};
+  noise_batch_ = noise.known() && noise_batch > 0 && std::isfinite(noise_batch) ? noise_batch : 0;
   raw_ = fit_ = prior_;
   profile_valid_ = false;
   dirty_ = true;
@@ -308,6 +362,15 @@ void PriorBook::Offer(const std::string& kind, GoodputModel& model) {
 const ThroughputParams* PriorBook::Find(const std::string& kind) const {
   auto it = by_kind_.find(kind);
   return it == by_kind_.end() ? nullptr : &it->second;
+}
+
+void PriorBook::ObserveNoise(const std::string& kind, int64_t epoch, double batch, const GradientNoise& noise) {
+  growth_[kind].Observe(epoch, batch, noise);
+}
+
+double PriorBook::NoiseGrowth(const std::string& kind) const {
+  auto it = growth_.find(kind);
+  return it == growth_.end() ? 0.0 : it->second.Exponent();
 }
 
 }  // namespace drover::sched

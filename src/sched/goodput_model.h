@@ -51,6 +51,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -88,9 +89,46 @@ struct GradientNoise {
 GradientNoise EstimateNoise(double local_sqr, double global_sqr, double local_batch, double global_batch,
                             double init_batch);
 
+//! How the noise a job measured carries to other batches: measured at global
+//! batch `at_batch`, at a larger batch M the variance is var (M / at_batch)^
+//! exponent. In Pollux's traces the gradient noise scale (var / sqr) of a run
+//! at a larger batch is larger at the same progress (CIFAR-10 at epoch 30:
+//! 21 at batch 128, 61 at 2048; BERT's grows about as fast as the batch), so
+//! a job measuring at a small batch would underrate larger ones. Exponent 0
+//! (or no at_batch): the noise is the same at every batch, as Pollux assumes.
+struct NoiseScaling {
+  double at_batch = 0;
+  double exponent = 0;
+};
+
 //! (var + sqr) / (var / s + sqr) with s = batch / init_batch: steps at
-//! init_batch that one step at `batch` is worth. 1 when the noise is unknown.
-double BatchGain(const GradientNoise& noise, double init_batch, double batch);
+//! init_batch that one step at `batch` is worth, var scaled to `batch` by
+//! `scaling`. 1 when the noise is unknown.
+double BatchGain(const GradientNoise& noise, double init_batch, double batch, const NoiseScaling& scaling = {});
+
+//! Fits NoiseScaling::exponent from gradient noise measured at different
+//! batches: log(var / sqr) = level(epoch) + exponent log(batch). Each epoch's
+//! own level is taken out (the noise drifts by orders of magnitude over
+//! training), so only measurements at two batches or more within one epoch
+//! count: one job's after a resize that changed its batch, or several jobs'
+//! of one kind. The latest measurement per (epoch, batch) is kept, for the
+//! most recent kMaxEpochs epochs and kMaxBatches batches per epoch.
+class NoiseGrowthFit {
+ public:
+  //! Ignored unless batch > 0 and both of noise's parts are finite and above 0.
+  void Observe(int64_t epoch, double batch, const GradientNoise& noise);
+  //! The least-squares slope, clamped to [0, 1] (at 1 a larger batch's gain
+  //! is already its whole size ratio); 0 until some epoch has two batches.
+  double Exponent() const;
+
+  static constexpr size_t kMaxEpochs = 256;
+  static constexpr size_t kMaxBatches = 16;
+
+ private:
+  std::map<int64_t, std::map<int64_t, double>> by_epoch_;  // epoch -> batch -> log(var / sqr)
+  mutable double exponent_ = 0;
+  mutable bool dirty_ = false;
+};
 
 struct BatchChoice {
   int replicas = 0;
@@ -128,10 +166,10 @@ class ComputeCorrection {
 //! `limits`. Local batches are tried on a grid (integers up to 64, then steps
 //! of about 3%), accumulation up to 64 micro-steps. Compute time is the fit's
 //! times `correction`; synchronisation is the fit's at `sync_replicas`
-//! (0: `replicas`).
+//! (0: `replicas`); the noise carries to each batch by `scaling`.
 BatchChoice BestBatch(const ThroughputParams& params, const GradientNoise& noise, const BatchLimits& limits,
                       int nodes, int replicas, const ComputeCorrection& correction = ComputeCorrection(),
-                      int sync_replicas = 0);
+                      int sync_replicas = 0, const NoiseScaling& scaling = {});
 
 //! The learner. Observe steps and noise as they come; Profile() refits when
 //! something new was seen.
@@ -149,7 +187,12 @@ class GoodputModel {
   //! The latest gradient noise at the initial batch; it replaces the last
   //! (the runtime smooths over steps; noise moves by orders of magnitude
   //! between early and late epochs, so the model must not lag).
-  void ObserveNoise(const GradientNoise& noise);
+  //! `at_batch`: the global batch it was measured at (0: unknown); with
+  //! `epoch` too, it also feeds the model's own NoiseGrowthFit.
+  void ObserveNoise(const GradientNoise& noise, double at_batch = 0, std::optional<int64_t> epoch = {});
+  //! How the noise grows with the batch, fitted elsewhere (PriorBook: over
+  //! the jobs of a kind); replaces the model's own fit. nullopt: back to it.
+  void SetNoiseGrowth(std::optional<double> exponent);
 
   //! The fitted parameters (refitted if a new point came in since).
   const ThroughputParams& Params();
@@ -174,10 +217,15 @@ class GoodputModel {
   int64_t steps() const;
   const BatchLimits& limits() const { return limits_; }
   const GradientNoise& noise() const { return noise_; }
+  //! How noise() carries to other batches (BatchGain).
+  NoiseScaling noise_scaling() const;
 
   //! The averaged points, for storing: Restore() takes them back.
   std::vector<std::pair<StepObservation, int64_t>> Points() const;
-  void Restore(const std::vector<std::pair<StepObservation, int64_t>>& points, const GradientNoise& noise);
+  //! (The noise's growth with the batch is not kept: it is fitted again from
+  //! the measurements that come after.)
+  void Restore(const std::vector<std::pair<StepObservation, int64_t>>& points, const GradientNoise& noise,
+               double noise_batch = 0);
 
   static constexpr size_t kMaxPoints = 64;
 
@@ -203,6 +251,9 @@ class GoodputModel {
   bool dirty_ = true;
   std::map<Key, Point> points_;
   GradientNoise noise_;
+  double noise_batch_ = 0;                    //!< the global batch noise_ was measured at
+  NoiseGrowthFit growth_;                     //!< from this job's own measurements
+  std::optional<double> growth_from_kind_;    //!< SetNoiseGrowth
   int64_t seq_ = 0;
   //! The last Profile() and its arguments: asked every scheduling cycle, it
   //! changes only with the fit or the noise.
@@ -224,9 +275,17 @@ class PriorBook {
   void Offer(const std::string& kind, GoodputModel& model);
   //! The fit kept for `kind`; null when none.
   const ThroughputParams* Find(const std::string& kind) const;
+  //! Gradient noise a job of `kind` measured at global `batch` in `epoch`:
+  //! pooled over the kind's jobs, it fits how the noise grows with the batch
+  //! (NoiseGrowthFit), which one job's steps rarely show. In the simulator
+  //! this lowered mean JCT on the Pollux workloads 1-4 by about 1%.
+  void ObserveNoise(const std::string& kind, int64_t epoch, double batch, const GradientNoise& noise);
+  //! The exponent fitted for `kind` (0 when nothing shows it).
+  double NoiseGrowth(const std::string& kind) const;
 
  private:
   std::map<std::string, ThroughputParams> by_kind_;
+  std::map<std::string, NoiseGrowthFit> growth_;
 };
 
 }  // namespace drover::sched

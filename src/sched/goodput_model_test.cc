@@ -46,6 +46,90 @@ TEST(GoodputModelTest, BatchGainIsOneAtTheInitialBatchAndBoundedByTheScale) {
   EXPECT_DOUBLE_EQ(BatchGain({0, 1}, 64, 128), 2.0);
 }
 
+// Measured at 128 with exponent 1, the variance at 256 is twice: var 6,
+// s = 4 from M0 = 64: (6 + 1) / (6 / 4 + 1) = 2.8. Below the measured batch,
+// and with exponent 0 (the control), it is as measured.
+TEST(GoodputModelTest, NoiseScalingCarriesTheVarianceToLargerBatches) {
+  const GradientNoise noise{1.0, 3.0};
+  EXPECT_DOUBLE_EQ(BatchGain(noise, 64, 256, {128, 1.0}), 7.0 / 2.5);
+  EXPECT_DOUBLE_EQ(BatchGain(noise, 64, 256, {128, 0.0}), 4.0 / 1.75);
+  EXPECT_DOUBLE_EQ(BatchGain(noise, 64, 128, {256, 1.0}), BatchGain(noise, 64, 128));
+  EXPECT_DOUBLE_EQ(BatchGain(noise, 64, 256, {0, 1.0}), BatchGain(noise, 64, 256));
+}
+
+// Noise scale var/sqr = e^(epoch / 2) * batch^0.4: each epoch's level is
+// taken out, so the slope is found whatever the drift over epochs.
+TEST(NoiseGrowthFitTest, FindsTheSlopeWithinEpochsNotAcrossThem) {
+  auto at = [](int epoch, double batch, double exponent) {
+    return GradientNoise{1.0, std::exp(epoch / 2.0) * std::pow(batch, exponent)};
+  };
+  NoiseGrowthFit fit;
+  EXPECT_EQ(fit.Exponent(), 0) << "nothing seen";
+  // One batch per epoch, the batch growing with the epoch (as a job that
+  // grows does): the drift would read as a steep slope; it is not counted.
+  for (int e = 0; e < 4; ++e) fit.Observe(e, 64 << e, at(e, 64 << e, 0.4));
+  EXPECT_EQ(fit.Exponent(), 0) << "no epoch has two batches";
+  for (int e = 0; e < 4; ++e) fit.Observe(e, 32, at(e, 32, 0.4));
+  EXPECT_NEAR(fit.Exponent(), 0.4, 1e-9);
+  // Clamped: noise that falls with the batch, or grows faster than it.
+  NoiseGrowthFit falls, steep;
+  for (double b : {32.0, 256.0}) falls.Observe(0, b, at(0, b, -0.5)), steep.Observe(0, b, at(0, b, 2.0));
+  EXPECT_EQ(falls.Exponent(), 0);
+  EXPECT_EQ(steep.Exponent(), 1);
+  // Bad input changes nothing.
+  NoiseGrowthFit bad;
+  bad.Observe(0, 32, at(0, 32, 0.4));
+  for (double b : {0.0, -1.0, static_cast<double>(NAN)}) bad.Observe(0, b, at(0, 64, 0.4));
+  bad.Observe(0, 64, {0, 1});
+  bad.Observe(0, 64, {1, NAN});
+  EXPECT_EQ(bad.Exponent(), 0);
+  // Bounded: old epochs go first.
+  NoiseGrowthFit many;
+  for (int e = 0; e < 2 * static_cast<int>(NoiseGrowthFit::kMaxEpochs); ++e) {
+    for (double b : {32.0, 64.0}) many.Observe(e, b, at(e, b, e < static_cast<int>(NoiseGrowthFit::kMaxEpochs) ? 1.0 : 0.25));
+  }
+  EXPECT_NEAR(many.Exponent(), 0.25, 1e-9) << "only the newest epochs are kept";
+}
+
+// A job measuring its noise at batch 64 picks a larger batch when the noise
+// is known to grow with it: from its own steps at two batches in one epoch,
+// or from its kind (SetNoiseGrowth). The control, no growth, stays smaller.
+TEST(GoodputModelTest, NoiseThatGrowsWithTheBatchMakesLargerBatchesWorthMore) {
+  const BatchLimits l = Adaptive(64, 4096, 1024);
+  auto model = [&] {
+    GoodputModel m(l);
+    for (double b : {64.0, 128.0}) m.Observe({1, 1, b, PredictStepTime(Truth(), 1, 1, b)});
+    return m;
+  };
+  const GradientNoise at64{1.0, 10.0}, at128{1.0, 10.0 * std::pow(2.0, 0.8)};
+  GoodputModel flat = model();
+  flat.ObserveNoise(at64, 64);
+  GoodputModel own = model();
+  own.ObserveNoise(at128, 128, 3);
+  own.ObserveNoise(at64, 64, 3);
+  EXPECT_NEAR(own.noise_scaling().exponent, 0.8, 1e-9);
+  GoodputModel kind = model();
+  kind.ObserveNoise(at64, 64);
+  kind.SetNoiseGrowth(0.8);
+  EXPECT_GT(own.Best(1, 1).global_batch, flat.Best(1, 1).global_batch);
+  EXPECT_DOUBLE_EQ(kind.Best(1, 1).global_batch, own.Best(1, 1).global_batch);
+  kind.SetNoiseGrowth(std::nullopt);  // back to its own fit: none
+  EXPECT_DOUBLE_EQ(kind.Best(1, 1).global_batch, flat.Best(1, 1).global_batch);
+}
+
+// The noise of a kind's jobs pools: two jobs at different batches in one
+// epoch show the growth neither shows alone.
+TEST(PriorBookTest, PoolsTheNoiseOfAKindsJobs) {
+  PriorBook book;
+  book.ObserveNoise("cifar10", 5, 128, {1.0, 10.0});
+  EXPECT_EQ(book.NoiseGrowth("cifar10"), 0);
+  book.ObserveNoise("cifar10", 5, 512, {1.0, 10.0 * std::pow(4.0, 0.3)});
+  EXPECT_NEAR(book.NoiseGrowth("cifar10"), 0.3, 1e-9);
+  book.ObserveNoise("bert", 5, 1024, {1.0, 1.0});
+  EXPECT_EQ(book.NoiseGrowth("bert"), 0) << "kinds do not mix";
+  EXPECT_EQ(book.NoiseGrowth("imagenet"), 0);
+}
+
 // Gradients made of a true gradient |G|^2 = 4 plus per-sample noise of
 // trace 64: over b = 16 samples |g_i|^2 = 4 + 64/16 = 8, over B = 64
 // |g|^2 = 4 + 1 = 5; the estimate gives back |G|^2 = 4 and var = 64 / M0.

@@ -60,6 +60,19 @@ class PolluxJob final : public ModelJob {
     }
     return learner_->Profile(max_workers, kGpusPerNode);
   }
+  // A job knows how long it was asked to train (its epochs, as a training
+  // script does) and how far it is; the rate on one GPU is its model's.
+  double RemainingWork() const override {
+    const Application& app = job_.application();
+    const double left = std::max(0.0, app.Progress(app.CompletionEpoch() + 1) - job_.progress());
+    double rate = 0;
+    if (!learner_) {
+      rate = app.OptimalGoodput(app.Normalize({1}), std::min(job_.epoch(), app.CompletionEpoch()));
+    } else if (learner_->points() > 0 || learner_->learned_prior()) {
+      rate = learner_->Best(1, 1).goodput;
+    }
+    return rate > 0 ? left / rate : 0;
+  }
 
  private:
   static sched::BatchLimits LimitsOf(const Application& app) {
@@ -82,8 +95,12 @@ class PolluxJob final : public ModelJob {
     const StepTimes t = app.Throughput(key, g.atomic_bsz);
     learner_->Observe({key.num_nodes, key.num_replicas, static_cast<double>(g.atomic_bsz), t.step_time,
                        t.step_time - t.sync_time});
-    const GradientStats s = app.GradStats(job_.batch_size(), std::min(job_.epoch(), app.CompletionEpoch()));
-    learner_->ObserveNoise({s.grad_sqr, s.grad_var});
+    const int epoch = std::min(job_.epoch(), app.CompletionEpoch());
+    const GradientStats s = app.GradStats(job_.batch_size(), epoch);
+    const double batch = job_.batch_size();
+    book_->ObserveNoise(app.name(), epoch, batch, {s.grad_sqr, s.grad_var});
+    learner_->ObserveNoise({s.grad_sqr, s.grad_var}, batch);
+    learner_->SetNoiseGrowth(book_->NoiseGrowth(app.name()));
   }
 
   Geometry Choose(const PlacementKey& key) const {

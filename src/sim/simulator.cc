@@ -103,7 +103,10 @@ SimResult Simulate(std::vector<SimJobSpec> jobs, const ConsumerTree& consumers, 
       j.submit_time = s.submit;
       j.attained_service = s.model->attained_service();
       j.placement = placement[i];
-      if (s.use_profile) j.speedup = s.model->Speedup(s.workers.max);
+      if (s.use_profile) {
+        j.speedup = s.model->Speedup(s.workers.max);
+        j.remaining_work = s.model->RemainingWork();
+      }
       j.resize_pause = s.resize_pause;
       state.jobs.push_back(std::move(j));
     }

@@ -35,6 +35,8 @@ class ModelJob {
   virtual int restarts() const = 0;
   //! Throughput profile for the scheduler (sched::JobState::speedup); empty if unknown.
   virtual std::vector<double> Speedup(int max_workers) const { return {}; }
+  //! Seconds it would still run on one GPU, by what it knows (sched::JobState::remaining_work); 0 if unknown.
+  virtual double RemainingWork() const { return 0; }
 };
 
 struct SimJobSpec {
@@ -43,7 +45,7 @@ struct SimJobSpec {
   int consumer = 0;          //!< index into the run's consumer tree
   double submit = 0;
   WorkerBounds workers;      //!< GPUs (1 per worker); rigid when min == max
-  bool use_profile = false;  //!< pass ModelJob::Speedup to the scheduler
+  bool use_profile = false;  //!< pass ModelJob::Speedup and RemainingWork to the scheduler
   double resize_pause = 0;   //!< seconds a placement change stops it (sched::JobState)
   std::unique_ptr<ModelJob> model;
 };

@@ -177,7 +177,8 @@ void ElasticRunner::Learn(const StepMetrics& m) {
   if (norms_.global > 0) {
     goodput_->ObserveNoise(sched::EstimateNoise(norms_.local, norms_.global, static_cast<double>(m.local_samples),
                                                 static_cast<double>(m.global_samples),
-                                                static_cast<double>(init_batch_)));
+                                                static_cast<double>(init_batch_)),
+                           static_cast<double>(m.global_samples), m.epoch);
   }
 }
 
@@ -204,7 +205,8 @@ Status ElasticRunner::Configure(int world) {
       const sched::BatchChoice c = goodput_->Best(hosts_, world);
       const double batch = c.feasible && goodput_->points() > 0 ? std::round(c.global_batch) : init_batch_;
       choice = {static_cast<float>(batch),
-                static_cast<float>(sched::BatchGain(goodput_->noise(), static_cast<double>(init_batch_), batch))};
+                static_cast<float>(sched::BatchGain(goodput_->noise(), static_cast<double>(init_batch_), batch,
+                                                    goodput_->noise_scaling()))};
     }
     if (group_ && world > 1) DROVER_RETURN_IF_ERROR(group_->AllReduceSum(choice));
     const int64_t batch = std::max<int64_t>(static_cast<int64_t>(choice[0]), world);
