@@ -375,6 +375,7 @@ std::string Encode(const WorkerStatus& s) {
   if (s.epoch) j["epoch"] = *s.epoch;
   if (s.loss) j["loss"] = *s.loss;  // NaN is written as null: not reported
   if (s.samples_per_s) j["samples_per_s"] = *s.samples_per_s;
+  if (s.samples_left) j["samples_left"] = *s.samples_left;
   if (s.world_size) j["world_size"] = *s.world_size;
   if (s.port) j["port"] = *s.port;
   if (s.rescale) j["rescale"] = {{"from", s.rescale->from}, {"to", s.rescale->to}, {"pause_ms", s.rescale->pause_ms}};
@@ -405,6 +406,10 @@ Result<WorkerStatus> DecodeWorkerStatus(const std::string& body) {
   DROVER_RETURN_IF_ERROR(OptInt(c, *o, "", "epoch", 0, kMaxInt64, &s.epoch));
   DROVER_RETURN_IF_ERROR(OptNumber(c, *o, "", "loss", &s.loss));
   DROVER_RETURN_IF_ERROR(OptNumber(c, *o, "", "samples_per_s", &s.samples_per_s));
+  DROVER_RETURN_IF_ERROR(OptNumber(c, *o, "", "samples_left", &s.samples_left));
+  if (s.samples_left && !(*s.samples_left >= 0 && std::isfinite(*s.samples_left))) {
+    return c.Bad("samples_left", "expected a number of samples, at least 0");
+  }
   DROVER_RETURN_IF_ERROR(OptInt(c, *o, "", "world_size", 0, kMaxRank, &s.world_size));
   DROVER_RETURN_IF_ERROR(OptInt(c, *o, "", "port", 1, 65535, &s.port));
   if (Present(*o, "rescale")) {

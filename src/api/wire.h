@@ -159,6 +159,9 @@ struct WorkerStatus {
   bool ready = false;
   std::optional<int64_t> step, epoch;
   std::optional<double> loss, samples_per_s;
+  //! Samples still to train before the length it was given (its epochs or
+  //! its steps, whichever ends first); absent when it has no end.
+  std::optional<double> samples_left;
   std::optional<int> world_size;
   //! An inference replica's port on its host, posted once it serves.
   std::optional<int> port;

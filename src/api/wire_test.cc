@@ -40,6 +40,7 @@ TEST(WireTest, EveryMessageRoundTrips) {
   st.epoch = 0;
   st.loss = 0.53;
   st.samples_per_s = 1234.5;
+  st.samples_left = 6e5;
   st.world_size = 2;
   st.port = 8001;
   st.rescale = WorkerStatus::Rescale{4, 2, 37.5};
@@ -203,6 +204,7 @@ TEST(WireTest, WorkerStatusNamesTheBadField) {
   EXPECT_EQ(error(R"({"generation":1,"ready":"yes"})"), "ready: expected true or false");
   EXPECT_EQ(error(R"({"generation":1,"step":-1})"), "step: expected an integer from 0 to 9223372036854775807");
   EXPECT_EQ(error(R"({"generation":1,"loss":"low"})"), "loss: expected a number");
+  EXPECT_EQ(error(R"({"generation":1,"samples_left":-5})"), "samples_left: expected a number of samples, at least 0");
   EXPECT_EQ(error(R"({"generation":1,"rescale":{"from":4,"pause_ms":3}})"),
             "rescale.to: required: the number of workers after the resize");
   EXPECT_EQ(error(R"({"generation":1,"rescale":{"from":4,"to":2,"pause_ms":"3"}})"),

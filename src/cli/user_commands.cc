@@ -298,6 +298,10 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
           progress += buf;
         }
         progress += ", world size " + std::to_string(j["world_size"].get<int>());
+        if (!j.value("samples_left", json()).is_null()) {
+          std::snprintf(buf, sizeof buf, ", %.0f samples left", j["samples_left"].get<double>());
+          progress += buf;
+        }
         std::printf("  Progress:  %s\n", progress.c_str());
       }
       if (!j["worker_list"].empty()) {
@@ -334,6 +338,10 @@ void AddUserCommands(CLI::App& app, int& exit_code) {
                                          " var " + Fmt("%.3g", noise["var"].get<double>()))
                                             .c_str()
                                       : ", gradient noise not measured: it needs 2 workers or more");
+        if (prof.value("time_left_s", json()).is_number()) {
+          std::printf("  About %s left at its %d workers now, by this profile.\n",
+                      Duration(prof["time_left_s"].get<double>()).c_str(), j["world_size"].get<int>());
+        }
         if (prof.value("prior_from_job", json()).is_number()) {
           std::printf("  Started from the fit of job %s, an earlier run of the same command.\n",
                       prof["prior_from_job"].dump().c_str());

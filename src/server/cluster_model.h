@@ -94,6 +94,10 @@ struct Job {
   //! Its speedup profile for the scheduler on hosts of `per_host` workers;
   //! empty (linear) while unknown.
   std::vector<double> Speedup(int per_host) const;
+  //! Seconds it would still train on one worker: the samples it has left
+  //! over its model's rate on one (sched::JobState::remaining_work); 0 while
+  //! either is unknown.
+  double RemainingWork() const;
 
   //! Built from rec.progress.profile on first use, then kept in step with it:
   //! a cache of the record (hence mutable), refitted only when it changes.

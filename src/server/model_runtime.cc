@@ -39,7 +39,7 @@ sched::BatchLimits LimitsOf(const store::ProfileRecord& p) {
 
 // A rank's measured steps into the job's model and its stored profile (which
 // the caller creates at the first, with the prior the job starts from).
-void ObservePerf(Job& job, const api::StepPerf& perf, int world) {
+void ObservePerf(Job& job, const api::StepPerf& perf, int world, std::optional<int64_t> epoch) {
   store::ProfileRecord& prof = *job.rec.progress.profile;
   if (prof.init_batch <= 0) prof.init_batch = perf.global_batch;
   if (const double max = perf.max_batch.value_or(0); max != prof.max_batch) {
@@ -55,7 +55,8 @@ void ObservePerf(Job& job, const api::StepPerf& perf, int world) {
                   perf.compute_s});
   if (perf.local_grad_sqr && perf.global_grad_sqr) {
     model->ObserveNoise(sched::EstimateNoise(*perf.local_grad_sqr, *perf.global_grad_sqr, perf.local_batch,
-                                             perf.global_batch, prof.init_batch));
+                                             perf.global_batch, prof.init_batch),
+                        perf.global_batch, epoch);
   }
   prof.points.clear();
   for (const auto& [o, count] : model->Points()) {
@@ -63,6 +64,7 @@ void ObservePerf(Job& job, const api::StepPerf& perf, int world) {
   }
   prof.grad_sqr = model->noise().sqr;
   prof.grad_var = model->noise().var;
+  prof.noise_batch = model->noise_scaling().at_batch;
 }
 
 }  // namespace
@@ -83,7 +85,7 @@ sched::GoodputModel* Job::Goodput() const {
     for (const store::PerfPointRecord& r : p.points) {
       points.push_back({{r.nodes, r.replicas, r.local_batch, r.step_s, r.compute_s}, r.count});
     }
-    goodput->Restore(points, {p.grad_sqr, p.grad_var});
+    goodput->Restore(points, {p.grad_sqr, p.grad_var}, p.noise_batch);
   }
   return &*goodput;
 }
@@ -108,6 +110,13 @@ std::vector<double> Job::Speedup(int per_host) const {
   return model ? model->Profile(rec.workers.max, per_host) : std::vector<double>{};
 }
 
+double Job::RemainingWork() const {
+  sched::GoodputModel* model = Goodput();
+  if (!model || !rec.progress.samples_left || model->points() == 0) return 0;
+  const double rate = model->Best(1, 1).samples_per_s;
+  return rate > 0 ? *rec.progress.samples_left / rate : 0;
+}
+
 Result<int64_t> ClusterModel::ReportWorkerStatus(JobId id, int rank, const WorkerStatus& s, double now) {
   auto member = Member(id, rank);
   if (!member.ok()) return member.status();
@@ -126,6 +135,7 @@ Result<int64_t> ClusterModel::ReportWorkerStatus(JobId id, int rank, const Worke
   if (!s.step || !p.step || *s.step >= *p.step) {  // a lagging rank does not move the step back
     if (s.step) p.step = s.step;
     if (s.loss) p.loss = s.loss;
+    if (s.samples_left) p.samples_left = s.samples_left;
   }
   if (s.epoch) p.epoch = s.epoch;
   if (s.samples_per_s) p.samples_per_s = s.samples_per_s;
@@ -134,7 +144,7 @@ Result<int64_t> ClusterModel::ReportWorkerStatus(JobId id, int rank, const Worke
   if (s.perf && s.world_size && it->rank == 0 && s.generation >= it->generation) {
     // The job's first measured step: it starts from an earlier run of the same thing, if one has shown enough.
     if (!p.profile) p.profile.emplace().prior = PriorFor(*job);
-    ObservePerf(*job, *s.perf, *s.world_size);
+    ObservePerf(*job, *s.perf, *s.world_size, s.epoch);
   }
 
   if (s.rescale) {

@@ -142,6 +142,7 @@ int ClusterModel::Schedule(sched::Policy& policy, double now, store::WriteBatch*
     j.submit_time = job.rec.submit_time;
     j.attained_service = job.rec.attained_service;
     j.resize_pause = MeasuredResizePause(job.rec);
+    j.remaining_work = job.RemainingWork();
     std::map<int, int> per_host;
     for (const auto& w : job.workers) {
       if (w.state != WorkerState::kExited) ++per_host[index.count(w.host) ? index[w.host] : -1];

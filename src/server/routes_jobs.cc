@@ -32,7 +32,8 @@ json JobSummary(const Job& j, const ClusterModel& model) {
           {"step", OrNull(j.rec.progress.step)},
           {"epoch", OrNull(j.rec.progress.epoch)},
           {"loss", OrNull(j.rec.progress.loss)},
-          {"samples_per_s", OrNull(j.rec.progress.samples_per_s)}};
+          {"samples_per_s", OrNull(j.rec.progress.samples_per_s)},
+          {"samples_left", OrNull(j.rec.progress.samples_left)}};
 }
 
 // What the server has learned of the job's speed: the points it rests on, the
@@ -61,7 +62,15 @@ json ProfileJson(const Job& j, const ClusterModel& model) {
   }
   const sched::ThroughputParams& p = g->Params();
   const std::optional<store::PriorRecord>& prior = j.rec.progress.profile->prior;
+  // At its size now, by this profile: what the scheduler weighs it by.
+  const int world = j.rec.progress.world_size.value_or(0);
+  const double work = j.RemainingWork();
+  json time_left;
+  if (work > 0 && world > 0 && world < static_cast<int>(speedup.size()) && speedup[world] > 0) {
+    time_left = work / speedup[world];
+  }
   return {{"points", g->points()},
+          {"time_left_s", time_left},
           {"prior_from_job", prior ? json(prior->from_job) : json()},
           {"measured", measured},
           {"init_batch", g->limits().init_batch},

@@ -193,6 +193,7 @@ void from_json(const Json& j, PriorRecord& p) {
 void to_json(Json& j, const ProfileRecord& p) {
   j = Json{{"init_batch", p.init_batch}, {"max_batch", p.max_batch}, {"points", p.points},
            {"grad_sqr", p.grad_sqr},     {"grad_var", p.grad_var}};
+  if (p.noise_batch > 0) j["noise_batch"] = p.noise_batch;
   Put(j, "prior", p.prior);
 }
 void from_json(const Json& j, ProfileRecord& p) {
@@ -201,6 +202,7 @@ void from_json(const Json& j, ProfileRecord& p) {
   p.points = j.at("points").get<std::vector<PerfPointRecord>>();
   p.grad_sqr = j.at("grad_sqr").get<double>();
   p.grad_var = j.at("grad_var").get<double>();
+  p.noise_batch = j.value("noise_batch", 0.0);
   Take(j, "prior", &p.prior);
 }
 void to_json(Json& j, const ProgressRecord& p) {
@@ -210,6 +212,7 @@ void to_json(Json& j, const ProgressRecord& p) {
   Put(j, "epoch", p.epoch);
   Put(j, "loss", p.loss);
   Put(j, "samples_per_s", p.samples_per_s);
+  Put(j, "samples_left", p.samples_left);
   Put(j, "world_size", p.world_size);
 }
 void from_json(const Json& j, ProgressRecord& p) {
@@ -217,6 +220,7 @@ void from_json(const Json& j, ProgressRecord& p) {
   Take(j, "epoch", &p.epoch);
   Take(j, "loss", &p.loss);
   Take(j, "samples_per_s", &p.samples_per_s);
+  Take(j, "samples_left", &p.samples_left);
   Take(j, "world_size", &p.world_size);
   Take(j, "profile", &p.profile);
 }

@@ -140,6 +140,8 @@ JobRecord FullJob() {
   j.progress = {120, 3, 0.1 + 0.2, 1234.5, 4};
   j.progress.profile = ProfileRecord{64, 512, {{1, 1, 64, 0.125, 0.1 + 0.02, 7}, {2, 4, 16, 0.0625, 0.03, 2}}, 4.5, 0.1 + 0.2};
   j.progress.profile->prior = PriorRecord{3, 0.01, 0.1 + 0.2, 1e-3, 0, 0.05, 1e-4, 1.5};
+  j.progress.profile->noise_batch = 192;
+  j.progress.samples_left = 6.4e6;
   j.master_port = 29517;
   return j;
 }

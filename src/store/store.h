@@ -63,6 +63,7 @@ struct ProfileRecord {
   double max_batch = 0;   //!< adaptive batch: the largest it may choose; 0: fixed
   std::vector<PerfPointRecord> points;
   double grad_sqr = 0, grad_var = 0;  //!< the latest gradient noise; 0, 0: unknown
+  double noise_batch = 0;             //!< the global batch it was measured at; 0: unknown
   std::optional<PriorRecord> prior;   //!< chosen at its first measured step, kept
   friend bool operator==(const ProfileRecord&, const ProfileRecord&) = default;
 };
@@ -73,6 +74,7 @@ struct ProgressRecord {
   std::optional<double> loss, samples_per_s;
   std::optional<int> world_size;  //!< as the runtime counts it
   std::optional<ProfileRecord> profile;  //!< once a worker posted a measured step
+  std::optional<double> samples_left;    //!< before the length it was given (api::WorkerStatus)
   friend bool operator==(const ProgressRecord&, const ProgressRecord&) = default;
 };
 

@@ -191,6 +191,22 @@ bool ElasticRunner::Done() const {
   return o.epochs > 0 && trainer_->sampler().epoch() >= o.epochs;
 }
 
+std::optional<double> ElasticRunner::SamplesLeft() const {
+  const TrainOptions& o = trainer_->options();
+  const SamplerState& at = trainer_->sampler().state();
+  std::optional<double> left;
+  if (o.epochs > 0) {
+    left = std::max<double>(0, static_cast<double>(o.epochs - at.epoch) * static_cast<double>(at.dataset_size) -
+                                   static_cast<double>(at.cursor));
+  }
+  if (o.max_steps > 0) {
+    const double by_steps = std::max<double>(0, static_cast<double>(o.max_steps - trainer_->step()) *
+                                                    static_cast<double>(o.global_batch));
+    left = left ? std::min(*left, by_steps) : by_steps;
+  }
+  return left;
+}
+
 bool ElasticRunner::SaveDue() const {
   return rank() == 0 && options_.checkpoint_every > 0 && trainer_->step() % options_.checkpoint_every == 0;
 }
@@ -537,6 +553,7 @@ Status ElasticRunner::FitElastic() {
         s.epoch = step->epoch;
         s.loss = step->loss;
         s.samples_per_s = step->samples_per_s;
+        s.samples_left = SamplesLeft();
         if (warm && step->local_samples > 0) NotePerf(*step, norms_.local, norms_.global, &threads_->perf);
       }
       if (warm) Learn(*step);

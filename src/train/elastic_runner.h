@@ -154,6 +154,9 @@ class ElasticRunner {
   Status LoadCheckpoint(bool* loaded);
   bool Done() const;
   //! Whether this rank writes a checkpoint after the step just taken.
+  //! Samples still to train before the trainer's epochs or max_steps end
+  //! (whichever comes first); nullopt when it has neither.
+  std::optional<double> SamplesLeft() const;
   bool SaveDue() const;
   //! `joined`: the generation this worker was started at.
   void StartThreads(int64_t joined);

@@ -156,6 +156,13 @@ TEST_F(ElasticTrainingTest, SecondTeamShrinksTheFirstFromFourToTwoWithSamePidsAn
     EXPECT_GT(m["step_s"].get<double>(), 0);
     EXPECT_LE(m["compute_s"].get<double>(), m["step_s"].get<double>());
   }
+  // It posts what it has left of its 100000 steps of 64 samples, which the
+  // profile turns into time (what the scheduler weighs it by).
+  const json left = Get(a);
+  ASSERT_TRUE(left["samples_left"].is_number()) << left.dump();
+  EXPECT_GT(left["samples_left"].get<double>(), 0);
+  EXPECT_LE(left["samples_left"].get<double>(), (100000.0 - left["step"].get<double>()) * 64);
+  EXPECT_TRUE(left["profile"]["time_left_s"].is_number()) << left["profile"].dump();
   EXPECT_EQ(cluster_->Call("POST", "/api/v1/jobs/" + std::to_string(a) + "/cancel", "{}").status, 200);
 }
 

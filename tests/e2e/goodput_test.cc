@@ -9,6 +9,7 @@
 #include <csignal>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "tests/e2e/cluster.h"
@@ -46,7 +47,7 @@ class GoodputTest : public ::testing::Test {
 
   // What rank 0 of job `id` measures on `world` workers at a global batch of
   // `global`: compute is 4 ms + 2 ms per local sample; sync `sync_s` beyond one worker.
-  void Post(uint64_t id, double sync_s, double global = 64) {
+  void Post(uint64_t id, double sync_s, double global = 64, std::optional<double> samples_left = {}) {
     const json j = Get(id);
     if (!j.contains("worker_list")) return;
     for (const json& w : j["worker_list"]) {
@@ -57,6 +58,7 @@ class GoodputTest : public ::testing::Test {
                    {"world_size", world},
                    {"perf", {{"steps", 20}, {"global_batch", global}, {"local_batch", local},
                              {"step_s", compute + (world > 1 ? sync_s : 0)}, {"compute_s", compute}}}};
+      if (samples_left) body["samples_left"] = *samples_left, body["step"] = 10;
       cluster_->Call("POST", "/api/v1/jobs/" + std::to_string(id) + "/workers/0/status", body.dump());
     }
   }
@@ -142,6 +144,48 @@ TEST_F(GoodputTest, TheJobThatScalesBetterGetsTheSlotsAndARestartKeepsWhatWasLea
   // Several scheduling cycles (one a second) pass; nothing moves back.
   EXPECT_FALSE(LocalCluster::WaitFor([&] { return World(scales) != 3 || World(syncs) != 1; }, 4))
       << Get(scales).dump() << "\n" << Get(syncs).dump();
+}
+
+// Two jobs alike in speed, two slots each: once one has far less left to
+// train (as its workers post it), it takes a slot from the other, as
+// shortest-remaining-first would. The control: with as much left as the
+// other, neither moves.
+TEST_F(GoodputTest, OfTwoJobsAlikeTheOneWithLessLeftTakesASlot) {
+  const std::string job = "consumer: /lab\nworkers: {min: 1, max: 2}\nresources: {gpus: 1, cpus: 0.1, memory: 64Mi}\n"
+                          "command: [\"sleep\", \"600\"]\n";
+  const uint64_t a = cluster_->Submit("name: a\n" + job);
+  const uint64_t b = cluster_->Submit("name: b\n" + job);
+  ASSERT_NE(a, 0u);
+  ASSERT_NE(b, 0u);
+  std::atomic<double> a_left{1e7};
+  poster_ = std::thread([&] {
+    while (!stop_) {
+      Post(a, 0.0, 64, a_left.load());
+      Post(b, 0.0, 64, 1e7);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  });
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return World(a) == 2 && World(b) == 2; }, 30))
+      << Get(a).dump() << "\n" << Get(b).dump();
+  ASSERT_TRUE(LocalCluster::WaitFor(
+      [&] { return Get(a)["profile"]["time_left_s"].is_number() && Get(b)["profile"]["time_left_s"].is_number(); },
+      10))
+      << Get(a).dump() << "\n" << Get(b).dump();
+  EXPECT_EQ(Get(b)["samples_left"], 1e7);
+  ASSERT_TRUE(SetMax(a, 3));
+  ASSERT_TRUE(SetMax(b, 3));
+  // The control: several scheduling cycles (one a second), nothing moves.
+  EXPECT_FALSE(LocalCluster::WaitFor([&] { return World(a) != 2 || World(b) != 2; }, 4))
+      << Get(a).dump() << "\n" << Get(b).dump();
+
+  a_left = 1e4;
+  ASSERT_TRUE(LocalCluster::WaitFor([&] { return World(a) == 3 && World(b) == 1; }, 30))
+      << Get(a).dump() << "\n" << Get(b).dump();
+  // `drover job` says how long is left, by the profile.
+  const std::string shown = cluster_->Cli("job " + std::to_string(a));
+  EXPECT_NE(shown.find("10000 samples left"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("left at its 3 workers now, by this profile"), std::string::npos) << shown;
+  std::printf("%s\n", shown.substr(0, shown.find("Events:")).c_str());
 }
 
 // A job that ran the same command in the same consumer before, and was
