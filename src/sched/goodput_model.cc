@@ -44,7 +44,7 @@ double BatchGain(const GradientNoise& noise, double init_batch, double batch, co
   if (!noise.known() || !(init_batch > 0)) return 1.0;
   const double s = batch / init_batch;
   double var = noise.var;
-  if (scaling.exponent > 0 && scaling.at_batch > 0 && batch > scaling.at_batch) {
+  if (scaling.exponent > 0 && scaling.at_batch > 0) {
     var *= std::pow(batch / scaling.at_batch, scaling.exponent);
   }
   return (var + noise.sqr) / (var / s + noise.sqr);

@@ -90,8 +90,7 @@ GradientNoise EstimateNoise(double local_sqr, double global_sqr, double local_ba
                             double init_batch);
 
 //! How the noise a job measured carries to other batches: measured at global
-//! batch `at_batch`, at a larger batch M the variance is var (M / at_batch)^
-//! exponent. In Pollux's traces the gradient noise scale (var / sqr) of a run
+//! batch `at_batch`, at batch M the variance is var (M / at_batch)^exponent. In Pollux's traces the gradient noise scale (var / sqr) of a run
 //! at a larger batch is larger at the same progress (CIFAR-10 at epoch 30:
 //! 21 at batch 128, 61 at 2048; BERT's grows about as fast as the batch), so
 //! a job measuring at a small batch would underrate larger ones. Exponent 0

@@ -47,13 +47,14 @@ TEST(GoodputModelTest, BatchGainIsOneAtTheInitialBatchAndBoundedByTheScale) {
 }
 
 // Measured at 128 with exponent 1, the variance at 256 is twice: var 6,
-// s = 4 from M0 = 64: (6 + 1) / (6 / 4 + 1) = 2.8. Below the measured batch,
-// and with exponent 0 (the control), it is as measured.
-TEST(GoodputModelTest, NoiseScalingCarriesTheVarianceToLargerBatches) {
+// s = 4 from M0 = 64: (6 + 1) / (6 / 4 + 1) = 2.8; at 64, half: var 1.5,
+// s = 1: gain 1 still. With exponent 0 (the control) it is as measured.
+TEST(GoodputModelTest, NoiseScalingCarriesTheVarianceToOtherBatches) {
   const GradientNoise noise{1.0, 3.0};
   EXPECT_DOUBLE_EQ(BatchGain(noise, 64, 256, {128, 1.0}), 7.0 / 2.5);
   EXPECT_DOUBLE_EQ(BatchGain(noise, 64, 256, {128, 0.0}), 4.0 / 1.75);
-  EXPECT_DOUBLE_EQ(BatchGain(noise, 64, 128, {256, 1.0}), BatchGain(noise, 64, 128));
+  EXPECT_DOUBLE_EQ(BatchGain(noise, 64, 128, {256, 1.0}), 2.5 / 1.75);  // var 1.5 at 128, s = 2
+  EXPECT_DOUBLE_EQ(BatchGain(noise, 64, 64, {256, 1.0}), 1.0);
   EXPECT_DOUBLE_EQ(BatchGain(noise, 64, 256, {0, 1.0}), BatchGain(noise, 64, 256));
 }
 
