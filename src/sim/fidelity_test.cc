@@ -38,13 +38,14 @@ TEST(PolluxFidelityTest, TiresiasMatchesTheReferenceWithin3Percent) {
   }
 }
 
-// Given the true speedup profiles, drover's policy is at most 0.70 of
-// Tiresias (0.65 when written, with growth along the profile's concave
-// hull); learning them online, as on the live platform, costs some of that
-// (0.70 when written, with priors from earlier jobs of an application,
-// compute corrected by what was measured, sync not extrapolated past what
-// was seen, and grows held back that would not win back their pause) but
-// must stay clearly ahead.
+// Given the true speedup profiles, drover's policy is at most 0.63 of
+// Tiresias (0.60 when written, with growth along the profile's concave
+// hull, weighted by each job's remaining work); learning them online, as on
+// the live platform, costs some of that (0.64 when written, with priors
+// from earlier jobs of an application, compute corrected by what was
+// measured, sync not extrapolated past what was seen, grows held back that
+// would not win back their pause, and the noise's growth with the batch
+// fitted per application) but must stay clearly ahead.
 TEST(PolluxFidelityTest, DroverMeanJctIsWellBelowTiresiasWithLearnedOrTrueProfiles) {
   double learned = 0, oracle = 0, tiresias = 0;
   for (int w = 1; w <= 4; ++w) {
@@ -54,8 +55,8 @@ TEST(PolluxFidelityTest, DroverMeanJctIsWellBelowTiresiasWithLearnedOrTrueProfil
   }
   std::printf("mean JCT over workloads 1-4: learned %.0f, oracle %.0f, Tiresias (reference) %.0f\n", learned / 4,
               oracle / 4, tiresias / 4);
-  EXPECT_LE(oracle / tiresias, 0.70);
-  EXPECT_LE(learned / tiresias, 0.74);
+  EXPECT_LE(oracle / tiresias, 0.63);
+  EXPECT_LE(learned / tiresias, 0.68);
   EXPECT_GT(learned, oracle) << "learning should cost something: the oracle is the bound";
 }
 
