@@ -1,6 +1,6 @@
 // Scheduler speed: one Decide at the simulator's 64 GPUs, and at scale
 // (10,000 hosts x 8 GPUs, 100,000 pending jobs in 200 consumers), every job
-// with a speedup profile; and what the live server adds each cycle to make
+// with a speedup profile, its remaining work and a resize pause; and what the live server adds each cycle to make
 // those profiles from learned models (sched/goodput_model.h).
 //
 // Each benchmark repetition is one Decide, so the p50/p95 statistics are per
@@ -43,6 +43,8 @@ ClusterState SixtyFourGpus(std::mt19937_64& rng) {
     job.per_worker = {1, 1000, 1024};
     job.submit_time = j * 60;
     job.attained_service = u(rng) * 3600 * 8;
+    job.remaining_work = u(rng) * 3600 * 8;  // as the server gives it
+    job.resize_pause = 0.5;
     double alpha = 0.5 + 0.45 * u(rng);
     job.speedup.push_back(0);
     for (int k = 1; k <= 16; ++k) job.speedup.push_back(std::pow(k, alpha));
@@ -101,6 +103,8 @@ ClusterState AtScale(bool full) {
     j.per_worker = {1, 4000, 16384};
     j.submit_time = static_cast<double>(j.id);
     const double alpha = 0.5 + 0.45 * static_cast<double>(rng() % 1000) / 1000;
+    j.remaining_work = static_cast<double>(60 + rng() % 28800);
+    j.resize_pause = 0.5;
     j.speedup.push_back(0);
     for (int k = 1; k <= j.workers.max; ++k) j.speedup.push_back(std::pow(k, alpha));
     if (running) {
