@@ -18,6 +18,11 @@ constexpr double kIdleGain = 1e-9;
 
 constexpr int64_t kNoLimit = std::numeric_limits<int64_t>::max();
 
+// The most a job's remaining-work weight may favour it (or disfavour it):
+// remaining work is the job's own report, so a job claiming almost nothing
+// left gets at most this much more pull on GPUs than the median job.
+constexpr double kMaxWeight = 4.0;
+
 // Seconds of resize pause from which a grow the profile gains nothing from
 // is not worth it (see HoldBackGrowthNotWorthItsPause).
 constexpr double kLongPause = 1.0;
@@ -121,7 +126,9 @@ class Cycle {
     std::nth_element(known.begin(), mid, known.end());
     const double median = *mid;
     for (size_t j = 0; j < s_.jobs.size(); ++j) {
-      if (left_[j] > 0) weight_[j] = std::pow(left_[j] / median, -opt_.remaining_weight);
+      if (left_[j] > 0) {
+        weight_[j] = std::clamp(std::pow(left_[j] / median, -opt_.remaining_weight), 1 / kMaxWeight, kMaxWeight);
+      }
     }
   }
 

@@ -66,7 +66,8 @@ struct ElasticOptions {
   //! theirs)^-remaining_weight, 1 when unknown: jobs with less left grow
   //! first, as shortest-remaining-first does for mean completion time,
   //! without starving long ones. A job that does not know its remaining work
-  //! counts what it has had (attained service), as LAS assumes.
+  //! counts what it has had (attained service), as LAS assumes. Since the
+  //! estimate is the job's own, w is held within [1/4, 4].
   //! With learned profiles on the Pollux workloads 1-4 (each also with every
   //! submission 10-50 s later), power 0.5 and remaining_weight 0.25 gave the
   //! lowest mean JCT in a sweep of power {-1, -0.5, 0.25, 0.5, 0.75, 1} x

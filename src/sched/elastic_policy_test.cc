@@ -257,6 +257,29 @@ TEST(ElasticPolicyTest, AJobWithLessWorkLeftGrowsFirst) {
   EXPECT_EQ(run(0, 0, 600, 600, {}), std::pair(4, 4));
 }
 
+// Remaining work is the job's own report: claiming next to nothing left
+// pulls no harder than the cap (4x the median job's weight, reached at
+// 1/256 of its work left).
+TEST(ElasticPolicyTest, AClaimOfNothingLeftPullsNoHarderThanTheCap) {
+  const std::vector<double> flat = {0, 1, 1.5, 1.8, 2.0, 2.1, 2.15, 2.2, 2.22};
+  auto claim = [&](double left) {
+    ClusterState s = Cluster(1, 8);
+    AddConsumer(s, "/", "a", {});
+    for (int id : {1, 2}) {
+      JobState& j = AddJob(s, id, "/a", 1, 8, id);
+      j.speedup = flat;
+      j.remaining_work = id == 1 ? left : 1e6;
+    }
+    ElasticPolicy p = Drover();
+    Apply(s, p.Decide(s, 0));
+    return Workers(s, 1);
+  };
+  const int at_cap = claim(1e6 / 256);
+  EXPECT_EQ(claim(1e-6), at_cap);
+  EXPECT_EQ(claim(1), at_cap);
+  EXPECT_GT(at_cap, claim(1e6 / 16)) << "the control: below the cap the claim counts";
+}
+
 TEST(ElasticPolicyTest, LimitCapsAConsumer) {
   ClusterState s = Cluster(1, 8);
   AddConsumer(s, "/", "a", {.limit = 3});
