@@ -354,10 +354,18 @@ void ClusterModel::RemoveAllWorkers(Job& job, store::WriteBatch* batch) {
   RemoveWorkers(job, all, batch);
 }
 
+// Every worker starts over: the progress they posted goes, what the job's
+// steps showed of its speed (its learned profile) stays.
+void ClusterModel::StartOver(Job& job) {
+  std::optional<store::ProfileRecord> profile = std::move(job.rec.progress.profile);
+  job.rec.progress = {};
+  job.rec.progress.profile = std::move(profile);
+}
+
 void ClusterModel::Requeue(Job& job, JobState state, const std::string& why, double now, store::WriteBatch* batch) {
   RemoveAllWorkers(job, batch);
   ++job.rec.generation;
-  job.rec.progress = {};  // it starts over
+  StartOver(job);
   SetState(job, state, why, now, batch);
 }
 
@@ -365,7 +373,7 @@ void ClusterModel::RestartOrFail(Job& job, const std::string& why, double now, s
   if (job.rec.restarts < job.rec.max_restarts) {
     ++job.rec.restarts;
     ++job.rec.generation;
-    job.rec.progress = {};  // every worker starts over
+    StartOver(job);
     for (auto& w : job.workers) {
       w.generation = job.rec.generation;
       w.pid = 0;

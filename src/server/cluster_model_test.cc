@@ -487,6 +487,37 @@ TEST_F(ClusterModelTest, ReplacementWaitsForTheBackoffAndFailuresAreForgottenAft
   EXPECT_EQ(model_.FindJob(id)->workers.size(), 3u);
 }
 
+// A requeued job starts over (its step, loss, samples left go) but keeps
+// what its steps showed of its speed: its learned profile.
+TEST_F(ClusterModelTest, ARequeuedJobKeepsItsLearnedProfile) {
+  Submit("name: e\nconsumer: /a\nworkers: {min: 2, max: 2}\ncommand: [\"sleep\", \"100\"]\n");
+  JobId el = Submit("name: f\nconsumer: /b\nworkers: {min: 2, max: 3}\nmax_restarts: 3\ncommand: [\"x\"]\n");
+  store::WriteBatch b;
+  model_.Schedule(*policy_, 1, &b);
+  AgentRuns(2);
+  const Job* job = model_.FindJob(el);
+  ASSERT_EQ(job->workers.size(), 2u);
+  WorkerStatus s;
+  s.generation = job->rec.generation;
+  s.step = 10;
+  s.samples_left = 1e5;
+  s.world_size = 2;
+  s.perf = api::StepPerf{20, 64, 32, 0.05, 0.04};
+  ASSERT_TRUE(model_.ReportWorkerStatus(el, job->workers[0].rank, s, 3).ok());
+  ASSERT_TRUE(job->rec.progress.profile.has_value());
+  ASSERT_EQ(job->rec.progress.profile->points.size(), 1u);
+  const std::vector<double> before = job->Speedup(4);
+  ASSERT_FALSE(before.empty());
+
+  ReportExit(el, job->workers[0].rank, 1, 5);
+  ASSERT_EQ(State(el), kPending);
+  EXPECT_FALSE(job->rec.progress.step) << "progress starts over";
+  EXPECT_FALSE(job->rec.progress.samples_left);
+  ASSERT_TRUE(job->rec.progress.profile.has_value()) << "the profile does not";
+  EXPECT_EQ(job->rec.progress.profile->points.size(), 1u);
+  EXPECT_EQ(job->Speedup(4), before);
+}
+
 TEST_F(ClusterModelTest, ElasticJobBelowMinIsRequeuedThenRestartsAfterTheBackoff) {
   JobId id = Submit("name: e\nconsumer: /a\nworkers: {min: 2, max: 2}\ncommand: [\"sleep\", \"100\"]\n");
   // (rigid: restarts in place, as before)
