@@ -123,6 +123,14 @@ std::set<std::string> Lines(const ClusterModel& m) {
   return out;
 }
 
+// Every worker starts over: the progress they posted goes, what the job's
+// steps showed of its speed (its learned profile) stays.
+void StartOver(Job& job) {
+  std::optional<store::ProfileRecord> profile = std::move(job.rec.progress.profile);
+  job.rec.progress = {};
+  job.rec.progress.profile = std::move(profile);
+}
+
 }  // namespace
 
 std::string ClusterModel::DurableDiff(const ClusterModel& a, const ClusterModel& b) {
@@ -352,14 +360,6 @@ void ClusterModel::RemoveAllWorkers(Job& job, store::WriteBatch* batch) {
   std::set<int> all;
   for (const auto& w : job.workers) all.insert(w.rank);
   RemoveWorkers(job, all, batch);
-}
-
-// Every worker starts over: the progress they posted goes, what the job's
-// steps showed of its speed (its learned profile) stays.
-void ClusterModel::StartOver(Job& job) {
-  std::optional<store::ProfileRecord> profile = std::move(job.rec.progress.profile);
-  job.rec.progress = {};
-  job.rec.progress.profile = std::move(profile);
 }
 
 void ClusterModel::Requeue(Job& job, JobState state, const std::string& why, double now, store::WriteBatch* batch) {

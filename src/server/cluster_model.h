@@ -273,8 +273,6 @@ class ClusterModel {
   void Persist(Job& job, store::WriteBatch* batch);
   void RemoveWorkers(Job& job, const std::set<int>& ranks, store::WriteBatch* batch);
   void RemoveAllWorkers(Job& job, store::WriteBatch* batch);
-  //! Clears the job's progress for its workers to start over; its learned profile stays.
-  static void StartOver(Job& job);
   //! Stops every worker of `job` and puts it back in the queue as `state` (PENDING or PREEMPTED), to start over.
   void Requeue(Job& job, JobState state, const std::string& why, double now, store::WriteBatch* batch);
   void RestartOrFail(Job& job, const std::string& why, double now, store::WriteBatch* batch);

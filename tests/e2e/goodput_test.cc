@@ -8,6 +8,7 @@
 #include <atomic>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
@@ -58,18 +59,26 @@ class GoodputTest : public ::testing::Test {
                    {"world_size", world},
                    {"perf", {{"steps", 20}, {"global_batch", global}, {"local_batch", local},
                              {"step_s", compute + (world > 1 ? sync_s : 0)}, {"compute_s", compute}}}};
-      if (samples_left) body["samples_left"] = *samples_left, body["step"] = 10;
+      if (samples_left) {
+        body["samples_left"] = *samples_left;
+        body["step"] = 10;
+      }
       cluster_->Call("POST", "/api/v1/jobs/" + std::to_string(id) + "/workers/0/status", body.dump());
     }
   }
-  // Posts for both jobs every 200 ms until StopPosting, as running workers would.
-  void StartPosting(uint64_t scales, uint64_t syncs) {
-    poster_ = std::thread([this, scales, syncs] {
+  // Runs `posts` every 200 ms until StopPosting, as running workers would post.
+  void StartPosting(std::function<void()> posts) {
+    poster_ = std::thread([this, posts = std::move(posts)] {
       while (!stop_) {
-        Post(scales, 0.0);
-        Post(syncs, 0.3);
+        posts();
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
       }
+    });
+  }
+  void StartPosting(uint64_t scales, uint64_t syncs) {
+    StartPosting([this, scales, syncs] {
+      Post(scales, 0.0);
+      Post(syncs, 0.3);
     });
   }
   void StopPosting() {
@@ -158,12 +167,9 @@ TEST_F(GoodputTest, OfTwoJobsAlikeTheOneWithLessLeftTakesASlot) {
   ASSERT_NE(a, 0u);
   ASSERT_NE(b, 0u);
   std::atomic<double> a_left{1e7};
-  poster_ = std::thread([&] {
-    while (!stop_) {
-      Post(a, 0.0, 64, a_left.load());
-      Post(b, 0.0, 64, 1e7);
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
+  StartPosting([&] {
+    Post(a, 0.0, 64, a_left.load());
+    Post(b, 0.0, 64, 1e7);
   });
   ASSERT_TRUE(LocalCluster::WaitFor([&] { return World(a) == 2 && World(b) == 2; }, 30))
       << Get(a).dump() << "\n" << Get(b).dump();
