@@ -109,11 +109,12 @@ double ComputeCorrection::At(double local_batch) const {
 
 BatchChoice BestBatch(const ThroughputParams& params, const GradientNoise& noise, const BatchLimits& limits,
                       int nodes, int replicas, const ComputeCorrection& correction, int sync_replicas,
-                      const NoiseScaling& scaling) {
+                      const NoiseScaling& scaling, double measured_sync) {
   BatchChoice best;
   best.replicas = replicas;
   if (replicas <= 0 || nodes <= 0) return best;
-  const double sync = SyncTime(params, nodes, sync_replicas > 0 ? sync_replicas : replicas);
+  const double sync =
+      measured_sync >= 0 ? measured_sync : SyncTime(params, nodes, sync_replicas > 0 ? sync_replicas : replicas);
   auto consider = [&](double m, int accum) {
     const double global = replicas * m * (accum + 1);
     const double grad = ComputeTime(params, m) * correction.At(m);
@@ -235,6 +236,7 @@ void GoodputModel::Refit() {
   local_sync_max_ = local_sync.empty() ? 0 : *local_sync.rbegin();
   node_sync_max_ = node_sync.empty() ? 0 : *node_sync.rbegin();
   correction_ = ComputeCorrection();
+  measured_sync_.clear();
   if (obs.empty()) {
     raw_ = fit_ = prior_;
     return;
@@ -276,6 +278,21 @@ void GoodputModel::Refit() {
   std::vector<std::pair<double, double>> ratios;
   for (const auto& [m16, r] : ratio) ratios.emplace_back(static_cast<double>(m16) / 16.0, r.first / r.second);
   correction_ = ComputeCorrection(ratios);
+  // Sync measured by (nodes, replicas): what of each point's step its
+  // compute (measured, else the corrected fit's) does not explain, undoing
+  // the overlap: T_step^g = T_grad^g + T_sync^g.
+  std::map<std::pair<int, int>, std::pair<double, int>> sync_sum;
+  for (const auto& [key, point] : points_) {
+    const StepObservation& o = point.mean;
+    if (o.replicas < 2) continue;
+    const double grad = o.compute_time > 0 ? o.compute_time : ComputeTime(fit_, o.local_batch) * correction_.At(o.local_batch);
+    const double g = fit_.gamma;
+    const double sync = o.step_time > grad ? std::pow(std::pow(o.step_time, g) - std::pow(grad, g), 1.0 / g) : 0.0;
+    auto& [sum, n] = sync_sum[{o.nodes, o.replicas}];
+    sum += sync;
+    ++n;
+  }
+  for (const auto& [where, s] : sync_sum) measured_sync_[where] = s.first / s.second;
 }
 
 const ThroughputParams& GoodputModel::Params() {
@@ -289,7 +306,16 @@ BatchChoice GoodputModel::Best(int nodes, int replicas) {
   // when no multi-node step was seen) is what it was there.
   const int seen = nodes > 1 && node_sync_max_ > 0 ? node_sync_max_ : local_sync_max_;
   const int sync_replicas = seen >= 2 ? std::min(replicas, seen) : replicas;
-  return BestBatch(params, noise_, limits_, nodes, replicas, correction_, sync_replicas, noise_scaling());
+  const std::optional<double> measured = MeasuredSync(nodes, replicas);
+  return BestBatch(params, noise_, limits_, nodes, replicas, correction_, sync_replicas, noise_scaling(),
+                   measured.value_or(-1));
+}
+
+std::optional<double> GoodputModel::MeasuredSync(int nodes, int replicas) {
+  if (dirty_) Refit();
+  auto it = measured_sync_.find({nodes, replicas});
+  if (it == measured_sync_.end()) return std::nullopt;
+  return it->second;
 }
 
 std::vector<double> GoodputModel::Profile(int max_workers, int gpus_per_node) {

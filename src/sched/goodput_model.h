@@ -41,7 +41,15 @@
 //    there: a ring all-reduce moves about twice the gradient whatever the
 //    replica count, so the linear growth fitted over small counts is not
 //    extrapolated (about 1% lower; YOLOv3, whose sync flattens from 3 nodes
-//    on, gained most).
+//    on, gained most);
+//  - synchronisation on a (nodes, replicas) the job has run on is what it
+//    measured there: the step's time beyond its compute, with the fitted
+//    overlap undone. Placements do not all follow one form: in Pollux's
+//    traces YOLOv3 syncs in 1.27 s on 2 nodes of 4 and in 0.82 s on 3, so
+//    the fit, bent between them, sends a job back to a placement it found
+//    slow (about 1% lower mean JCT, 24-run mean 0.926 to 0.918 of Pollux).
+//    Only the job's own steps count: another job's, derived under another
+//    fit's overlap, made it worse (0.932).
 // (Simulator figures are means over the four workloads, each also shifted
 // by 20 and 40 s, since single runs move by 3-5% with any change.)
 //
@@ -164,11 +172,12 @@ class ComputeCorrection {
 //! The geometry of `replicas` over `nodes` nodes with the best goodput under
 //! `limits`. Local batches are tried on a grid (integers up to 64, then steps
 //! of about 3%), accumulation up to 64 micro-steps. Compute time is the fit's
-//! times `correction`; synchronisation is the fit's at `sync_replicas`
-//! (0: `replicas`); the noise carries to each batch by `scaling`.
+//! times `correction`; synchronisation is `measured_sync` seconds when that
+//! is at least 0, else the fit's at `sync_replicas` (0: `replicas`); the
+//! noise carries to each batch by `scaling`.
 BatchChoice BestBatch(const ThroughputParams& params, const GradientNoise& noise, const BatchLimits& limits,
                       int nodes, int replicas, const ComputeCorrection& correction = ComputeCorrection(),
-                      int sync_replicas = 0, const NoiseScaling& scaling = {});
+                      int sync_replicas = 0, const NoiseScaling& scaling = {}, double measured_sync = -1);
 
 //! The learner. Observe steps and noise as they come; Profile() refits when
 //! something new was seen.
@@ -206,6 +215,10 @@ class GoodputModel {
 
   //! The most replicas of a point kept.
   int MaxReplicasSeen() const;
+  //! Seconds of synchronisation measured on `nodes` nodes with `replicas`
+  //! (the mean over the local batches run there); nullopt where the job has
+  //! not run with more than one replica.
+  std::optional<double> MeasuredSync(int nodes, int replicas);
   //! Whether the fit rests on enough to start another job of its kind from:
   //! 4 points or more, synchronisation seen at two replica counts or more.
   bool Informative() const;
@@ -247,6 +260,8 @@ class GoodputModel {
   ComputeCorrection correction_;  //!< of fit_, by the points' compute times
   //! The most replicas seen syncing within one node and across nodes (0: none).
   int local_sync_max_ = 0, node_sync_max_ = 0;
+  //! Sync measured by (nodes, replicas), valid unless dirty_.
+  std::map<std::pair<int, int>, double> measured_sync_;
   bool dirty_ = true;
   std::map<Key, Point> points_;
   GradientNoise noise_;

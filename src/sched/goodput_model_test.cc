@@ -322,6 +322,37 @@ TEST(GoodputModelTest, SyncPastTheMostReplicasSeenIsWhatItWasThere) {
   EXPECT_NEAR(long_seen[16] / linear, 1.0, 0.05) << "seen at 16, the linear sync stands";
 }
 
+// A placement that syncs far slower than the form allows (as YOLOv3 does on
+// 2 nodes in Pollux's traces) is judged by what the job measured there, not
+// by the fit, which the other placements hold near the form. The controls:
+// the fit alone predicts a much faster step there, and placements not run
+// (or run on one replica) have no measured sync.
+TEST(GoodputModelTest, SyncOnAPlacementRunIsWhatWasMeasuredThere) {
+  const ThroughputParams t = Truth();
+  const BatchLimits l = Fixed(256);
+  GoodputModel m(l);
+  const double slow_sync = 3 * SyncTime(t, 2, 8);
+  double slow_step = 0;
+  for (auto [nodes, replicas] : {std::pair{1, 1}, {1, 2}, {1, 4}, {2, 5}, {2, 6}, {3, 12}, {4, 16}, {2, 8}}) {
+    const double local = 256.0 / replicas, grad = ComputeTime(t, local);
+    const double sync = nodes == 2 && replicas == 8 ? slow_sync : SyncTime(t, nodes, replicas);
+    const double step = CombineStep(t, grad, sync);
+    if (replicas == 8) slow_step = step;
+    m.Observe({nodes, replicas, local, step, grad});
+  }
+  ASSERT_TRUE(m.MeasuredSync(2, 8).has_value());
+  EXPECT_NEAR(*m.MeasuredSync(2, 8) / slow_sync, 1.0, 0.1);
+  EXPECT_NEAR(m.Best(2, 8).step_time / slow_step, 1.0, 0.05) << "the measured step";
+  const double fitted = BestBatch(m.Params(), {}, l, 2, 8).step_time;
+  EXPECT_LT(fitted, 0.85 * slow_step) << "the control: the fit alone thinks it fast";
+  EXPECT_FALSE(m.MeasuredSync(2, 7).has_value());
+  EXPECT_FALSE(m.MeasuredSync(1, 1).has_value());
+  const std::vector<double> p = m.Profile(16, 4);
+  const double fit_only = BestBatch(m.Params(), {}, l, 2, 8).goodput / m.Best(1, 1).goodput;
+  EXPECT_LT(p[8], 0.85 * fit_only) << "the profile has the slow placement slow";
+  EXPECT_LT(p[8], p[6]);
+}
+
 // A prior learned from an earlier job fills in what this job has not seen:
 // it has a profile before its first step, and its first steps, all on one
 // node, leave the cross-node sync where the earlier job measured it (slow:
