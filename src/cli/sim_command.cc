@@ -41,6 +41,7 @@ struct SimArgs {
   sim::PhillyOptions philly_opt;
   std::string plan;
   bool quiet = false;
+  bool rounds_only = false;
 };
 
 // Bundled data: next to the binary once installed, else the source tree.
@@ -144,6 +145,7 @@ int RunSim(const SimArgs& a) {
         opt.start_time = std::floor(w->start / 60) * 60;
         opt.max_time = (philly_opt.days + 30) * 86400;
         opt.fairness = true;
+        if (a.rounds_only) opt.reaction = 0;
         opt.progress_every = 86400;
         opt.progress = [&, p](double now, int f, int t) {
           progress.Update("philly/" + p, now - w->start, f, t);
@@ -202,6 +204,7 @@ int RunSim(const SimArgs& a) {
         }
         auto policy = std::move(sched::MakePolicy(runs[i].policy).value());
         sim::SimOptions opt;
+        if (a.rounds_only) opt.reaction = 0;
         const std::string name =
             runs[i].policy + (elastic && runs[i].profiles == sim::Profiles::kOracle ? "-oracle" : "");
         std::string label = fs::path(runs[i].workload).stem().string() + "/" + name;
@@ -285,6 +288,9 @@ void AddSimCommand(CLI::App& app, int& exit_code) {
   sim->add_option("--grace", args->philly_opt.reclaim_grace, "reclaim grace (seconds) in the generated Philly plan");
   sim->add_option("--plan", args->plan, "consumer plan YAML for Philly mode (default: owned GPUs by demand)")
       ->check(CLI::ExistingFile);
+  sim->add_flag("--rounds-only", args->rounds_only,
+                "decide only at the end of each 60 s round, as the reference simulator does (by default the policy "
+                "also decides at each submission and within 5 s of each completion, as drover's server does)");
   sim->add_flag("-q,--quiet", args->quiet, "no progress on stderr");
   sim->callback([args, &exit_code]() { exit_code = RunSim(*args); });
 }

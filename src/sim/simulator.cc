@@ -72,23 +72,59 @@ SimResult Simulate(std::vector<SimJobSpec> jobs, const ConsumerTree& consumers, 
   std::vector<double> decide_ms;
   FairnessMeter fairness(consumers);
   double now = opt.start_time, last_progress = now;
+  double round_end = now + opt.round;
+  const bool on_events = opt.reaction > 0;
+  // What the last decision left, held until the next one (FairnessMeter).
+  struct Held {
+    double since = 0;
+    std::vector<int64_t> demand, held, smallest_pending;
+  };
+  std::optional<Held> last;
+  auto account = [&](double until) {
+    if (last && opt.fairness) fairness.Observe(last->since, until - last->since, last->demand, last->held, last->smallest_pending);
+    last.reset();
+  };
 
   while (finished < jobs.size() && now - opt.start_time < opt.max_time) {
-    for (size_t i : active) jobs[i].model->Step(now, opt.round);
-    now += opt.round;
-    // Retire finished jobs; admit newly submitted ones.
-    std::erase_if(active, [&](size_t i) {
-      if (!jobs[i].model->finished()) return false;
-      ++finished;
-      return true;
-    });
-    while (next < jobs.size() && jobs[next].submit <= now) active.push_back(next++);
+    // Run to the end of the round, or (on events) to the first submission
+    // or completion in it, completions noticed within `reaction` seconds.
+    for (bool event = false; !event;) {
+      double until = round_end;
+      if (on_events) {
+        until = std::min(until, now + opt.reaction);
+        if (next < jobs.size() && jobs[next].submit > now) until = std::min(until, jobs[next].submit);
+      }
+      for (size_t i : active) jobs[i].model->Step(now, until - now);
+      now = until;
+      std::erase_if(active, [&](size_t i) {
+        if (!jobs[i].model->finished()) return false;
+        ++finished;
+        event = true;
+        return true;
+      });
+      for (; next < jobs.size() && jobs[next].submit <= now; ++next) {
+        active.push_back(next);
+        event = true;
+      }
+      if (now >= round_end) {
+        round_end += opt.round;
+        break;
+      }
+    }
     if (active.empty() && next < jobs.size()) {
-      // Nothing to schedule: jump to the round in which the next job arrives.
-      // Land on the last round boundary before it, so the next round admits it.
-      double rounds = std::ceil((jobs[next].submit - now) / opt.round) - 1;
-      if (rounds > 0) now += rounds * opt.round;
-      continue;
+      // Nothing to schedule: jump to the next submission (on events), or to
+      // the last round boundary before it, so the next round admits it.
+      account(now);
+      if (on_events) {
+        now = std::max(now, jobs[next].submit);
+        round_end = now + opt.round;
+        for (; next < jobs.size() && jobs[next].submit <= now; ++next) active.push_back(next);
+      } else {
+        double rounds = std::ceil((jobs[next].submit - now) / opt.round) - 1;
+        if (rounds > 0) now += rounds * opt.round;
+        round_end = now + opt.round;
+        continue;
+      }
     }
 
     state.jobs.clear();
@@ -119,25 +155,27 @@ SimResult Simulate(std::vector<SimJobSpec> jobs, const ConsumerTree& consumers, 
       ++result.placement_changes;
     }
 
+    account(now);
+    Held h{now, std::vector<int64_t>(nc, 0), std::vector<int64_t>(nc, 0), std::vector<int64_t>(nc, 0)};
     TimelineSample sample{now, std::vector<int>(nc, 0)};
-    std::vector<int64_t> demand(nc, 0), held(nc, 0), smallest_pending(nc, 0);
     for (size_t i : active) {
       int c = jobs[i].consumer;
       int gpus = sched::WorkerCount(placement[i]);
-      held[c] += gpus;
-      demand[c] += jobs[i].workers.max;
-      if (gpus == 0 && (smallest_pending[c] == 0 || jobs[i].workers.min < smallest_pending[c])) {
-        smallest_pending[c] = jobs[i].workers.min;
+      h.held[c] += gpus;
+      h.demand[c] += jobs[i].workers.max;
+      if (gpus == 0 && (h.smallest_pending[c] == 0 || jobs[i].workers.min < h.smallest_pending[c])) {
+        h.smallest_pending[c] = jobs[i].workers.min;
       }
     }
-    for (int c = 0; c < nc; ++c) sample.gpus[c] = static_cast<int>(held[c]);
+    for (int c = 0; c < nc; ++c) sample.gpus[c] = static_cast<int>(h.held[c]);
     result.timeline.push_back(std::move(sample));
-    if (opt.fairness) fairness.Observe(now, opt.round, demand, held, smallest_pending);
+    last = std::move(h);
     if (opt.progress && now - last_progress >= opt.progress_every) {
       opt.progress(now, static_cast<int>(finished), static_cast<int>(jobs.size()));
       last_progress = now;
     }
   }
+  account(round_end);  // the last decision's state, held to the end of its round
 
   for (size_t i = 0; i < jobs.size(); ++i) {
     const SimJobSpec& s = jobs[i];

@@ -1,9 +1,13 @@
 // The trace-driven cluster simulator: runs a scheduling policy from sched/
-// against modelled jobs, in fixed rounds, as the Pollux reference simulator
-// does (SIMULATOR-MODEL.md):
+// against modelled jobs, in rounds, as the Pollux reference simulator does
+// (SIMULATOR-MODEL.md):
 //   every round, each job advances by the round's length on the placement it
 //   holds; then the policy sees the jobs submitted so far and not finished,
 //   and its decisions are applied (each change pauses the job, in the model).
+// Unless SimOptions::reaction is 0, the policy also decides between round
+// ends at each submission and shortly after each completion, as drover's
+// server does; the reference decides at round ends only, so a job submitted
+// just after one waits most of a round, and a finished job's GPUs idle.
 // Pure: no clock, no files; the caller loads traces and writes reports.
 // Not thread-safe; independent runs may go on in parallel threads.
 #pragma once
@@ -54,6 +58,12 @@ struct SimOptions {
   int nodes = 16;
   int gpus_per_node = 4;
   double round = 60;
+  //! The policy also decides at every submission, and at every completion
+  //! at most `reaction` seconds after it, as drover's server schedules on
+  //! each such event (it notices a job's end within a second or so; 5 s is
+  //! the conservative side). 0: at the end of each round only, as the
+  //! reference simulator does.
+  double reaction = 5;
   double max_time = 90 * 86400.0;  //!< stop even if jobs remain
   double start_time = 0;           //!< first round ends at start_time + round
   bool fairness = false;           //!< account owed GPU-seconds per consumer

@@ -46,6 +46,7 @@ SimJobSpec Fixed(const std::string& name, double submit, double work, int gpus) 
   return s;
 }
 
+// Rounds only, as the reference simulator: decisions at round ends.
 TEST(SimulatorTest, JobsStartAtTheFirstRoundAfterSubmission) {
   std::vector<SimJobSpec> jobs;
   jobs.push_back(Fixed("a", 10, 100, 4));  // placed at t=60, runs 60..160
@@ -54,6 +55,7 @@ TEST(SimulatorTest, JobsStartAtTheFirstRoundAfterSubmission) {
   SimOptions opt;
   opt.nodes = 1;
   opt.gpus_per_node = 4;
+  opt.reaction = 0;
   SimResult r = Simulate(std::move(jobs), ConsumerTree(), *policy, opt);
   ASSERT_EQ(r.jobs.size(), 2u);
   EXPECT_DOUBLE_EQ(r.jobs[0].completion, 160);
@@ -61,6 +63,34 @@ TEST(SimulatorTest, JobsStartAtTheFirstRoundAfterSubmission) {
   EXPECT_DOUBLE_EQ(r.mean_jct, (150.0 + 190.0) / 2);
   EXPECT_DOUBLE_EQ(r.makespan, 200);
   EXPECT_EQ(r.placement_changes, 2);
+}
+
+// On events, as drover's server: a job is placed when it is submitted, and
+// a finished job's GPUs go to a waiting one as soon as the end is noticed,
+// within `reaction` seconds of it.
+TEST(SimulatorTest, OnEventsJobsStartWhenSubmittedAndFreedGpusGoWithinTheReaction) {
+  auto run = [](double reaction) {
+    std::vector<SimJobSpec> jobs;
+    jobs.push_back(Fixed("a", 10, 100, 4));  // placed at t=10, runs 10..110
+    jobs.push_back(Fixed("b", 20, 30, 4));   // waits for a
+    auto policy = sched::MakePolicy("fifo").value();
+    SimOptions opt;
+    opt.nodes = 1;
+    opt.gpus_per_node = 4;
+    opt.reaction = reaction;
+    return Simulate(std::move(jobs), ConsumerTree(), *policy, opt);
+  };
+  SimResult r = run(5);
+  ASSERT_EQ(r.jobs.size(), 2u);
+  EXPECT_DOUBLE_EQ(r.jobs[0].completion, 110);
+  EXPECT_DOUBLE_EQ(r.jobs[1].completion, 140) << "placed at 110, when a ended";
+  EXPECT_DOUBLE_EQ(r.mean_jct, (100.0 + 120.0) / 2);
+  EXPECT_EQ(r.placement_changes, 2);
+  // Noticed within 30 s: steps end at 60 (the round), 90 and 120, so b is
+  // placed at 120 (a still ends at 110).
+  r = run(30);
+  EXPECT_DOUBLE_EQ(r.jobs[0].completion, 110);
+  EXPECT_DOUBLE_EQ(r.jobs[1].completion, 150);
 }
 
 using simtest::DataDir;
