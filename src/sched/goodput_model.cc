@@ -285,7 +285,8 @@ void GoodputModel::Refit() {
   for (const auto& [key, point] : points_) {
     const StepObservation& o = point.mean;
     if (o.replicas < 2) continue;
-    const double grad = o.compute_time > 0 ? o.compute_time : ComputeTime(fit_, o.local_batch) * correction_.At(o.local_batch);
+    const double grad =
+        o.compute_time > 0 ? o.compute_time : ComputeTime(fit_, o.local_batch) * correction_.At(o.local_batch);
     const double g = fit_.gamma;
     const double sync = o.step_time > grad ? std::pow(std::pow(o.step_time, g) - std::pow(grad, g), 1.0 / g) : 0.0;
     auto& [sum, n] = sync_sum[{o.nodes, o.replicas}];

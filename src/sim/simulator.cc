@@ -81,7 +81,9 @@ SimResult Simulate(std::vector<SimJobSpec> jobs, const ConsumerTree& consumers, 
   };
   std::optional<Held> last;
   auto account = [&](double until) {
-    if (last && opt.fairness) fairness.Observe(last->since, until - last->since, last->demand, last->held, last->smallest_pending);
+    if (last && opt.fairness) {
+      fairness.Observe(last->since, until - last->since, last->demand, last->held, last->smallest_pending);
+    }
     last.reset();
   };
 
