@@ -166,7 +166,9 @@ std::vector<GoodputModel> FittedModels(bool adaptive) {
 }
 
 // `changed`: every job's gradient noise moved since the last cycle, so every
-// profile is recomputed; otherwise each model answers from its cache.
+// profile is recomputed; otherwise each model answers from its cache. Each
+// cycle the server also asks each model for its best geometry on one worker
+// (Job::RemainingWork), as here.
 void LearnedProfiles(benchmark::State& st, bool adaptive, bool changed) {
   std::vector<GoodputModel> models = FittedModels(adaptive);
   for (GoodputModel& m : models) (void)m.Profile(16, 4);
@@ -176,6 +178,7 @@ void LearnedProfiles(benchmark::State& st, bool adaptive, bool changed) {
     for (GoodputModel& m : models) {
       m.ObserveNoise({1, var});
       benchmark::DoNotOptimize(m.Profile(16, 4));
+      benchmark::DoNotOptimize(m.Best(1, 1));
     }
   }
 }

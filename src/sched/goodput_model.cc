@@ -206,7 +206,7 @@ void GoodputModel::ObserveNoise(const GradientNoise& noise, double at_batch, std
   if (!(at_batch > 0) || !std::isfinite(at_batch)) at_batch = 0;
   const double before = noise_scaling().exponent;
   if (epoch && at_batch > 0) growth_.Observe(*epoch, at_batch, noise);
-  if (!(noise_ == noise) || at_batch != noise_batch_ || noise_scaling().exponent != before) profile_valid_ = false;
+  if (!(noise_ == noise) || at_batch != noise_batch_ || noise_scaling().exponent != before) Invalidate();
   noise_ = noise;
   noise_batch_ = at_batch;
 }
@@ -215,7 +215,7 @@ void GoodputModel::SetNoiseGrowth(std::optional<double> exponent) {
   if (exponent && !std::isfinite(*exponent)) return;
   const double before = noise_scaling().exponent;
   growth_from_kind_ = exponent ? std::optional(std::clamp(*exponent, 0.0, 1.0)) : std::nullopt;
-  if (noise_scaling().exponent != before) profile_valid_ = false;
+  if (noise_scaling().exponent != before) Invalidate();
 }
 
 NoiseScaling GoodputModel::noise_scaling() const {
@@ -224,7 +224,7 @@ NoiseScaling GoodputModel::noise_scaling() const {
 
 void GoodputModel::Refit() {
   dirty_ = false;
-  profile_valid_ = false;
+  Invalidate();
   std::vector<StepObservation> obs;
   std::set<int64_t> batches;
   std::set<int> local_sync, node_sync;  // replica counts seen syncing within one node, across nodes
@@ -303,13 +303,14 @@ const ThroughputParams& GoodputModel::Params() {
 
 BatchChoice GoodputModel::Best(int nodes, int replicas) {
   const ThroughputParams& params = Params();
+  if (auto it = best_.find({nodes, replicas}); it != best_.end()) return it->second;
   // Sync beyond the most replicas seen syncing (across nodes, or within one
   // when no multi-node step was seen) is what it was there.
   const int seen = nodes > 1 && node_sync_max_ > 0 ? node_sync_max_ : local_sync_max_;
   const int sync_replicas = seen >= 2 ? std::min(replicas, seen) : replicas;
   const std::optional<double> measured = MeasuredSync(nodes, replicas);
-  return BestBatch(params, noise_, limits_, nodes, replicas, correction_, sync_replicas, noise_scaling(),
-                   measured.value_or(-1));
+  return best_[{nodes, replicas}] = BestBatch(params, noise_, limits_, nodes, replicas, correction_, sync_replicas,
+                                              noise_scaling(), measured.value_or(-1));
 }
 
 std::optional<double> GoodputModel::MeasuredSync(int nodes, int replicas) {
@@ -378,7 +379,7 @@ void GoodputModel::Restore(const std::vector<std::pair<StepObservation, int64_t>
   noise_ = noise.known() ? noise : GradientNoise{};
   noise_batch_ = noise.known() && noise_batch > 0 && std::isfinite(noise_batch) ? noise_batch : 0;
   raw_ = fit_ = prior_;
-  profile_valid_ = false;
+  Invalidate();
   dirty_ = true;
 }
 

@@ -269,11 +269,17 @@ class GoodputModel {
   NoiseGrowthFit growth_;                     //!< from this job's own measurements
   std::optional<double> growth_from_kind_;    //!< SetNoiseGrowth
   int64_t seq_ = 0;
-  //! The last Profile() and its arguments: asked every scheduling cycle, it
-  //! changes only with the fit or the noise.
+  //! The last Profile() and its arguments, and Best() by (nodes, replicas):
+  //! asked every scheduling cycle, they change only with the fit or the
+  //! noise (Invalidate).
   std::vector<double> profile_;
   std::pair<int, int> profile_key_;
   bool profile_valid_ = false;
+  std::map<std::pair<int, int>, BatchChoice> best_;
+  void Invalidate() {
+    profile_valid_ = false;
+    best_.clear();
+  }
 };
 
 //! The fits of jobs that have run, by kind, for the next job of that kind to
