@@ -80,6 +80,12 @@ SimResult Simulate(std::vector<SimJobSpec> jobs, const ConsumerTree& consumers, 
     std::vector<int64_t> demand, held, smallest_pending;
   };
   std::optional<Held> last;
+  // Admits the jobs submitted by `now`; whether there were any.
+  auto admit = [&] {
+    const size_t before = next;
+    for (; next < jobs.size() && jobs[next].submit <= now; ++next) active.push_back(next);
+    return next > before;
+  };
   auto account = [&](double until) {
     if (last && opt.fairness) {
       fairness.Observe(last->since, until - last->since, last->demand, last->held, last->smallest_pending);
@@ -104,10 +110,7 @@ SimResult Simulate(std::vector<SimJobSpec> jobs, const ConsumerTree& consumers, 
         event = true;
         return true;
       });
-      for (; next < jobs.size() && jobs[next].submit <= now; ++next) {
-        active.push_back(next);
-        event = true;
-      }
+      if (admit()) event = true;
       if (now >= round_end) {
         round_end += opt.round;
         break;
@@ -120,7 +123,7 @@ SimResult Simulate(std::vector<SimJobSpec> jobs, const ConsumerTree& consumers, 
       if (on_events) {
         now = std::max(now, jobs[next].submit);
         round_end = now + opt.round;
-        for (; next < jobs.size() && jobs[next].submit <= now; ++next) active.push_back(next);
+        admit();
       } else {
         double rounds = std::ceil((jobs[next].submit - now) / opt.round) - 1;
         if (rounds > 0) now += rounds * opt.round;

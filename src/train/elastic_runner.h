@@ -153,10 +153,10 @@ class ElasticRunner {
   Status SaveCheckpoint();
   Status LoadCheckpoint(bool* loaded);
   bool Done() const;
-  //! Whether this rank writes a checkpoint after the step just taken.
   //! Samples still to train before the trainer's epochs or max_steps end
   //! (whichever comes first); nullopt when it has neither.
   std::optional<double> SamplesLeft() const;
+  //! Whether this rank writes a checkpoint after the step just taken.
   bool SaveDue() const;
   //! `joined`: the generation this worker was started at.
   void StartThreads(int64_t joined);
